@@ -1,0 +1,3 @@
+"""seqit: Sequential Instruction Tuning toolkit (generate, score, split, train, eval, report)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from seqit.cli import main
+
+main()

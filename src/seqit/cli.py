@@ -1,0 +1,148 @@
+"""The `seqit` command: wiring only (parse args, load config, call run_*, print results).
+
+Heavy libraries (torch, transformers) are imported inside the commands that need them, so
+`seqit --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from seqit import __version__
+from seqit.errors import SeqitError
+
+app = typer.Typer(
+    name="seqit",
+    help="Sequential Instruction Tuning: generate chained instructions, train in phases, evaluate sequence following.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+FormatOpt = Annotated[
+    Optional[str],
+    typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased (default: detect)."),
+]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Process only the first N rows.")]
+MaxRowOpt = Annotated[int, typer.Option("--max-row-bytes", help="Reject rows larger than this many bytes.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"seqit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+    )
+
+
+@app.command()
+def validate(
+    path: Annotated[str, typer.Argument(help="Dataset: .jsonl, .json, .parquet, a directory, or hf:owner/name[:split].")],
+    fmt: FormatOpt = None,
+    max_row_bytes: MaxRowOpt = 1_000_000,
+    limit: LimitOpt = None,
+    show: Annotated[int, typer.Option(help="Print at most this many bad rows (0 = all).")] = 0,
+) -> None:
+    """Check a dataset: counts, detected format, and every bad row as file:line: field: problem.
+
+    Exit code 0 = all rows good, 1 = some rows bad, 2 = the dataset cannot be read.
+    """
+    from seqit.convert import run_validate
+
+    res = run_validate(path, fmt, max_row_bytes, limit)
+    for note in res.notes:
+        console.print(note)
+    shown = res.rejects if show == 0 else res.rejects[:show]
+    for r in shown:
+        console.print(str(r), markup=False, highlight=False)
+    if len(shown) < len(res.rejects):
+        console.print(f"... and {len(res.rejects) - len(shown)} more bad rows")
+    style = "green" if not res.rejects else "yellow"
+    console.print(f"[{style}]rows: {res.rows_in}  good: {res.good}  bad: {len(res.rejects)}[/{style}]")
+    raise typer.Exit(res.exit_code)
+
+
+@app.command()
+def convert(
+    src: Annotated[str, typer.Argument(help="Input dataset (any format `seqit validate` reads).")],
+    out: Annotated[Path, typer.Argument(help="Output JSONL; rejects.jsonl and manifest.json are written beside it.")],
+    fmt: FormatOpt = None,
+    to: Annotated[str, typer.Option("--to", help="Output format: messages (seqit records), alpaca or sharegpt.")] = "messages",
+    max_row_bytes: MaxRowOpt = 1_000_000,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and count, write nothing.")] = False,
+) -> None:
+    """Convert a dataset to seqit records (or alpaca/sharegpt); bad rows go to rejects.jsonl."""
+    from seqit.convert import run_convert
+
+    res = run_convert(src, out, fmt, to, max_row_bytes, limit, dry_run, argv=sys.argv)
+    for note in res.notes:
+        console.print(note)
+    table = Table(show_header=True, header_style="bold")
+    for col in ("rows in", "records out", "rejects"):
+        table.add_column(col, justify="right")
+    table.add_row(str(res.rows_in), str(res.records_out), str(res.rejects))
+    console.print(table)
+    for reason, n in sorted(res.reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  reject: {reason} x{n}", markup=False)
+    if dry_run:
+        console.print("dry run: nothing written")
+    else:
+        console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (tests call this in-process)."""
+    try:
+        rc = app(args=argv, prog_name="seqit", standalone_mode=False)
+        if isinstance(rc, int):  # click returns typer.Exit's code in non-standalone mode
+            return _exit(rc, argv)
+    except SeqitError as e:
+        err.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        return _exit(e.exit_code, argv)
+    except typer.Exit as e:
+        return _exit(e.exit_code, argv)
+    except KeyboardInterrupt:
+        err.print("interrupted; rerun the same command to resume")
+        return _exit(130, argv)
+    except Exception as e:  # click usage errors and bugs
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return _exit(e.exit_code, argv)
+        if isinstance(e, click.exceptions.Abort):
+            return _exit(1, argv)
+        if os.environ.get("SEQIT_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}\n(set SEQIT_DEBUG=1 for the traceback)")
+        return _exit(3, argv)
+    return _exit(0, argv)
+
+
+def _exit(code: int, argv: list[str] | None) -> int:
+    if argv is None:  # console script: exit the process
+        sys.exit(code)
+    return code
