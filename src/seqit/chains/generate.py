@@ -134,7 +134,7 @@ def mixed_sampler() -> InputSampler:
     """Readable inputs of every type for real models: a word, a word list, a number or a number list."""
 
     def sample(rng: random.Random) -> Value:
-        kind = rng.choice((TEXT, WORDS, INT, INTS))
+        kind = rng.choices((TEXT, WORDS, INT, INTS), weights=(3, 4, 1, 2))[0]
         if kind == TEXT:
             word = rng.choice(WORD_BANK)
             return word.capitalize() if rng.random() < 0.3 else word
