@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,10 +30,10 @@ console = Console()
 err = Console(stderr=True)
 
 FormatOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased (default: detect)."),
 ]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Process only the first N rows.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows.")]
 MaxRowOpt = Annotated[int, typer.Option("--max-row-bytes", help="Reject rows larger than this many bytes.")]
 
 
@@ -111,6 +111,30 @@ def convert(
         console.print("dry run: nothing written")
     else:
         console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
+
+
+@app.command()
+def quickstart(
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. steps=200 arms=[it,sit,phased].")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/quickstart"),
+    size: Annotated[str, typer.Option("--size", help="full (the demo, a few minutes) or fast (seconds, for tests).")] = "full",
+    fast: Annotated[bool, typer.Option("--fast", help="Same as --size fast.")] = False,
+) -> None:
+    """The whole SIT loop on CPU in minutes: train IT and SIT tiny models on the micro-world, compare them."""
+    from seqit.quickstart import load_results, resolve_size, results_rows, run_quickstart
+
+    cfg = resolve_size("fast" if fast else size, overrides or [])
+    console.print(f"quickstart ({'fast' if fast else size}): arms {', '.join(cfg.arms)}, {cfg.steps} steps each -> {out}")
+    run_dir = run_quickstart(out, cfg, show_progress=True)
+    results = load_results(run_dir)
+    table = Table(title="micro-world: held-out evaluation", show_header=True, header_style="bold")
+    table.add_column("metric")
+    for arm in results["arms"]:
+        table.add_column(arm, justify="right")
+    for row in results_rows(results):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"total {results['seconds']} s; report: {run_dir / 'report.html'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,7 +90,7 @@ def encode_messages(tok: Any, conversations: Sequence[list[dict[str, str]]]) -> 
     p_ids = tok(prompts, add_special_tokens=False)["input_ids"]
     f_ids = tok(fulls, add_special_tokens=False)["input_ids"]
     out = []
-    for p, f in zip(p_ids, f_ids):
+    for p, f in zip(p_ids, f_ids, strict=False):
         assert f[: len(p)] == p, "chat template is not prefix-preserving"
         end = len(f)
         while f[end - 1] != tok.eos_token_id:  # drop what follows the answer's end token
@@ -150,7 +150,7 @@ def train_model(
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01, betas=(0.9, 0.98))
     history = []
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     for step, batch in enumerate(batches):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, len(batches), settings.lr, settings.warmup)
@@ -161,7 +161,8 @@ def train_model(
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         history.append({"step": step + 1, "loss": round(loss.item(), 5), "grad_norm": round(float(grad_norm), 4),
-                        "lr": opt.param_groups[0]["lr"], "tokens": int(mask.sum()), "elapsed_s": round(time.monotonic() - t0, 2)})
+                        "lr": opt.param_groups[0]["lr"], "tokens": int(mask.sum()), "elapsed_s": round(time.monotonic() - t0, 2),
+                        "cpu_s": round(time.process_time() - c0, 2)})
         if on_step:
             on_step(step + 1, loss.item())
     model.eval()
@@ -204,7 +205,7 @@ def greedy_generate(model: Any, tok: Any, prompts: Sequence[str], max_new_tokens
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
             new = gen[:, enc["input_ids"].shape[1]:]
-            for i, row in zip(idx, new):
+            for i, row in zip(idx, new, strict=False):
                 by_index[i] = tok.decode(row, skip_special_tokens=True)
     outputs = [by_index[i] for i in range(len(texts))]
     return outputs

@@ -17,11 +17,18 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqit.chains.generate import Chain, choose_heldout_pairs, letters_sampler, render_answer, render_prompt, sample_chains
+from seqit.chains.generate import (
+    Chain,
+    choose_heldout_pairs,
+    letters_sampler,
+    render_answer,
+    render_prompt,
+    sample_chains,
+)
 from seqit.chains.score import aggregate, score_chain
 from seqit.chains.steps import TEXT
 from seqit.errors import ConfigError
@@ -136,7 +143,8 @@ def run_quickstart(out: str | Path, cfg: QuickstartConfig | None = None, show_pr
         write_jsonl(out / "train" / arm / "metrics.jsonl", history)
         arm_result = _evaluate_arm(base, tok, eval_sets, cfg, out / f"samples-{arm}.jsonl", show_progress, arm)
         arm_result["train"] = {"examples": len(records), "steps": len(history), "tokens": sum(h["tokens"] for h in history),
-                               "final_loss": history[-1]["loss"], "seconds": history[-1]["elapsed_s"]}
+                               "final_loss": history[-1]["loss"], "seconds": history[-1]["elapsed_s"],
+                               "cpu_seconds": history[-1]["cpu_s"]}
         results["arms"][arm] = arm_result
         log.info("%s: %s", arm, {k: v for k, v in arm_result.items() if isinstance(v, float)})
     results["seconds"] = round(time.monotonic() - t_start, 1)
@@ -172,11 +180,12 @@ def _evaluate_arm(model: Any, tok: Any, eval_sets: dict[str, list[Chain]], cfg: 
         prompts = [render_prompt(c) for c in chains]
         longest = max(len(c.steps) for c in chains)
         outputs = greedy_generate(model, tok, prompts, max_new_tokens_for(longest, cfg))
-        scores = [score_chain(c, o) for c, o in zip(chains, outputs)]
+        scores = [score_chain(c, o) for c, o in zip(chains, outputs, strict=False)]
         metrics[split] = aggregate(scores)
-        for i, (c, p, o, s) in enumerate(zip(chains, prompts, outputs, scores)):
+        for i, (c, p, o, s) in enumerate(zip(chains, prompts, outputs, scores, strict=False)):
             samples.append({"id": f"{split}-{i:04d}", "split": split, "composition": list(c.composition), "prompt": p,
-                            "output": o, "expected": render_answer(c), "correct": list(s.correct), "chain_ok": s.chain_ok})
+                            "output": o, "expected": render_answer(c), "correct": list(s.correct), "chain_ok": s.chain_ok,
+                            "chain": c.to_dict()})
     write_jsonl(samples_path, samples)
     return {
         "single_acc": metrics["single"]["chain_acc"],
@@ -187,15 +196,18 @@ def _evaluate_arm(model: Any, tok: Any, eval_sets: dict[str, list[Chain]], cfg: 
         "step_acc_unseen": metrics["unseen"]["step_acc"],
         "step_acc_longer": metrics["longer"]["step_acc"],
         "follow_acc_unseen": metrics["unseen"]["follow_acc"],
+        "complete_rate_seen": metrics["seen"]["complete_rate"],
         "splits": metrics,
     }
 
 
-def resolve_size(size: str, overrides: dict[str, Any] | None = None) -> QuickstartConfig:
-    """A named size preset with field overrides applied."""
+def resolve_size(size: str, overrides: list[str] | None = None) -> QuickstartConfig:
+    """A named size preset with dotted `key=value` overrides applied (strictly: unknown keys are errors)."""
+    from seqit.config import apply_overrides, from_dict, to_dict
+
     if size not in SIZES:
         raise ConfigError(f"quickstart: unknown size {size!r} (choose from {', '.join(SIZES)})")
-    return replace(SIZES[size], **(overrides or {}))
+    return from_dict(QuickstartConfig, apply_overrides(to_dict(SIZES[size]), overrides or []), f"quickstart --size {size}")
 
 
 def results_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:

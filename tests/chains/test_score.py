@@ -40,6 +40,12 @@ def test_extra_step_lines_make_the_chain_wrong_but_keep_step_accuracy():
     assert s.correct == (True, True, True) and s.extra_steps == 1 and not s.chain_ok
 
 
+@pytest.mark.parametrize("output,answered", [("Step 1: cba", 1), ("Step 1: x\nStep 3: y", 2), ("", 0), ("Step 2: a\nStep 1: b\nStep 3: c", 3)])
+def test_answered_counts_step_lines_right_or_wrong(output, answered):
+    s = score_chain(CHAIN, output)
+    assert s.answered == answered and s.complete is (answered == 3)
+
+
 def test_parse_step_lines_keeps_the_first_occurrence():
     assert parse_step_lines("Step 1: a\nStep 1: b\nnoise\nStep 2) c") == {1: "a", 2: "c"}
 
@@ -57,7 +63,8 @@ def test_aggregate_counts_rates_histogram_and_lengths():
     assert m["chain_acc"] == 0.5
     assert m["step_acc"] == round(6 / 8, 4)
     assert m["first_failure"] == {"1": 1, "2": 1, "none": 2}
-    assert m["by_length"]["3"] == {"n": 2, "chain_acc": 0.5, "step_acc": round(5 / 6, 4), "follow_acc": round(4 / 6, 4)}
+    assert m["by_length"]["3"] == {"n": 2, "chain_acc": 0.5, "step_acc": round(5 / 6, 4), "follow_acc": round(4 / 6, 4),
+                                   "complete_rate": 1.0}
     assert m["by_length"]["1"]["chain_acc"] == 0.5
 
 

@@ -97,7 +97,7 @@ class Chain:
 
 def render_prompt(chain: Chain, templates: tuple[str, ...] = MICRO_TEMPLATES) -> str:
     """The user turn: the numbered steps and the input, in the chain's template."""
-    steps = "\n".join(f"{i}. {render_step(s, p)}" for i, (s, p) in enumerate(zip(chain.steps, chain.phrasings), 1))
+    steps = "\n".join(f"{i}. {render_step(s, p)}" for i, (s, p) in enumerate(zip(chain.steps, chain.phrasings, strict=False), 1))
     tpl = templates[chain.template % len(templates)]
     return tpl.format(input=render_value(chain.input, value_type(chain.input)), steps=steps, k=len(chain.steps))
 
@@ -105,7 +105,7 @@ def render_prompt(chain: Chain, templates: tuple[str, ...] = MICRO_TEMPLATES) ->
 def render_answer(chain: Chain) -> str:
     """The expected assistant turn: 'Step i: <result i>' for every step, one per line."""
     types = chain.types()[1:]
-    return "\n".join(f"Step {i}: {render_value(v, t)}" for i, (v, t) in enumerate(zip(chain.results(), types), 1))
+    return "\n".join(f"Step {i}: {render_value(v, t)}" for i, (v, t) in enumerate(zip(chain.results(), types, strict=False), 1))
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def is_eval_input(value: Value) -> bool:
 
 def adjacent_pairs(composition: Iterable[str]) -> list[Pair]:
     names = list(composition)
-    return list(zip(names, names[1:]))
+    return list(zip(names, names[1:], strict=False))
 
 
 def has_heldout_pair(composition: Iterable[str], heldout: frozenset[Pair]) -> bool:

@@ -30,6 +30,12 @@ class ChainScore:
     correct: tuple[bool, ...]  # vs the gold intermediate results
     followed: tuple[bool, ...]  # vs the step applied to the model's own previous line
     extra_steps: int  # "Step N" lines with N > length
+    answered: int = 0  # how many of the steps 1..length have a "Step N" line at all
+
+    @property
+    def complete(self) -> bool:
+        """Every step has an answer line (right or wrong): did the model attempt the whole chain?"""
+        return self.answered == self.length
 
     @property
     def chain_ok(self) -> bool:
@@ -62,14 +68,15 @@ def score_chain(chain: Chain, output: str) -> ChainScore:
     types = chain.types()
     correct, followed = [], []
     prev_model = chain.input
-    for i, (step, expected) in enumerate(zip(chain.steps, gold), 1):
+    for i, (step, expected) in enumerate(zip(chain.steps, gold, strict=False), 1):
         st = step_type(step.name)
         text = lines.get(i)
         correct.append(text is not None and check_output(st, expected, types[i], text))
         followed.append(text is not None and _follows(step, prev_model, types[i], text))
         prev_model = parse_value(text, types[i]) if text is not None else None
     extra = sum(1 for n in lines if n > len(chain.steps))
-    return ChainScore(len(chain.steps), tuple(correct), tuple(followed), extra)
+    answered = sum(1 for n in lines if 1 <= n <= len(chain.steps))
+    return ChainScore(len(chain.steps), tuple(correct), tuple(followed), extra, answered)
 
 
 def _follows(step, prev_value, out_type: str, text: str) -> bool:
@@ -83,10 +90,12 @@ def _follows(step, prev_value, out_type: str, text: str) -> bool:
 
 
 def aggregate(scores: Iterable[ChainScore]) -> dict:
-    """chain_acc, step_acc, follow_acc, n, first-failure histogram and per-length breakdown."""
+    """chain_acc, step_acc, follow_acc, complete_rate (all steps answered), n, first-failure histogram,
+    and the same rates per chain length."""
     scores = list(scores)
     if not scores:
-        return {"n": 0, "chain_acc": None, "step_acc": None, "follow_acc": None, "first_failure": {}, "by_length": {}}
+        return {"n": 0, "chain_acc": None, "step_acc": None, "follow_acc": None, "complete_rate": None,
+                "first_failure": {}, "by_length": {}}
     hist = Counter(str(s.first_failure) if s.first_failure else "none" for s in scores)
     by_len: dict[str, dict] = {}
     for k in sorted({s.length for s in scores}):
@@ -103,4 +112,5 @@ def _rates(scores: list[ChainScore]) -> dict:
         "chain_acc": round(sum(s.chain_ok for s in scores) / len(scores), 4),
         "step_acc": round(sum(steps) / len(steps), 4),
         "follow_acc": round(sum(follows) / len(follows), 4),
+        "complete_rate": round(sum(s.complete for s in scores) / len(scores), 4),
     }

@@ -17,7 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seqit.chains.generate import SEQEVAL_TEMPLATES, Chain, mixed_sampler, render_answer, render_prompt, sample_chain
+from seqit.chains.generate import (
+    SEQEVAL_TEMPLATES,
+    Chain,
+    mixed_sampler,
+    render_answer,
+    render_prompt,
+    sample_chain,
+)
 from seqit.chains.score import ChainScore, aggregate, score_chain
 from seqit.chains.steps import INT, STEP_TYPES, StepError
 from seqit.errors import DataError
@@ -111,7 +118,7 @@ def _by_id(items: list[dict[str, Any]], outputs: dict[str, str] | list[str | Non
     if isinstance(outputs, list):
         if len(outputs) != len(items):
             raise DataError(f"SeqEval-V: {len(outputs)} outputs for {len(items)} items")
-        return {it["id"]: o for it, o in zip(items, outputs) if o is not None}
+        return {it["id"]: o for it, o in zip(items, outputs, strict=False) if o is not None}
     unknown = set(outputs) - {it["id"] for it in items}
     if unknown:
         raise DataError(f"SeqEval-V: outputs for unknown item ids, e.g. {sorted(unknown)[:3]}")
