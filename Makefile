@@ -17,12 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Until `seqit quickstart` lands this runs the most complete real pipeline that exists:
-# validate and convert the bundled sample dataset.
+# The whole SIT loop on CPU: train IT and SIT tiny models on the micro-world, evaluate, write a report.
 demo: install
-	$(VENV)/bin/seqit validate src/seqit/data/sample_alpaca.jsonl
-	$(VENV)/bin/seqit convert src/seqit/data/sample_alpaca.jsonl runs/demo/records.jsonl
-	@echo "demo output: runs/demo/records.jsonl (manifest: runs/demo/manifest.json)"
+	$(VENV)/bin/seqit quickstart --out $(OUT)
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

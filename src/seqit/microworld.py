@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import string
 import time
 from collections.abc import Callable, Sequence
@@ -22,33 +23,65 @@ from seqit.tinymodels import SPECIAL_TOKENS, TINY_CHAT_TEMPLATE
 
 log = logging.getLogger(__name__)
 
-# Closed over lowercase letter strings, so any composition is valid.
+# Closed over letter strings, so any composition is valid. Sorting, de-duplicating and vowel removal
+# are left out: a 2-3 layer model needs far more steps to learn them than the demo's budget.
 MICRO_OPS = (
     "reverse_text",
-    "sort_letters",
     "rotate_left",
     "swap_ends",
     "shift_letters",
-    "remove_vowels",
-    "dedupe_letters",
+    "uppercase",
+    "lowercase",
     "double_letters",
     "first_k_letters",
     "last_k_letters",
     "replace_letter",
 )
+# Short Title-Case phrasings (3 per op). The micro-world tokenizer reads a Title-Case word as one token
+# and everything else (values: all-lowercase or all-uppercase letters) one character at a time, so
+# prompts are short: sequence length is most of the demo's training compute.
+MICRO_PHRASES: dict[str, tuple[str, ...]] = {
+    "reverse_text": ("Reverse", "Reverse It", "Write Backwards"),
+    "rotate_left": ("Rotate Left", "First Letter To End", "Rotate By One"),
+    "swap_ends": ("Swap Ends", "Swap First And Last", "Exchange The Ends"),
+    "shift_letters": ("Shift Letters", "Next Letter Each", "Shift By One"),
+    "uppercase": ("Uppercase", "To Upper Case", "Capitalize All"),
+    "lowercase": ("Lowercase", "To Lower Case", "Make Small"),
+    "double_letters": ("Double Letters", "Double Each Letter", "Repeat Each Letter"),
+    "first_k_letters": ("First {k}", "Keep First {k}", "Take {k} From Start"),
+    "last_k_letters": ("Last {k}", "Keep Last {k}", "Take {k} From End"),
+    "replace_letter": ("Replace {a} With {b}", "Turn {a} Into {b}", "Change {a} To {b}"),
+    "sort_letters": ("Sort", "Sort Letters", "Alphabetical Order"),
+    "remove_vowels": ("Drop Vowels", "Remove Vowels", "No Vowels"),
+    "dedupe_letters": ("Dedupe", "Drop Repeats", "Unique Letters"),
+}
+MICRO_TEMPLATES = ("Input: {input}\n{steps}", "{steps}\nInput: {input}", "Do In Order:\n{steps}\nInput: {input}")
+TITLE_WORD = r" ?[A-Z][a-z]+"
 CHAR_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " \n"
 
 
-def build_char_tokenizer(alphabet: str = CHAR_ALPHABET, chat_template: str = TINY_CHAT_TEMPLATE) -> Any:
-    """A one-token-per-character tokenizer (plus the tiny chat template's role/special tokens)."""
+def micro_words() -> list[str]:
+    """Every Title-Case word of the micro-world's phrasings and templates, with and without a leading space."""
+    text = " ".join([*MICRO_TEMPLATES, "Step", *(p for ps in MICRO_PHRASES.values() for p in ps)])
+    words = sorted(set(re.findall(r"[A-Z][a-z]+", text)))
+    return words + [" " + w for w in words]
+
+
+def build_micro_tokenizer(alphabet: str = CHAR_ALPHABET, words: Sequence[str] | None = None,
+                          chat_template: str = TINY_CHAT_TEMPLATE) -> Any:
+    """Title-Case words are single tokens; every other character is its own token (plus the chat
+    template's role/special tokens). Any text over `alphabet` round-trips."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-    for ch in alphabet:
-        vocab.setdefault(ch, len(vocab))
+    for piece in [*alphabet, *(micro_words() if words is None else words)]:
+        vocab.setdefault(piece, len(vocab))
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    # Unknown Title-Case words would become <unk>: split them into characters instead.
+    known = sorted((w for w in vocab if re.fullmatch(TITLE_WORD, w)), key=len, reverse=True)
+    pattern = "|".join(re.escape(w) + r"(?![a-z])" for w in known) + r"|[\s\S]" if known else r"[\s\S]"
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     core.decoder = decoders.Fuse()
     core.add_special_tokens(SPECIAL_TOKENS)
     tok = PreTrainedTokenizerFast(
@@ -60,7 +93,8 @@ def build_char_tokenizer(alphabet: str = CHAR_ALPHABET, chat_template: str = TIN
 
 
 def chain_messages(chain: Chain) -> list[dict[str, str]]:
-    return [{"role": "user", "content": render_prompt(chain)}, {"role": "assistant", "content": render_answer(chain)}]
+    return [{"role": "user", "content": render_prompt(chain, MICRO_TEMPLATES, MICRO_PHRASES)},
+            {"role": "assistant", "content": render_answer(chain)}]
 
 
 def chain_record(chain: Chain, rid: str, arm: str) -> dict[str, Any]:
@@ -170,8 +204,10 @@ def train_model(
 
 
 def make_batches(encoded: Sequence[Encoded], batch_size: int, steps: int, rng: random.Random,
-                 ordered: bool = False) -> list[list[Encoded]]:
-    """`steps` batches drawn epoch by epoch (shuffled, or in the given order for phased curricula)."""
+                 ordered: bool = False, bucket: int = 8) -> list[list[Encoded]]:
+    """`steps` batches drawn epoch by epoch. Shuffled mode groups each window of `bucket` batches by
+    length (less padding = less compute), then shuffles the batches; ordered mode (phased curricula)
+    keeps the given order."""
     batches: list[list[Encoded]] = []
     order: list[int] = []
     while len(batches) < steps:
@@ -179,9 +215,14 @@ def make_batches(encoded: Sequence[Encoded], batch_size: int, steps: int, rng: r
             order = list(range(len(encoded)))
             if not ordered:
                 rng.shuffle(order)
-        take, order = order[:batch_size], order[batch_size:]
-        batches.append([encoded[i] for i in take])
-    return batches
+        window, order = order[: batch_size * (1 if ordered else bucket)], order[batch_size * (1 if ordered else bucket):]
+        if not ordered:
+            window.sort(key=lambda i: len(encoded[i].input_ids))
+        chunk = [[encoded[i] for i in window[j:j + batch_size]] for j in range(0, len(window), batch_size)]
+        if not ordered:
+            rng.shuffle(chunk)
+        batches.extend(chunk)
+    return batches[:steps]
 
 
 # ---- greedy decoding --------------------------------------------------------------------------------

@@ -105,16 +105,16 @@ def build_train_chains(cfg: QuickstartConfig, arm: str, ops: tuple[str, ...], he
     return chains
 
 
-def max_new_tokens_for(length: int, cfg: QuickstartConfig) -> int:
-    # "Step k: " + a value of at most 2x the longest input (double_letters), per step, + newline and end.
-    return length * (len("Step 10: ") + 2 * cfg.max_input_len * 2 + 1) + 2
+def max_new_tokens_for(chains: list[Chain]) -> int:
+    """A decoding budget: the longest expected answer (1 token per character) plus some slack."""
+    return max(len(render_answer(c)) for c in chains) + 16
 
 
 def run_quickstart(out: str | Path, cfg: QuickstartConfig | None = None, show_progress: bool = False) -> Path:
     """Train and evaluate every arm; returns the run dir (results.json, samples, report.html)."""
     import torch
 
-    from seqit.microworld import MICRO_OPS, build_char_tokenizer, chain_record, encode_messages, make_batches
+    from seqit.microworld import MICRO_OPS, build_micro_tokenizer, chain_record, encode_messages, make_batches
     from seqit.tinymodels import build_tiny_llama
 
     cfg = cfg or QuickstartConfig()
@@ -126,7 +126,7 @@ def run_quickstart(out: str | Path, cfg: QuickstartConfig | None = None, show_pr
     ops = cfg.ops or MICRO_OPS
     heldout = choose_heldout_pairs(random.Random(cfg.seed), ops, TEXT, cfg.heldout_fraction)
     eval_sets = build_eval_sets(cfg, ops, heldout)
-    tok = build_char_tokenizer()
+    tok = build_micro_tokenizer()
     base = build_tiny_llama(len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
                             num_layers=cfg.num_layers, num_heads=cfg.num_heads, max_position_embeddings=1024,
                             seed=cfg.seed, tokenizer=tok)
@@ -172,14 +172,13 @@ def _train_arm(model: Any, batches: list, cfg: QuickstartConfig, tok: Any, arm: 
 
 def _evaluate_arm(model: Any, tok: Any, eval_sets: dict[str, list[Chain]], cfg: QuickstartConfig, samples_path: Path,
                   show_progress: bool, arm: str) -> dict[str, Any]:
-    from seqit.microworld import greedy_generate
+    from seqit.microworld import chain_messages, greedy_generate
 
     metrics: dict[str, Any] = {}
     samples = []
     for split, chains in eval_sets.items():
-        prompts = [render_prompt(c) for c in chains]
-        longest = max(len(c.steps) for c in chains)
-        outputs = greedy_generate(model, tok, prompts, max_new_tokens_for(longest, cfg))
+        prompts = [chain_messages(c)[0]["content"] for c in chains]
+        outputs = greedy_generate(model, tok, prompts, max_new_tokens_for(chains))
         scores = [score_chain(c, o) for c, o in zip(chains, outputs, strict=False)]
         metrics[split] = aggregate(scores)
         for i, (c, p, o, s) in enumerate(zip(chains, prompts, outputs, scores, strict=False)):

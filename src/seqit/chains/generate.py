@@ -95,9 +95,12 @@ class Chain:
 # ---- rendering -----------------------------------------------------------------------------------
 
 
-def render_prompt(chain: Chain, templates: tuple[str, ...] = MICRO_TEMPLATES) -> str:
-    """The user turn: the numbered steps and the input, in the chain's template."""
-    steps = "\n".join(f"{i}. {render_step(s, p)}" for i, (s, p) in enumerate(zip(chain.steps, chain.phrasings, strict=False), 1))
+def render_prompt(chain: Chain, templates: tuple[str, ...] = MICRO_TEMPLATES,
+                  phrasebook: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The user turn: the numbered steps and the input, in the chain's template. `phrasebook` replaces
+    the library's phrasings for the step types it names (the micro-world uses short ones)."""
+    pairs = zip(chain.steps, chain.phrasings, strict=True)
+    steps = "\n".join(f"{i}. {render_step(s, p, phrasebook)}" for i, (s, p) in enumerate(pairs, 1))
     tpl = templates[chain.template % len(templates)]
     return tpl.format(input=render_value(chain.input, value_type(chain.input)), steps=steps, k=len(chain.steps))
 

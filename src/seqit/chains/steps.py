@@ -394,10 +394,11 @@ def apply_step(step: Step, value: Value) -> Value:
     return out
 
 
-def render_step(step: Step, phrasing: int) -> str:
-    """The natural-language instruction for a step, in phrasing number `phrasing`."""
-    st = step_type(step.name)
-    return st.phrasings[phrasing % len(st.phrasings)].format(**step.kwargs)
+def render_step(step: Step, phrasing: int, phrasebook: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The natural-language instruction for a step, in phrasing number `phrasing` (from `phrasebook`
+    when it has this step type, else from the library)."""
+    phrasings = (phrasebook or {}).get(step.name) or step_type(step.name).phrasings
+    return phrasings[phrasing % len(phrasings)].format(**step.kwargs)
 
 
 def sample_step(rng: random.Random, name: str, value: Value) -> Step | None:
