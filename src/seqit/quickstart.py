@@ -26,11 +26,11 @@ from seqit.chains.generate import (
     choose_heldout_pairs,
     letters_sampler,
     render_answer,
-    render_prompt,
     sample_chains,
 )
 from seqit.chains.score import aggregate, score_chain
 from seqit.chains.steps import TEXT
+from seqit.config import to_dict
 from seqit.errors import ConfigError
 from seqit.jsonl import write_json_atomic, write_jsonl
 from seqit.runs import start_run
@@ -49,6 +49,7 @@ class QuickstartConfig:
     heldout_fraction: float = 0.25  # of the op pairs; never trained adjacent, evaluated as "unseen"
     min_input_len: int = 3
     max_input_len: int = 6
+    upper_frac: float = 0.25  # inputs in capitals (so "lowercase" is a real single step too)
     sit_lengths: tuple[int, ...] = (1, 2, 3)  # SIT training mix, cycled (IT always uses (1,))
     train_pool: int = 8000  # distinct training examples per arm
     eval_n: int = 120  # items per eval split
@@ -56,12 +57,12 @@ class QuickstartConfig:
     longer_length: int = 4
     hidden_size: int = 128
     intermediate_size: int = 512
-    num_layers: int = 3
+    num_layers: int = 2
     num_heads: int = 4
-    steps: int = 300
+    steps: int = 1200
     batch_size: int = 32
-    lr: float = 3e-3
-    warmup: int = 20
+    lr: float = 1e-3
+    warmup: int = 30
     threads: int = 0  # torch threads; 0 = torch's default
 
     def __post_init__(self) -> None:
@@ -77,15 +78,15 @@ class QuickstartConfig:
 SIZES: dict[str, QuickstartConfig] = {
     "full": QuickstartConfig(),
     # For tests: seconds, not minutes; still enough for SIT to beat IT on seen chains.
-    "fast": QuickstartConfig(train_pool=1500, eval_n=24, hidden_size=64, intermediate_size=256, num_layers=2,
-                             num_heads=2, steps=60, batch_size=16, lr=5e-3, warmup=5, max_input_len=4),
+    "fast": QuickstartConfig(train_pool=2000, eval_n=24, hidden_size=64, intermediate_size=256, num_layers=2,
+                             num_heads=2, steps=150, batch_size=16, lr=3e-3, warmup=10, max_input_len=5, threads=1),
 }
 
 
 def build_eval_sets(cfg: QuickstartConfig, ops: tuple[str, ...], heldout: frozenset) -> dict[str, list[Chain]]:
     """The held-out evaluation chains, shared by every arm (eval-bucket inputs only)."""
     rng = random.Random(cfg.seed + 1)
-    inputs = letters_sampler(cfg.min_input_len, cfg.max_input_len)
+    inputs = letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac)
     return {
         "single": sample_chains(rng, cfg.eval_n, ops, (1,), inputs, heldout, "seen"),
         "seen": sample_chains(rng, cfg.eval_n, ops, cfg.eval_lengths, inputs, heldout, "seen"),
@@ -98,7 +99,7 @@ def build_train_chains(cfg: QuickstartConfig, arm: str, ops: tuple[str, ...], he
     """Training chains for one arm; `phased` is the SIT pool sorted by chain length (stable)."""
     rng = random.Random(cfg.seed + 2)  # the same stream for every arm: SIT's singles start like IT's
     lengths = (1,) if arm == "it" else cfg.sit_lengths
-    chains = sample_chains(rng, cfg.train_pool, ops, lengths, letters_sampler(cfg.min_input_len, cfg.max_input_len),
+    chains = sample_chains(rng, cfg.train_pool, ops, lengths, letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac),
                            heldout, "train")
     if arm == "phased":
         chains = sorted(chains, key=lambda c: len(c.steps))
@@ -114,46 +115,61 @@ def run_quickstart(out: str | Path, cfg: QuickstartConfig | None = None, show_pr
     """Train and evaluate every arm; returns the run dir (results.json, samples, report.html)."""
     import torch
 
-    from seqit.microworld import MICRO_OPS, build_micro_tokenizer, chain_record, encode_messages, make_batches
-    from seqit.tinymodels import build_tiny_llama
-
     cfg = cfg or QuickstartConfig()
+    threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(out)
+    try:
+        return _run(Path(out), cfg, show_progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
+    from seqit.microworld import MICRO_OPS, build_micro_tokenizer
+    from seqit.tinymodels import build_tiny_llama
+
     run = start_run(out, cfg, command="quickstart")
     t_start = time.monotonic()
     ops = cfg.ops or MICRO_OPS
     heldout = choose_heldout_pairs(random.Random(cfg.seed), ops, TEXT, cfg.heldout_fraction)
     eval_sets = build_eval_sets(cfg, ops, heldout)
     tok = build_micro_tokenizer()
-    base = build_tiny_llama(len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-                            num_layers=cfg.num_layers, num_heads=cfg.num_heads, max_position_embeddings=1024,
-                            seed=cfg.seed, tokenizer=tok)
-    init_state = {k: v.clone() for k, v in base.state_dict().items()}
+    model = build_tiny_llama(len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+                             num_layers=cfg.num_layers, num_heads=cfg.num_heads, max_position_embeddings=1024,
+                             seed=cfg.seed, tokenizer=tok)
+    init_state = {k: v.clone() for k, v in model.state_dict().items()}
     results: dict[str, Any] = {"arms": {}, "heldout_pairs": sorted("{}>{}".format(*p) for p in heldout), "ops": list(ops)}
     for arm in cfg.arms:
-        base.load_state_dict(init_state)
-        chains = build_train_chains(cfg, arm, ops, heldout)
-        records = [chain_record(c, f"{arm}-{i:05d}", arm) for i, c in enumerate(chains)]
-        write_jsonl(out / "train" / arm / "train.jsonl", records)
-        encoded = encode_messages(tok, [r["messages"] for r in records])
-        batches = make_batches(encoded, cfg.batch_size, cfg.steps, random.Random(cfg.seed + 3), ordered=arm == "phased")
-        history = _train_arm(base, batches, cfg, tok, arm, show_progress)
-        write_jsonl(out / "train" / arm / "metrics.jsonl", history)
-        arm_result = _evaluate_arm(base, tok, eval_sets, cfg, out / f"samples-{arm}.jsonl", show_progress, arm)
-        arm_result["train"] = {"examples": len(records), "steps": len(history), "tokens": sum(h["tokens"] for h in history),
-                               "final_loss": history[-1]["loss"], "seconds": history[-1]["elapsed_s"],
-                               "cpu_seconds": history[-1]["cpu_s"]}
-        results["arms"][arm] = arm_result
-        log.info("%s: %s", arm, {k: v for k, v in arm_result.items() if isinstance(v, float)})
+        model.load_state_dict(init_state)  # every arm starts from the same weights
+        results["arms"][arm] = _run_arm(model, tok, arm, cfg, ops, heldout, eval_sets, out, show_progress)
     results["seconds"] = round(time.monotonic() - t_start, 1)
     write_json_atomic(out / "results.json", results)
     from seqit.quickstart_report import write_report
 
     report = write_report(out, results, cfg)
-    run.finish(counts={"arms": len(cfg.arms)}, report=str(report))
+    run.finish(counts={"arms": len(cfg.arms), "eval_items": sum(len(v) for v in eval_sets.values())}, report=str(report))
     return out
+
+
+def _run_arm(model: Any, tok: Any, arm: str, cfg: QuickstartConfig, ops: tuple[str, ...], heldout: frozenset,
+             eval_sets: dict[str, list[Chain]], out: Path, show_progress: bool) -> dict[str, Any]:
+    from seqit.microworld import chain_record, encode_messages, make_batches, save_model
+
+    arm_dir = out / "train" / arm
+    records = [chain_record(c, f"{arm}-{i:05d}", arm) for i, c in enumerate(build_train_chains(cfg, arm, ops, heldout))]
+    write_jsonl(arm_dir / "train.jsonl", records)
+    encoded = encode_messages(tok, [r["messages"] for r in records])
+    batches = make_batches(encoded, cfg.batch_size, cfg.steps, random.Random(cfg.seed + 3), ordered=arm == "phased")
+    history = _train_arm(model, batches, cfg, tok, arm, show_progress)
+    write_jsonl(arm_dir / "metrics.jsonl", history)
+    train = {"examples": len(records), "steps": len(history), "tokens": sum(h["tokens"] for h in history),
+             "final_loss": history[-1]["loss"], "seconds": history[-1]["elapsed_s"], "cpu_seconds": history[-1]["cpu_s"]}
+    save_model(model, tok, arm_dir / "model", {"arm": arm, "train": train, "config": to_dict(cfg)})
+    result = _evaluate_arm(model, tok, eval_sets, out / f"samples-{arm}.jsonl")
+    result["train"] = train
+    log.info("%s: %s", arm, {k: v for k, v in result.items() if isinstance(v, float)})
+    return result
 
 
 def _train_arm(model: Any, batches: list, cfg: QuickstartConfig, tok: Any, arm: str, show_progress: bool) -> list[dict]:
@@ -170,8 +186,7 @@ def _train_arm(model: Any, batches: list, cfg: QuickstartConfig, tok: Any, arm: 
                            on_step=lambda s, loss: progress.update(task, completed=s, loss=f"{loss:.3f}"))
 
 
-def _evaluate_arm(model: Any, tok: Any, eval_sets: dict[str, list[Chain]], cfg: QuickstartConfig, samples_path: Path,
-                  show_progress: bool, arm: str) -> dict[str, Any]:
+def _evaluate_arm(model: Any, tok: Any, eval_sets: dict[str, list[Chain]], samples_path: Path) -> dict[str, Any]:
     from seqit.microworld import chain_messages, greedy_generate
 
     metrics: dict[str, Any] = {}

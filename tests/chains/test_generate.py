@@ -7,7 +7,7 @@ import random
 import pytest
 
 from seqit.chains.generate import (
-    MICRO_TEMPLATES,
+    PLAIN_TEMPLATES,
     Chain,
     adjacent_pairs,
     choose_heldout_pairs,
@@ -82,7 +82,7 @@ def test_render_prompt_and_answer_list_every_step_and_result():
     assert render_prompt(chain) == "Input: abc\n1. reverse the letters\n2. take the first 2 letters"
     assert render_answer(chain) == "Step 1: cba\nStep 2: cb"
     assert render_prompt(Chain("abc", chain.steps, (0, 1), template=1)).startswith("1. reverse")
-    assert len(MICRO_TEMPLATES) >= 3
+    assert len(PLAIN_TEMPLATES) >= 3
 
 
 def test_chain_round_trips_through_a_dict():

@@ -36,8 +36,8 @@ from seqit.chains.steps import (
 Pair = tuple[str, str]
 InputSampler = Callable[[random.Random], Value]
 
-# Compact prompt framings for the micro-world (tiny models, character vocabulary).
-MICRO_TEMPLATES = (
+# Compact prompt framings (the micro-world uses Title-Case variants of these, see seqit.microworld).
+PLAIN_TEMPLATES = (
     "Input: {input}\n{steps}",
     "{steps}\nInput: {input}",
     "Do in order:\n{steps}\nInput: {input}",
@@ -95,7 +95,7 @@ class Chain:
 # ---- rendering -----------------------------------------------------------------------------------
 
 
-def render_prompt(chain: Chain, templates: tuple[str, ...] = MICRO_TEMPLATES,
+def render_prompt(chain: Chain, templates: tuple[str, ...] = PLAIN_TEMPLATES,
                   phrasebook: dict[str, tuple[str, ...]] | None = None) -> str:
     """The user turn: the numbered steps and the input, in the chain's template. `phrasebook` replaces
     the library's phrasings for the step types it names (the micro-world uses short ones)."""
@@ -124,11 +124,13 @@ WORD_BANK = (
 ).split()
 
 
-def letters_sampler(min_len: int, max_len: int, alphabet: str = "abcdefghijklmnopqrstuvwxyz") -> InputSampler:
-    """Random letter strings (the micro-world's inputs)."""
+def letters_sampler(min_len: int, max_len: int, alphabet: str = "abcdefghijklmnopqrstuvwxyz",
+                    upper_frac: float = 0.0) -> InputSampler:
+    """Random letter strings (the micro-world's inputs); a fraction of them in capitals."""
 
     def sample(rng: random.Random) -> str:
-        return "".join(rng.choice(alphabet) for _ in range(rng.randint(min_len, max_len)))
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(min_len, max_len)))
+        return s.upper() if upper_frac and rng.random() < upper_frac else s
 
     return sample
 
@@ -264,7 +266,7 @@ def sample_chains(
     input_sampler: InputSampler,
     heldout: frozenset[Pair] = frozenset(),
     split: str = "train",
-    n_templates: int = len(MICRO_TEMPLATES),
+    n_templates: int = len(PLAIN_TEMPLATES),
     max_tries: int = 100,
 ) -> list[Chain]:
     """`n` chains with lengths cycling through `lengths`.
