@@ -63,3 +63,17 @@ def test_score_outputs_rejects_misaligned_outputs(items, outputs, match):
 def test_unknown_version_is_a_clear_error():
     with pytest.raises(DataError, match="unknown SeqEval-V version"):
         build_items("v0")
+
+
+def test_load_benchmark_reads_a_version_or_an_items_file(tmp_path, items):
+    from seqit.chains.seqeval_v import load_benchmark
+    from seqit.jsonl import write_jsonl
+
+    assert load_benchmark(None) == items
+    write_jsonl(tmp_path / "mine.jsonl", items[:3])
+    assert load_benchmark(str(tmp_path / "mine.jsonl")) == items[:3]
+    write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "messages": []}])
+    with pytest.raises(DataError, match="bad.jsonl:1: meta.chain"):
+        load_benchmark(str(tmp_path / "bad.jsonl"))
+    with pytest.raises(DataError, match="not a SeqEval-V version"):
+        load_benchmark("v9")

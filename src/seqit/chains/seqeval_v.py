@@ -135,3 +135,43 @@ def _score(items: list[dict[str, Any]], outputs: dict[str, str]) -> tuple[list[C
                      "correct": list(s.correct), "followed": list(s.followed), "chain_ok": s.chain_ok,
                      "first_failure": s.first_failure})
     return scores, rows
+
+
+def load_benchmark(spec: str | None) -> list[dict[str, Any]]:
+    """A SeqEval-V item set: a version name (default "v1") or a JSONL file of items in the same form."""
+    from seqit.jsonl import read_jsonl
+
+    spec = spec or "v1"
+    if spec in VERSIONS:
+        return load_items(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise DataError(f"{spec}: not a SeqEval-V version ({', '.join(VERSIONS)}) or an items file")
+    items = list(read_jsonl(path))
+    for n, it in enumerate(items, 1):
+        if not isinstance(it.get("meta"), dict) or "chain" not in it["meta"] or "id" not in it:
+            raise DataError(f"{path}:{n}: meta.chain: missing (not a SeqEval-V item)")
+    return items
+
+
+def run_task(cfg: Any, run: Any) -> dict[str, Any]:
+    """The `seqit eval` task `seqeval_v` (an entry in seqit.eval.run.TASKS): cfg.data = version or
+    items file; answers from cfg.outputs (run dir or file, aligned by id) or generated with cfg.model
+    through seqit.eval.run.generate_outputs. Writes samples.jsonl, returns the results dict."""
+    from seqit.eval.items import EvalItem, load_outputs
+    from seqit.eval.run import generate_outputs
+    from seqit.jsonl import write_jsonl
+
+    items = load_benchmark(cfg.data)
+    if cfg.limit is not None:
+        items = items[: cfg.limit]
+    if cfg.outputs:
+        ids = {it["id"] for it in items}
+        texts = {k: v for k, v in load_outputs(cfg.outputs).items() if k in ids}
+    else:
+        evs = [EvalItem(it["id"], tuple(prompt_of(it)), it["meta"]["depth"], it["meta"]) for it in items]
+        fields = generate_outputs(cfg, run, evs)
+        texts = {k: v["output"] for k, v in fields.items() if v.get("output") is not None}
+    write_jsonl(run.file("samples.jsonl"), score_samples(items, texts))
+    run.add_counts(items=len(items), missing=len(items) - len(texts))
+    return {**score_outputs(items, texts), "benchmark": cfg.data or "v1"}
