@@ -48,10 +48,10 @@ class QuickstartConfig:
     ops: tuple[str, ...] = ()  # empty = seqit.microworld.MICRO_OPS
     heldout_fraction: float = 0.25  # of the op pairs; never trained adjacent, evaluated as "unseen"
     min_input_len: int = 3
-    max_input_len: int = 6
-    upper_frac: float = 0.25  # inputs in capitals (so "lowercase" is a real single step too)
+    max_input_len: int = 5
+    upper_frac: float = 0.0  # inputs in capitals (use with the uppercase/lowercase ops)
     sit_lengths: tuple[int, ...] = (1, 2, 3)  # SIT training mix, cycled (IT always uses (1,))
-    train_pool: int = 8000  # distinct training examples per arm
+    train_pool: int = 0  # distinct training examples per arm; 0 = steps x batch_size (no example twice)
     eval_n: int = 120  # items per eval split
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval splits
     longer_length: int = 4
@@ -59,7 +59,7 @@ class QuickstartConfig:
     intermediate_size: int = 512
     num_layers: int = 2
     num_heads: int = 4
-    steps: int = 1200
+    steps: int = 3000
     batch_size: int = 32
     lr: float = 1e-3
     warmup: int = 30
@@ -78,7 +78,7 @@ class QuickstartConfig:
 SIZES: dict[str, QuickstartConfig] = {
     "full": QuickstartConfig(),
     # For tests: seconds, not minutes; still enough for SIT to beat IT on seen chains.
-    "fast": QuickstartConfig(train_pool=2000, eval_n=24, hidden_size=64, intermediate_size=256, num_layers=2,
+    "fast": QuickstartConfig(eval_n=24, hidden_size=64, intermediate_size=256, num_layers=2,
                              num_heads=2, steps=150, batch_size=16, lr=3e-3, warmup=10, max_input_len=5, threads=1),
 }
 
@@ -99,7 +99,7 @@ def build_train_chains(cfg: QuickstartConfig, arm: str, ops: tuple[str, ...], he
     """Training chains for one arm; `phased` is the SIT pool sorted by chain length (stable)."""
     rng = random.Random(cfg.seed + 2)  # the same stream for every arm: SIT's singles start like IT's
     lengths = (1,) if arm == "it" else cfg.sit_lengths
-    chains = sample_chains(rng, cfg.train_pool, ops, lengths, letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac),
+    chains = sample_chains(rng, cfg.train_pool or cfg.steps * cfg.batch_size, ops, lengths, letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac),
                            heldout, "train")
     if arm == "phased":
         chains = sorted(chains, key=lambda c: len(c.steps))

@@ -9,6 +9,7 @@ import pytest
 from seqit.chains.generate import Chain, letters_sampler, sample_chains
 from seqit.chains.steps import Step
 from seqit.microworld import (
+    EXTRA_MICRO_OPS,
     MICRO_OPS,
     MICRO_PHRASES,
     build_micro_tokenizer,
@@ -35,7 +36,7 @@ def test_title_words_are_single_tokens_and_values_are_characters(tok):
 
 
 def test_every_micro_op_has_three_phrasings_and_no_unknown_tokens(tok):
-    assert all(len(set(MICRO_PHRASES[op])) >= 3 for op in MICRO_OPS)
+    assert all(len(set(MICRO_PHRASES[op])) >= 3 for op in MICRO_OPS + EXTRA_MICRO_OPS)
     chains = sample_chains(random.Random(0), 200, MICRO_OPS, (1, 2, 3), letters_sampler(3, 6))
     for e in encode_messages(tok, [chain_messages(c) for c in chains]):
         assert tok.unk_token_id not in e.input_ids
