@@ -9,13 +9,11 @@ gives the same text). Stop strings end a row early and are cut from the text (Op
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from typing import Any
 
 from seqit.errors import require
-from seqit.teachers.errors import BackendError
+from seqit.teachers.backends.batching import MicroBatcher
 from seqit.teachers.types import ChatRequest, Completion, TeacherConfig, Usage
 
 log = logging.getLogger(__name__)
@@ -67,60 +65,14 @@ class HFBackend:
                 cfg.model, dtype=dtype, trust_remote_code=s.trust_remote_code
             )
         self.model = model.to(self.device).eval()
-        self._queue: deque[tuple[ChatRequest, asyncio.Future]] = deque()
-        self._wake: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
-        self.batch_sizes: list[int] = []  # one entry per generate() call (for tests and tuning)
+        self._batcher = MicroBatcher(self._generate_batch, s.batch_size, s.max_wait_ms, key=batch_key)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return self._batcher.batch_sizes
 
     async def generate(self, req: ChatRequest, model: str) -> Completion:
-        loop = asyncio.get_running_loop()
-        if self._worker is None or self._worker.done():
-            self._wake = asyncio.Event()
-            self._worker = loop.create_task(self._batcher())
-        fut = loop.create_future()
-        self._queue.append((req, fut))
-        self._wake.set()
-        return await fut
-
-    async def _batcher(self) -> None:
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-            await asyncio.sleep(self.settings.max_wait_ms / 1000)  # let concurrent callers join
-            batch = self._take_batch()
-            if not batch:
-                continue
-            try:
-                comps = await asyncio.to_thread(self._generate_batch, [r for r, _ in batch])
-            except Exception as e:  # e.g. out of memory: fail this batch, keep serving
-                log.warning("hf backend: generate failed for a batch of %d: %s", len(batch), e)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(BackendError(f"generate failed: {type(e).__name__}: {e}", retryable=False))
-                continue
-            for (_, fut), comp in zip(batch, comps):
-                if not fut.done():
-                    fut.set_result(comp)
-
-    def _take_batch(self) -> list[tuple[ChatRequest, asyncio.Future]]:
-        """Up to batch_size queued requests sharing the first live request's sampling settings."""
-        while self._queue and self._queue[0][1].done():  # cancelled callers
-            self._queue.popleft()
-        if not self._queue:
-            return []
-        key = batch_key(self._queue[0][0])
-        batch, rest = [], deque()
-        while self._queue:
-            item = self._queue.popleft()
-            if item[1].done():
-                continue
-            if len(batch) < self.settings.batch_size and batch_key(item[0]) == key:
-                batch.append(item)
-            else:
-                rest.append(item)
-        self._queue = rest
-        return batch
+        return await self._batcher.submit(req)
 
     def render(self, req: ChatRequest) -> str:
         return self.tok.apply_chat_template(list(req.messages), tokenize=False, add_generation_prompt=True)
@@ -151,7 +103,6 @@ class HFBackend:
                 reasons.append(reason)
                 n_tokens += used
             comps.append(Completion(req.id, texts, reasons, Usage(int(prompt_lens[i]), n_tokens), self.cfg.model))
-        self.batch_sizes.append(len(reqs))
         return comps
 
     def _decode_row(self, ids: Any, req: ChatRequest) -> tuple[str, str, int]:
@@ -169,13 +120,7 @@ class HFBackend:
         return text, ("stop" if hit else reason), len(ids)
 
     async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-        for _, fut in self._queue:
-            if not fut.done():
-                fut.set_exception(BackendError("backend closed", retryable=False))
-        self._queue.clear()
+        await self._batcher.aclose()
 
 
 class _StopStrings:
