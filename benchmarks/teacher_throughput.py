@@ -159,9 +159,9 @@ def main() -> None:
           f"cpus={os.cpu_count()}")
     cols = ["client", "n", "ok", "wall_s", "req_per_s", "ideal_req_per_s", "ratio", "server_429", "max_in_flight"]
     widths = [max(len(c), *(len(str(r[c])) for r in results)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in results:
-        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths, strict=True)))
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2))
 
