@@ -26,7 +26,8 @@ from seqit.errors import DataError, SeqitError
 from seqit.jsonl import JsonlWriter, read_ids
 from seqit.records import Reject, RowError
 from seqit.runs import start_run
-from seqit.teachers import ChatRequest, Completion, TeacherConfig, estimate_cost, open_teacher
+from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
+from seqit.teachers.ledger import cached_keys
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +178,13 @@ def run_complete(
     good, input_rejects, rows_in = read_requests(requests_path, cfg.limit)
     done = read_ids(out) if out.exists() else set()
     todo = [(r, meta) for r, meta in good if r.id not in done]
-    estimate = estimate_cost([r for r, _ in todo], cfg.teacher)
+    in_ledger = _in_ledger(run_dir / "ledger.sqlite", [r for r, _ in todo], cfg.teacher, backend)
+    estimate = estimate_cost([r for r, _ in todo if r.id not in in_ledger], cfg.teacher)
     counts = {"rows_in": rows_in, "input_rejects": len(input_rejects), "already_done": len(good) - len(todo),
-              "to_send": len(todo)}
+              "to_send": len(todo) - len(in_ledger), "in_ledger": len(in_ledger)}
     log.info(
-        "%d requests (%d already in %s, %d bad rows); upper-bound cost of the rest: $%.4f",
-        len(good), counts["already_done"], out.name, len(input_rejects), estimate["max_cost_usd"],
+        "%d requests (%d already in %s, %d answered in the ledger, %d bad rows); upper-bound cost of the rest: $%.4f",
+        len(good), counts["already_done"], out.name, len(in_ledger), len(input_rejects), estimate["max_cost_usd"],
     )
     if dry_run:
         return CompleteResult(out, rejects_path, run_dir, counts, {}, estimate, dry_run=True)
@@ -196,7 +198,7 @@ def run_complete(
         usage, n_ok, n_failed, auth_error = asyncio.run(
             _complete_all(cfg.teacher, todo, run.file("ledger.sqlite"), writer, rej, progress, backend)
         )
-    counts.update(completed=n_ok, failed=n_failed, not_sent=len(todo) - n_ok - n_failed)
+    counts.update(completed=n_ok, failed=n_failed, not_finished=len(todo) - n_ok - n_failed)
     run.manifest["usage"] = usage
     run.manifest["estimate"] = estimate
     if auth_error:
@@ -249,6 +251,13 @@ def _progress(total: int):
     task = bar.add_task("complete", total=total, failed=0, cost=0.0, rps=0.0)
     bar.start()
     return bar, task
+
+
+def _in_ledger(path: Path, reqs: list[ChatRequest], teacher: TeacherConfig, backend: Any) -> set[str]:
+    """Ids whose answer the run's ledger already holds (they will not be sent or charged)."""
+    name = backend.name if backend is not None else teacher.backend
+    keys = {cache_key(r, name, r.model or teacher.model): r.id for r in reqs}
+    return {keys[k] for k in cached_keys(path, list(keys))}
 
 
 def _row_id(row: Any) -> str | None:

@@ -165,3 +165,19 @@ def test_shipped_complete_configs_load_and_show_their_command(path):
     cfg = load_config(CompleteConfig, path)
     assert cfg.teacher.backend in ("openai", "hf")
     assert path.read_text().startswith("# ") and "seqit complete" in path.read_text().splitlines()[0]
+
+
+def test_dry_run_counts_ledger_answers_as_free_and_writes_nothing(tmp_path, fake_openai, capsys):
+    req = write_requests(tmp_path / "req.jsonl", 6)
+    out = tmp_path / "out.jsonl"
+    args = ["complete", str(req), "-o", str(out), "--base-url", fake_openai.url, "--model", "m"]
+    assert main(args + ["--limit", "4"]) == 0
+    out.unlink()  # the outputs are gone, but the ledger still holds 4 answers
+    before = sorted(p.name for p in tmp_path.iterdir())
+    capsys.readouterr()
+    assert main(args + ["--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "answered in ledger: 4" in printed and "to send: 2" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert main(args) == 0
+    assert sum(fake_openai.attempts.values()) == 6 and len(rows(out)) == 6
