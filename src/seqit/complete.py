@@ -27,6 +27,7 @@ from seqit.jsonl import JsonlWriter, read_ids
 from seqit.records import Reject, RowError
 from seqit.runs import start_run
 from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
+from seqit.teachers.backends import preflight
 from seqit.teachers.ledger import cached_keys
 from seqit.teachers.usage import merge_usage
 
@@ -175,6 +176,8 @@ def run_complete(
 ) -> CompleteResult:
     """Complete every request in `requests_path` not already in `out`; returns counts and usage."""
     requests_path, out = Path(requests_path), Path(out)
+    if backend is None:
+        preflight(cfg.teacher)
     run_dir = Path(run_dir) if run_dir is not None else out.parent
     rejects_path = run_dir / "rejects.jsonl"
     good, input_rejects, rows_in = read_requests(requests_path, cfg.limit)

@@ -205,3 +205,17 @@ def test_merge_usage_sums_nested_numbers():
     assert merge_usage(a, b) == {"cost_usd": 0.75, "models": {"m": {"cost_usd": 0.75, "requests": 3},
                                                               "n": {"cost_usd": 0.0, "requests": 1}}}
     assert merge_usage(None, b) == merge_usage(b, None) == merge_usage({}, b)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model", "gpt-x"], "OPENAI_API_KEY"),  # the official API without a key
+        (["--base-url", "http://127.0.0.1:9/v1"], "teacher.model"),
+    ],
+)
+def test_preflight_fails_fast_before_anything_is_written(tmp_path, capsys, flags, message):
+    req = write_requests(tmp_path / "req.jsonl", 3)
+    rc = main(["complete", str(req), "-o", str(tmp_path / "run" / "out.jsonl"), *flags])
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
