@@ -51,7 +51,7 @@ def test_quantile_split_gives_equal_sizes_in_score_order():
     phases = assign_quantiles(scores, ids, 4)
     assert Counter(phases) == {0: 25, 1: 25, 2: 25, 3: 25}
     for j in range(3):
-        assert max(s for s, p in zip(scores, phases) if p == j) <= min(s for s, p in zip(scores, phases) if p == j + 1)
+        assert max(s for s, p in zip(scores, phases, strict=True) if p == j) <= min(s for s, p in zip(scores, phases, strict=True) if p == j + 1)
     cuts = quantile_cuts(scores, phases, 4)
     assert len(cuts) == 3 and cuts == sorted(cuts)
 
@@ -59,8 +59,8 @@ def test_quantile_split_gives_equal_sizes_in_score_order():
 def test_quantile_split_breaks_ties_independently_of_input_order():
     scores = [1.0] * 6 + [3.0] * 3
     ids = [f"id{i}" for i in range(9)]
-    phases = dict(zip(ids, assign_quantiles(scores, ids, 3)))
-    rev = dict(zip(ids[::-1], assign_quantiles(scores[::-1], ids[::-1], 3)))
+    phases = dict(zip(ids, assign_quantiles(scores, ids, 3), strict=True))
+    rev = dict(zip(ids[::-1], assign_quantiles(scores[::-1], ids[::-1], 3), strict=True))
     assert phases == rev
     assert Counter(phases.values()) == {0: 3, 1: 3, 2: 3}
     assert all(phases[f"id{i}"] == 2 for i in range(6, 9))
@@ -168,7 +168,7 @@ def test_run_split_thresholds_writes_phases_manifest_and_histogram(tmp_path):
     assert m["counts"]["kept"] == 60 == sum(m["phase_sizes"])
     expected = Counter(assign_thresholds([r["meta"]["difficulty"] for r in rows[:60]], (1.5, 3.5)))
     assert m["phase_sizes"] == [expected[0], expected[1], expected[2]]
-    for info, (lo, hi) in zip(m["phases"], [(1.0, 1.5), (1.5, 3.5), (3.5, 5.0)]):
+    for info, (lo, hi) in zip(m["phases"], [(1.0, 1.5), (1.5, 3.5), (3.5, 5.0)], strict=True):
         phase_rows = _read(run / info["file"])
         assert len(phase_rows) == info["count"]
         assert info["sha256"] == sha256_file(run / info["file"])
