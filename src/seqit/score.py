@@ -34,6 +34,7 @@ from seqit.difficulty import (
     rank_to_scale,
     record_triplet,
 )
+from seqit.errors import SeqitError
 from seqit.jsonl import JsonlWriter, read_ids, read_jsonl, write_jsonl
 from seqit.records import DatasetReader, Record
 from seqit.runs import Run, start_run
@@ -159,7 +160,16 @@ def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | N
     total_rejects = len(read_rejects) + counts["rejects"]
     counts = {"rows_in": rows_in, "read_rejects": len(read_rejects), **counts, "rejects": total_rejects}
     counts["balanced"] = rows_in == counts["scored"] + total_rejects + counts.get("pending", 0)
-    return run.finish(counts=counts)
+    stopped = run.manifest.pop("stopped", None)
+    run.finish(counts=counts)
+    if stopped:
+        run.manifest["status"] = "incomplete"
+        run.save()
+        raise SeqitError(
+            f"the judge stopped: {stopped}. {counts['scored']} of {len(records)} records are scored; "
+            "fix the problem and rerun the same command to resume."
+        )
+    return run.path
 
 
 def read_input(cfg: ScoreConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
@@ -205,6 +215,8 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
                     run.save()
                     last_save = time.monotonic()
         _record_usage(run, teacher.usage_summary(), previous)
+        if teacher.auth_error:
+            run.manifest["stopped"] = teacher.auth_error
     pending = len(todo) - n_ok - n_rej  # > 0 only when the teacher stopped early (auth failure)
     if pending == 0:
         _canonical_order(scored_path, records)

@@ -238,3 +238,23 @@ def test_killed_scoring_run_resumes_without_duplicates_or_resent_calls(tmp_path,
     assert resent <= n - len(before), "the rerun sent more than the unfinished items"
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert m["status"] == "finished" and m["attempts"] == 2 and m["counts"]["already_scored"] == len(before)
+
+
+def test_auth_failure_stops_the_run_with_a_clear_error_and_resume_works(tmp_path, fake_openai, monkeypatch):
+    from seqit.errors import SeqitError
+
+    data = _write(tmp_path / "d.jsonl", _alpaca(30))
+    fake_openai.reply = _judge_reply
+    fake_openai.api_key = "sk-right"
+    cfg = load_config(ScoreConfig, _server_cfg(tmp_path, fake_openai, data))
+    monkeypatch.setenv("SEQIT_TEST_KEY", "sk-wrong")
+    with pytest.raises(SeqitError, match="judge stopped: authentication failed.*0 of 30 records"):
+        run_score(cfg)
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert m["status"] == "incomplete" and m["counts"]["scored"] == 0
+    assert m["counts"]["pending"] > 0 and m["counts"]["balanced"] is True
+    assert fake_openai.kinds["401"] <= 8  # stops after the scheduled window (4 x max_concurrency), not 30
+    monkeypatch.setenv("SEQIT_TEST_KEY", "sk-right")
+    run_score(cfg)
+    assert len(_rows(tmp_path / "run" / "scored.jsonl")) == 30
+    assert _rows(tmp_path / "run" / "rejects.jsonl") == []
