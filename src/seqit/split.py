@@ -35,7 +35,7 @@ Strategy = Literal["thresholds", "quantiles", "depth", "random"]
 class DedupConfig:
     exact: bool = True
     near: bool = True
-    on: Literal["prompt", "conversation"] = "prompt"  # what must match: the prompt turns, or everything
+    compare: Literal["prompt", "conversation"] = "prompt"  # what must match: the prompt turns, or everything
     near_threshold: float = 0.8  # Jaccard of word 3-gram sets; lower = more aggressive
     shingle_words: int = 3
     num_perm: int = 64  # MinHash permutations; more = better recall below the threshold, slower
@@ -172,7 +172,7 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
         rejects.append({"id": r.id, "stage": "filter", "reason": reason, "record": r.to_json()})
     d = cfg.dedup
     if d.exact or d.near:
-        texts = [_dedup_text(r, d.on) for r in kept]
+        texts = [_dedup_text(r, d.compare) for r in kept]
         dups = find_duplicates(
             texts, exact=d.exact, near=d.near, threshold=d.near_threshold,
             shingle_words=d.shingle_words, num_perm=d.num_perm,
@@ -202,8 +202,8 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _dedup_text(r: Record, on: str) -> str:
-    msgs = r.prompt_messages if on == "prompt" else r.messages
+def _dedup_text(r: Record, compare: str) -> str:
+    msgs = r.prompt_messages if compare == "prompt" else r.messages
     return "\n".join(m["content"] for m in msgs)
 
 
