@@ -83,12 +83,12 @@ def find_duplicates(
         sh = shingles(n, shingle_words)
         if not sh:
             continue
-        sig = index.signature(sh)
-        best = _best_match(sh, index.candidates(sig), kept_shingles, threshold)
+        keys = index.band_keys(sh)
+        best = _best_match(sh, index.candidates(keys), kept_shingles, threshold)
         if best is not None:
             dups.append(Duplicate(i, best[0], "near", round(best[1], 4)))
             continue
-        index.add(i, sig)
+        index.add(i, keys)
         kept_shingles[i] = sh
     return dups
 
@@ -128,25 +128,25 @@ class _LshIndex:
         rng = np.random.default_rng(20240604)  # fixed: signatures must not vary between runs
         self.a = rng.integers(1, _PRIME, size=num_perm, dtype=np.uint64)
         self.b = rng.integers(0, _PRIME, size=num_perm, dtype=np.uint64)
+        self.mix = rng.integers(1, 1 << 63, size=rows, dtype=np.uint64) | np.uint64(1)
         self.rows = rows
         self.bands = num_perm // rows
-        self.buckets: dict[bytes, list[int]] = {}
+        self.buckets: dict[tuple[int, int], list[int]] = {}
 
-    def signature(self, sh: set[str]):
+    def band_keys(self, sh: set[str]) -> list[tuple[int, int]]:
+        """One bucket key per band: (band, a 64-bit mix of the band's MinHash rows)."""
         np = self._np
-        h = np.fromiter((zlib.crc32(s.encode("utf-8")) % _PRIME for s in sh), dtype=np.uint64, count=len(sh))
-        return ((self.a[:, None] * h[None, :] + self.b[:, None]) % _PRIME).min(axis=1)
+        h = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in sh), dtype=np.uint64, count=len(sh)) % _PRIME
+        sig = ((self.a[:, None] * h[None, :] + self.b[:, None]) % _PRIME).min(axis=1)
+        mixed = (sig.reshape(self.bands, self.rows) * self.mix).sum(axis=1)  # wraps mod 2**64; fine for bucketing
+        return list(enumerate(mixed.tolist()))
 
-    def _keys(self, sig) -> list[bytes]:
-        r = self.rows
-        return [band.to_bytes(2, "little") + sig[band * r : (band + 1) * r].tobytes() for band in range(self.bands)]
-
-    def candidates(self, sig) -> list[int]:
+    def candidates(self, keys: list[tuple[int, int]]) -> list[int]:
         found: set[int] = set()
-        for key in self._keys(sig):
+        for key in keys:
             found.update(self.buckets.get(key, ()))
         return list(found)
 
-    def add(self, i: int, sig) -> None:
-        for key in self._keys(sig):
+    def add(self, i: int, keys: list[tuple[int, int]]) -> None:
+        for key in keys:
             self.buckets.setdefault(key, []).append(i)
