@@ -158,10 +158,8 @@ def test_proxy_scores_are_labelled_as_proxies_and_ranked_onto_the_scale(tmp_path
 
 
 @pytest.mark.slow
-def test_loss_proxy_scores_with_a_tiny_local_model(tmp_path):
-    from seqit.tinymodels import save_tiny_model
-
-    model_dir = save_tiny_model(tmp_path / "tiny")
+def test_loss_proxy_scores_with_a_tiny_local_model(tmp_path, tiny_model_dir):
+    model_dir = tiny_model_dir
     data = _write(tmp_path / "d.jsonl", _alpaca(3))
     run = run_score(_cfg(tmp_path, data, "method=proxy", "proxy.kind=loss", f"proxy.model={model_dir}"))
     scored = _rows(run / "scored.jsonl")
