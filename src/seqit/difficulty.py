@@ -121,7 +121,9 @@ _LABEL_OVERALL = re.compile(
     re.I,
 )
 _LABEL = re.compile(
-    rf"\b(?:(?:difficulty\s+)?(?:score|rating|difficulty){_SEP}|(?:score|rating)\s+of\s+)"
+    rf"\b(?:(?:difficulty\s+)?(?:score|rating|difficulty){_SEP}|(?:score|rating)\s+of\s+[*_]*"
+    rf"|rate\s+(?:this|it)(?:\s+(?:example|task|one))?(?:\s+(?:as|at|an?))?\s+[*_]*"
+    rf"|give\s+(?:this|it)(?:\s+(?:example|task|one))?\s+an?\s+(?:score\s+of\s+)?[*_]*)"
     rf"{_NUM}(?:\s*/\s*(\d+)|\s+out of\s+(\d+))?",
     re.I,
 )

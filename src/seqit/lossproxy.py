@@ -8,6 +8,7 @@ well the model knows the domain. torch/transformers are imported only when this 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from seqit.errors import SeqitError, require
@@ -18,9 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def response_losses(
-    records: list[Record], model_dir: str | None, template: str | None, max_length: int, device: str = "cpu"
+    records: list[Record],
+    model_dir: str | None,
+    template: str | None,
+    max_length: int,
+    device: str = "cpu",
+    tick: Callable[[], None] | None = None,
 ) -> list[float | str]:
-    """Mean NLL (nats/token) of each record's final reply, or a reason string when it cannot be computed."""
+    """Mean NLL (nats/token) of each record's final reply, or a reason string when it cannot be computed.
+
+    `tick` is called after each record (progress bars)."""
     torch = require("torch", "train", "the loss proxy scorer")
     transformers = require("transformers", "train", "the loss proxy scorer")
     if not model_dir:
@@ -33,6 +41,8 @@ def response_losses(
     with torch.no_grad():
         for r in records:
             out.append(_one_loss(torch, tok, model, r, max_length, device))
+            if tick is not None:
+                tick()
     return out
 
 

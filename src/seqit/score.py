@@ -247,12 +247,12 @@ def _record_usage(run: Run, usage: dict[str, Any], previous: dict[str, Any]) -> 
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Any]:
+def _progress(total: int, label: str = "scoring") -> Iterator[Any]:
     """A rich progress bar on stderr (count, rate, ETA); yields a tick() function."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("score", total=total, rate="")
@@ -273,7 +273,8 @@ def proxy_values(records: list[Record], proxy: ProxyConfig) -> list[float | str]
     if proxy.kind == "loss":
         from seqit.lossproxy import response_losses
 
-        return response_losses(records, proxy.model, proxy.template, proxy.max_length, proxy.device)
+        with _progress(len(records), "loss proxy") as tick:
+            return response_losses(records, proxy.model, proxy.template, proxy.max_length, proxy.device, tick)
     fn = length_value if proxy.kind == "length" else depth_value
     out: list[float | str] = []
     for r in records:

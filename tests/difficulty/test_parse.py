@@ -23,6 +23,11 @@ ACCEPTED = [
     ("Difficulty score = 4.5", 4.5),
     ("I would give this a score of 3.", 3.0),
     ("The rating is 2 because the task is a simple lookup.", 2.0),
+    ("Difficulty Score: 3.5/5", 3.5),
+    ("Rating: 4/5 - the task needs several steps.", 4.0),
+    ("I'd rate this a **3**.", 3.0),
+    ("I would give it a 4 since it needs careful proofs.", 4.0),
+    ("I rate this task as 2.5 overall.", 2.5),
     # fractions over 5
     ("**4/5**", 4.0),
     ("4 / 5", 4.0),
@@ -66,6 +71,7 @@ NO_SCORE = [
     '{"score": null, "rationale": "unclear"}',
     '{"score": "hard"}',
     "N/A",
+    "Give it 3 tries and then stop.",
 ]
 
 
