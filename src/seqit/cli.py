@@ -181,12 +181,8 @@ def _print_run(path: Path, outputs: str) -> None:
     import json
 
     m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    table = Table(show_header=True, header_style="bold")
     counts = {k: v for k, v in m.get("counts", {}).items() if not isinstance(v, bool)}
-    for k in counts:
-        table.add_column(k.replace("_", " "), justify="right")
-    table.add_row(*(str(v) for v in counts.values()))
-    console.print(table)
+    console.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()), markup=False)
     for p in m.get("phases", []):
         sc = p.get("score") or {}
         console.print(

@@ -294,6 +294,18 @@ def describe_phase(records: list[Record], count_tokens) -> dict[str, Any]:
     }
 
 
+def score_methods(records: list[Record]) -> dict[str, int]:
+    """How the scores were made: judge, proxy:<kind>, or 'given' (a score without seqit's detail)."""
+    out: dict[str, int] = {}
+    for r in records:
+        if not _is_number(r.meta.get("difficulty")):
+            continue
+        d = r.meta.get("difficulty_detail")
+        m = str(d.get("method")) if isinstance(d, dict) and d.get("method") else "given"
+        out[m] = out.get(m, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def plot_histogram(path: Path, scores_by_phase: list[list[float]], cuts: list[float], title: str) -> None:
     """Stacked histogram of scores per phase, cut points as dashed lines (Agg canvas, no GUI state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -356,6 +368,7 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
         phases=phase_info,
         all={"file": "all.jsonl", "count": len(tagged), "sha256": sha256_file(run.file("all.jsonl"))},
         token_count=f"tokenizer {cfg.tokenizer}" if cfg.tokenizer else TOKEN_ESTIMATE,
+        score_methods=score_methods(tagged),
         histogram=hist,
     )
     return run.path
@@ -380,6 +393,10 @@ def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: Split
     if sum(len(x) for x in by_phase) == 0:
         log.info("no difficulty scores in the data: no histogram")
         return None
-    title = f"{cfg.data} — {cfg.strategy}" + (f" (seed {cfg.seed})" if cfg.strategy == "random" else "")
+    proxies = sorted({str(r.meta["difficulty_detail"].get("method")) for recs in phases for r in recs
+                      if isinstance(r.meta.get("difficulty_detail"), dict) and r.meta["difficulty_detail"].get("proxy")})  # fmt: skip
+    title = f"{Path(str(cfg.data)).name} — {cfg.strategy}" + (f" (seed {cfg.seed})" if cfg.strategy == "random" else "")
+    if proxies:
+        title += f" — PROXY scores ({', '.join(proxies)})"
     plot_histogram(path, by_phase, a.cuts, title)
     return path.name

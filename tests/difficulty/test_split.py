@@ -182,6 +182,7 @@ def test_run_split_thresholds_writes_phases_manifest_and_histogram(tmp_path):
     assert m["histogram"] == "scores.png"
     assert len(_read(run / "rejects.jsonl")) == 2
     assert "regex" in m["token_count"]
+    assert m["score_methods"] == {"given": 60}
 
 
 def test_run_split_quantiles_gives_equal_phases(tmp_path):
