@@ -191,9 +191,8 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     scored_path = run.file("scored.jsonl")
     done = read_ids(scored_path)
     todo = [r for r in records if r.id not in done]
-    by_req = {}
-    for r in todo:
-        by_req[judge_request(r, cfg).id] = r
+    reqs = [judge_request(r, cfg) for r in todo]
+    by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
     run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "prompt_version": PROMPT_VERSION,
                              "prompt_sha256": PROMPT_SHA256, "samples": cfg.samples}  # fmt: skip
@@ -201,7 +200,7 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     async with open_teacher(cfg.judge, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
         with JsonlWriter(scored_path) as out, JsonlWriter(run.file("rejects.jsonl")) as rej, _progress(len(todo)) as tick:
             last_save = time.monotonic()
-            async for comp in teacher.stream(judge_request(r, cfg) for r in todo):
+            async for comp in teacher.stream(reqs):
                 row, bad = judged_row(by_req[comp.request_id], comp)
                 if row is not None:
                     out.write(row)

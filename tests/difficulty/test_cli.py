@@ -50,6 +50,8 @@ def test_score_then_split_through_the_cli_with_a_fake_judge(tmp_path, capsys):
     assert "phase 1:" in out and "phase 3:" in out
     m = json.loads((tmp_path / "split" / "manifest.json").read_text())
     assert sum(m["phase_sizes"]) == 12 and (tmp_path / "split" / "scores.png").exists()
+    assert m["score_methods"] == {"judge": 12}
+    assert [p["count"] for p in m["phases"]] == [4, 4, 4]  # replies cycle 1, 1, 2, 3, 4, 5
 
 
 def test_score_dry_run_prints_the_prompt_and_cost_and_writes_nothing(tmp_path, capsys):

@@ -251,3 +251,15 @@ def test_run_split_fails_clearly_when_nothing_is_scored(tmp_path):
 def test_split_config_rejects_bad_values(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(SplitConfig, None, ["data=x", override])
+
+
+@pytest.mark.slow
+def test_token_stats_can_use_a_local_tokenizer(tmp_path, tiny_model_dir):
+    rows = [{"id": "a", "messages": _conv("abc", "hello"), "meta": {"difficulty": 1.0}},
+            {"id": "b", "messages": _conv("xyz longer prompt", "hi"), "meta": {"difficulty": 4.0}}]  # fmt: skip
+    run = run_split(_cfg(tmp_path, _write(tmp_path / "s.jsonl", rows), f"tokenizer={tiny_model_dir}"))
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["token_count"] == f"tokenizer {tiny_model_dir}"
+    # the tiny tokenizer is byte-level: one token per byte
+    assert m["phases"][0]["tokens"]["total"] == len("abc") + len("hello")
+    assert m["phases"][2]["output_tokens"]["total"] == len("hi")
