@@ -256,3 +256,17 @@ def test_auth_failure_stops_the_run_with_a_clear_error_and_resume_works(tmp_path
     run_score(cfg)
     assert len(_rows(tmp_path / "run" / "scored.jsonl")) == 30
     assert _rows(tmp_path / "run" / "rejects.jsonl") == []
+
+
+@pytest.mark.slow
+def test_judge_with_a_local_hf_model_records_every_reply_as_a_score_or_a_reject(tmp_path, tiny_model_dir):
+    """A random tiny model is a useless judge: every item must still end up scored or rejected with its raw reply."""
+    data = _write(tmp_path / "d.jsonl", _alpaca(4))
+    cfg = _cfg(tmp_path, data, "judge.backend=hf", f"judge.model={tiny_model_dir}", "max_tokens=8", "json_mode=false")
+    run = run_score(cfg)
+    scored, rejects = _rows(run / "scored.jsonl"), _rows(run / "rejects.jsonl")
+    assert len(scored) + len(rejects) == 4
+    assert all(1 <= r["meta"]["difficulty"] <= 5 for r in scored)
+    assert all(r["reason"].startswith("no valid score") and len(r["raw"]) == 1 for r in rejects)
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["counts"]["balanced"] is True and m["judge"]["backend"] == "hf"
