@@ -191,6 +191,11 @@ def _print_run(path: Path, outputs: str) -> None:
             + (f", {p['tokens']['mean']:.1f} tokens/record" if p.get("tokens") else ""),
             markup=False,
         )
+    sc = m.get("scores") or {}
+    if sc.get("n"):
+        console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
+                      f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
+                      markup=False)  # fmt: skip
     usage = m.get("usage_all_attempts")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)

@@ -255,6 +255,36 @@ def mean_score(scores: list[float]) -> float:
     return round(sum(scores) / len(scores), 4)
 
 
+def score_summary(scores: list[float], spreads: list[float] | None = None, cuts: tuple[float, ...] = (1.5, 3.5)) -> dict[str, Any]:
+    """Distribution of scores (mean, range, share per default phase) and, with n > 1 samples, judge agreement.
+
+    `spreads` are per-record max - min of the valid samples (records with >= 2 samples only).
+
+    >>> score_summary([1.0, 1.0, 2.0, 4.0])["share_per_phase"]
+    [0.5, 0.25, 0.25]
+    """
+    if not scores:
+        return {"n": 0}
+    edges = [float("-inf"), *cuts, float("inf")]
+    shares = [sum(lo <= s < hi for s in scores) / len(scores) for lo, hi in zip(edges, edges[1:], strict=False)]
+    out: dict[str, Any] = {
+        "n": len(scores),
+        "mean": round(sum(scores) / len(scores), 4),
+        "min": min(scores),
+        "max": max(scores),
+        "cuts": list(cuts),
+        "share_per_phase": [round(x, 4) for x in shares],
+        "share_exactly_1": round(sum(s == 1.0 for s in scores) / len(scores), 4),
+    }
+    if spreads:
+        out["agreement"] = {
+            "records_with_2plus_samples": len(spreads),
+            "mean_spread": round(sum(spreads) / len(spreads), 4),
+            "share_spread_le_0.5": round(sum(x <= 0.5 for x in spreads) / len(spreads), 4),
+        }
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Free proxy scorers (no judge): a raw difficulty signal per record, then ranks mapped onto 1–5.
 

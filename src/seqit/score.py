@@ -33,6 +33,7 @@ from seqit.difficulty import (
     parse_judgement,
     rank_to_scale,
     record_triplet,
+    score_summary,
 )
 from seqit.errors import SeqitError
 from seqit.jsonl import JsonlWriter, read_ids, read_jsonl, write_jsonl
@@ -119,6 +120,7 @@ def judged_row(record: Record, comp: Completion) -> tuple[dict[str, Any] | None,
         "prompt_sha256": PROMPT_SHA256[:16],
         "n_samples": len(judgements),
         "n_valid": len(valid),
+        **({"spread": round(max(valid) - min(valid), 4)} if len(valid) > 1 else {}),
         "samples": [_sample(t, j) for t, j in zip(comp.texts, judgements, strict=True)],
     }
     return _scored(record, mean_score(valid), detail), None
@@ -219,8 +221,20 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     pending = len(todo) - n_ok - n_rej  # > 0 only when the teacher stopped early (auth failure)
     if pending == 0:
         _canonical_order(scored_path, records)
+    run.manifest["scores"] = summarize_scored(scored_path)
     return {"scored": len(done & {r.id for r in records}) + n_ok, "rejects": n_rej, "pending": pending,
             "already_scored": len(records) - len(todo)}  # fmt: skip
+
+
+def summarize_scored(path: Path) -> dict[str, Any]:
+    """score_summary over a scored.jsonl (distribution, share per default phase, judge agreement)."""
+    scores, spreads = [], []
+    for row in read_jsonl(path):
+        scores.append(float(row["meta"]["difficulty"]))
+        detail = row["meta"].get("difficulty_detail") or {}
+        if "spread" in detail:
+            spreads.append(float(detail["spread"]))
+    return score_summary(scores, spreads)
 
 
 def _canonical_order(path: Path, records: list[Record]) -> None:
@@ -299,6 +313,7 @@ def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, i
     with JsonlWriter(run.file("rejects.jsonl")) as rej:
         rej.write_many(bad)
     run.manifest["proxy"] = {"kind": cfg.proxy.kind, "unit": unit, "label": "PROXY difficulty, not a judge score"}
+    run.manifest["scores"] = summarize_scored(run.file("scored.jsonl"))
     return {"scored": len(rows), "rejects": len(bad)}
 
 

@@ -105,3 +105,14 @@ def test_rank_to_scale_maps_ranks_onto_one_to_five(values, expected):
 
 def test_mean_score_averages_and_rounds():
     assert mean_score([3.0, 4.0, 4.0]) == 3.6667
+
+
+def test_score_summary_reports_distribution_shares_and_agreement():
+    from seqit.difficulty import score_summary
+
+    s = score_summary([1.0, 1.0, 1.5, 3.5, 5.0], spreads=[0.0, 1.0])
+    assert (s["n"], s["mean"], s["min"], s["max"]) == (5, 2.4, 1.0, 5.0)
+    assert s["share_per_phase"] == [0.4, 0.2, 0.4]
+    assert s["share_exactly_1"] == 0.4
+    assert s["agreement"] == {"records_with_2plus_samples": 2, "mean_spread": 0.5, "share_spread_le_0.5": 0.5}
+    assert score_summary([]) == {"n": 0}

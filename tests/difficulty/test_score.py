@@ -62,6 +62,7 @@ def test_judge_scores_every_record_with_raw_reply_model_and_prompt_version(tmp_p
     assert m["counts"]["scored"] == 6 and m["counts"]["balanced"] is True
     assert m["usage"]["requests"] == 6 and m["usage"]["prompt_tokens"] > 0
     assert m["judge"]["prompt_version"] == PROMPT_VERSION
+    assert m["scores"]["n"] == 6 and m["scores"]["share_per_phase"] == [0.3333, 0.3333, 0.3333]
 
 
 def test_unparsable_and_failed_judgements_become_rejects_not_default_scores(tmp_path):
@@ -103,6 +104,9 @@ def test_n_samples_are_averaged_and_each_is_recorded(tmp_path):
     assert (d["n_samples"], d["n_valid"]) == (3, 2)
     assert [s.get("score") for s in d["samples"]] == [3.0, 4.0, None]
     assert d["samples"][2]["error"] == "no score found in the reply"
+    assert d["spread"] == 1.0
+    agreement = json.loads((run / "manifest.json").read_text())["scores"]["agreement"]
+    assert agreement == {"records_with_2plus_samples": 1, "mean_spread": 1.0, "share_spread_le_0.5": 0.0}
 
 
 def test_reference_stage_rows_are_judged_and_their_old_score_kept(tmp_path):
