@@ -55,7 +55,34 @@ Use the whole scale: 1 = trivial (copy, one-word fact, simple rewrite), 2 = easy
 Reply with only a JSON object, no other text:
 {{"rationale": "<one sentence>", "task_complexity": <1-5>, "transformation_difficulty": <1-5>, "score": <overall 1-5>}}"""
 
-PROMPT_SHA256 = hashlib.sha256((JUDGE_SYSTEM + "\x00" + JUDGE_USER).encode("utf-8")).hexdigest()
+# Instruction-only view: the same scale without the reference output, to separate "how hard is the
+# task" from "how long/elaborate is this answer" (the triplet score mixes both).
+INSTRUCTION_PROMPT_VERSION = "phased.difficulty-instruction/v1"
+
+JUDGE_USER_INSTRUCTION = """Rate the difficulty of this task for a language model.
+
+### Instruction
+{instruction}
+
+### Input
+{input}
+
+Consider how much knowledge, reasoning, planning or creativity a good answer to this instruction (and \
+input) demands, and how many steps it takes to produce one.
+
+Use the whole scale: 1 = trivial (copy, one-word fact, simple rewrite), 2 = easy, 3 = moderate, \
+4 = hard, 5 = very hard (expert knowledge or long multi-step reasoning). Decimals such as 2.5 are allowed.
+
+Reply with only a JSON object, no other text:
+{{"rationale": "<one sentence>", "task_complexity": <1-5>, "score": <overall 1-5>}}"""
+
+VIEWS = ("triplet", "instruction")
+PROMPT_VERSIONS = {"triplet": PROMPT_VERSION, "instruction": INSTRUCTION_PROMPT_VERSION}
+PROMPT_SHA256S = {
+    view: hashlib.sha256((JUDGE_SYSTEM + "\x00" + user).encode("utf-8")).hexdigest()
+    for view, user in (("triplet", JUDGE_USER), ("instruction", JUDGE_USER_INSTRUCTION))
+}
+PROMPT_SHA256 = PROMPT_SHA256S["triplet"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +112,14 @@ def record_triplet(record: Record) -> Triplet:
     return Triplet(prompt[-1]["content"], context, output)
 
 
-def judge_messages(t: Triplet) -> list[dict[str, str]]:
-    """The chat messages that ask the judge for a difficulty rating."""
-    user = JUDGE_USER.format(instruction=t.instruction.strip(), input=t.input.strip() or "(none)", output=t.output.strip())
+def judge_messages(t: Triplet, view: str = "triplet") -> list[dict[str, str]]:
+    """The chat messages that ask the judge for a difficulty rating of the triplet (or the instruction only)."""
+    instruction, input_text = t.instruction.strip(), t.input.strip() or "(none)"
+    if view == "instruction":
+        user = JUDGE_USER_INSTRUCTION.format(instruction=instruction, input=input_text)
+    else:
+        assert view == "triplet", f"unknown view {view!r}"
+        user = JUDGE_USER.format(instruction=instruction, input=input_text, output=t.output.strip())
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seqit.difficulty import (
-    PROMPT_SHA256,
-    PROMPT_VERSION,
+    PROMPT_SHA256S,
+    PROMPT_VERSIONS,
     Judgement,
     depth_value,
     judge_messages,
@@ -73,6 +73,8 @@ class ScoreConfig:
     out_dir: Path = Path("runs/score")
     format: str | None = None  # input format; null = detect
     method: Literal["judge", "proxy"] = "judge"
+    view: Literal["triplet", "instruction"] = "triplet"  # judge sees instruction+input+output, or no output
+    score_key: str = "difficulty"  # writes meta.<key> and meta.<key>_detail (another key keeps both scores)
     judge: TeacherConfig = field(default_factory=TeacherConfig)
     samples: int = 1  # judge replies per record, averaged (each kept in meta.difficulty_detail)
     temperature: float = 0.0  # use > 0 with samples > 1, or the samples are identical
@@ -85,6 +87,8 @@ class ScoreConfig:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.method == "proxy" and self.proxy.kind == "loss" and not self.proxy.model:
             raise ValueError("proxy.kind=loss needs proxy.model (a local model directory)")
+        if not self.score_key.isidentifier():
+            raise ValueError(f"score_key must be a plain name like difficulty_instruction, got {self.score_key!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,18 +97,21 @@ class ScoreConfig:
 
 def judge_request(record: Record, cfg: ScoreConfig) -> ChatRequest:
     """The judge request for one record; its id is stable across runs (record id + prompt version)."""
+    version = PROMPT_VERSIONS[cfg.view]
     return ChatRequest(
-        id=request_id(record.id, PROMPT_VERSION),
-        messages=judge_messages(record_triplet(record)),
+        id=request_id(record.id, version),
+        messages=judge_messages(record_triplet(record), cfg.view),
         temperature=cfg.temperature,
         max_tokens=cfg.max_tokens,
         n=cfg.samples,
         response_format={"type": "json_object"} if cfg.json_mode else None,
-        prompt_version=PROMPT_VERSION,
+        prompt_version=version,
     )
 
 
-def judged_row(record: Record, comp: Completion) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def judged_row(
+    record: Record, comp: Completion, view: str = "triplet", key: str = "difficulty"
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(scored row, None) or (None, reject row) for a record and its judge completion."""
     if not comp.ok:
         return None, _reject(record, f"judge call failed: {comp.error}", comp)
@@ -116,25 +123,27 @@ def judged_row(record: Record, comp: Completion) -> tuple[dict[str, Any] | None,
     detail: dict[str, Any] = {
         "method": "judge",
         "judge_model": comp.model,
-        "prompt_version": PROMPT_VERSION,
-        "prompt_sha256": PROMPT_SHA256[:16],
+        "view": view,
+        "prompt_version": PROMPT_VERSIONS[view],
+        "prompt_sha256": PROMPT_SHA256S[view][:16],
         "n_samples": len(judgements),
         "n_valid": len(valid),
         **({"spread": round(max(valid) - min(valid), 4)} if len(valid) > 1 else {}),
         "samples": [_sample(t, j) for t, j in zip(comp.texts, judgements, strict=True)],
     }
-    return _scored(record, mean_score(valid), detail), None
+    return _scored(record, mean_score(valid), detail, key), None
 
 
 def _sample(text: str, j: Judgement) -> dict[str, Any]:
     return {"raw": text, **j.to_json()}
 
 
-def _scored(record: Record, score: float, detail: dict[str, Any]) -> dict[str, Any]:
+def _scored(record: Record, score: float, detail: dict[str, Any], key: str = "difficulty") -> dict[str, Any]:
     meta = dict(record.meta)
-    if "difficulty" in meta:  # e.g. the reference's score in a Phased-IFT stage file: kept, not lost
-        detail = {**detail, "previous": meta.pop("difficulty")}
-    return {"id": record.id, "messages": record.messages, "meta": {**meta, "difficulty": score, "difficulty_detail": detail}}
+    if key in meta:  # e.g. the reference's score in a Phased-IFT stage file: kept, not lost
+        detail = {**detail, "previous": meta.pop(key)}
+    meta.pop(f"{key}_detail", None)
+    return {"id": record.id, "messages": record.messages, "meta": {**meta, key: score, f"{key}_detail": detail}}
 
 
 def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict[str, Any]:
@@ -196,14 +205,15 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     reqs = [judge_request(r, cfg) for r in todo]
     by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
-    run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "prompt_version": PROMPT_VERSION,
-                             "prompt_sha256": PROMPT_SHA256, "samples": cfg.samples}  # fmt: skip
+    run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
+                             "prompt_version": PROMPT_VERSIONS[cfg.view], "prompt_sha256": PROMPT_SHA256S[cfg.view],
+                             "samples": cfg.samples, "score_key": cfg.score_key}  # fmt: skip
     log.info("score: %d records, %d already scored, %d to judge", len(records), len(records) - len(todo), len(todo))
     async with open_teacher(cfg.judge, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
         with JsonlWriter(scored_path) as out, JsonlWriter(run.file("rejects.jsonl")) as rej, _progress(len(todo)) as tick:
             last_save = time.monotonic()
             async for comp in teacher.stream(reqs):
-                row, bad = judged_row(by_req[comp.request_id], comp)
+                row, bad = judged_row(by_req[comp.request_id], comp, cfg.view, cfg.score_key)
                 if row is not None:
                     out.write(row)
                     n_ok += 1
@@ -221,17 +231,17 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     pending = len(todo) - n_ok - n_rej  # > 0 only when the teacher stopped early (auth failure)
     if pending == 0:
         _canonical_order(scored_path, records)
-    run.manifest["scores"] = summarize_scored(scored_path)
+    run.manifest["scores"] = summarize_scored(scored_path, cfg.score_key)
     return {"scored": len(done & {r.id for r in records}) + n_ok, "rejects": n_rej, "pending": pending,
             "already_scored": len(records) - len(todo)}  # fmt: skip
 
 
-def summarize_scored(path: Path) -> dict[str, Any]:
+def summarize_scored(path: Path, key: str = "difficulty") -> dict[str, Any]:
     """score_summary over a scored.jsonl (distribution, share per default phase, judge agreement)."""
     scores, spreads = [], []
     for row in read_jsonl(path):
-        scores.append(float(row["meta"]["difficulty"]))
-        detail = row["meta"].get("difficulty_detail") or {}
+        scores.append(float(row["meta"][key]))
+        detail = row["meta"].get(f"{key}_detail") or {}
         if "spread" in detail:
             spreads.append(float(detail["spread"]))
     return score_summary(scores, spreads)
@@ -306,14 +316,15 @@ def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, i
     unit = PROXY_UNITS[cfg.proxy.kind]
     rows = [
         _scored(r, s, {"method": f"proxy:{cfg.proxy.kind}", "proxy": True, "value": v, "unit": unit,
-                       "mapping": "rank onto [1, 5]", **({"model": cfg.proxy.model} if cfg.proxy.model else {})})
+                       "mapping": "rank onto [1, 5]", **({"model": cfg.proxy.model} if cfg.proxy.model else {})},
+                cfg.score_key)
         for (r, v), s in zip(ok, scores, strict=True)
     ]  # fmt: skip
     write_jsonl(run.file("scored.jsonl"), rows)
     with JsonlWriter(run.file("rejects.jsonl")) as rej:
         rej.write_many(bad)
     run.manifest["proxy"] = {"kind": cfg.proxy.kind, "unit": unit, "label": "PROXY difficulty, not a judge score"}
-    run.manifest["scores"] = summarize_scored(run.file("scored.jsonl"))
+    run.manifest["scores"] = summarize_scored(run.file("scored.jsonl"), cfg.score_key)
     return {"scored": len(rows), "rejects": len(bad)}
 
 
@@ -332,7 +343,7 @@ def estimate_score(cfg: ScoreConfig, limit: int | None = None) -> dict[str, Any]
     reqs = [judge_request(r, cfg) for r in todo]
     plan: dict[str, Any] = {"rows_in": rows_in, "read_rejects": len(read_rejects), "records": len(records),
                             "already_scored": len(records) - len(todo), "to_judge": len(todo),
-                            "estimate": estimate_cost(reqs, cfg.judge), "prompt_version": PROMPT_VERSION}  # fmt: skip
+                            "estimate": estimate_cost(reqs, cfg.judge), "prompt_version": PROMPT_VERSIONS[cfg.view]}  # fmt: skip
     if reqs:
         plan["first_prompt"] = list(reqs[0].messages)
         plan["fake_row"] = asyncio.run(_fake_one(todo[0], reqs[0], cfg))
@@ -341,5 +352,5 @@ def estimate_score(cfg: ScoreConfig, limit: int | None = None) -> dict[str, Any]
 
 async def _fake_one(record: Record, req: ChatRequest, cfg: ScoreConfig) -> dict[str, Any] | None:
     async with open_teacher(cfg.judge, ledger_path=None, backend=FakeBackend([DRY_RUN_REPLY])) as teacher:
-        row, _ = judged_row(record, await teacher.complete(req))
+        row, _ = judged_row(record, await teacher.complete(req), cfg.view, cfg.score_key)
     return row

@@ -53,6 +53,7 @@ class SplitConfig:
     out_dir: Path = Path("runs/split")
     format: str | None = None  # input format; null = detect
     strategy: Strategy = "thresholds"
+    score_key: str = "difficulty"  # cut on meta.<score_key> (e.g. difficulty_instruction from a second `seqit score`)
     thresholds: tuple[float, ...] = (1.5, 3.5)  # phase k = [t(k-1), t(k)); the last phase includes 5
     num_phases: int = 3  # quantiles: equal-size phases
     control_of: Literal["thresholds", "quantiles", "depth"] = "thresholds"  # random: copy this split's sizes
@@ -151,10 +152,10 @@ class Filtered:
     counts: dict[str, int]
 
 
-def needed_value(strategy: Strategy, control_of: str) -> str:
-    """The meta field the strategy cuts on ('difficulty' or 'depth')."""
+def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficulty") -> str:
+    """The meta field the strategy cuts on (the score key, or 'depth')."""
     basis = control_of if strategy == "random" else strategy
-    return "depth" if basis == "depth" else "difficulty"
+    return "depth" if basis == "depth" else score_key
 
 
 def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
@@ -162,7 +163,7 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
     kept: list[Record] = []
     rejects: list[dict[str, Any]] = []
     counts = {"empty_output": 0, "missing_value": 0, "exact_duplicates": 0, "near_duplicates": 0}
-    need = needed_value(cfg.strategy, cfg.control_of)
+    need = needed_value(cfg.strategy, cfg.control_of, cfg.score_key)
     for r in records:
         reason = _unusable(r, need, cfg)
         if reason is None:
@@ -191,10 +192,11 @@ def _unusable(r: Record, need: str, cfg: SplitConfig) -> str | None:
     out = r.response
     if out is None or len(out.strip()) < cfg.min_output_chars:
         return f"output is empty or shorter than {cfg.min_output_chars} characters"
-    if need == "difficulty" and not _is_number(r.meta.get("difficulty")):
-        return "no numeric meta.difficulty (run `seqit score` first)"
-    if need == "depth" and not _is_number(r.meta.get("depth")) and cfg.missing_depth is None:
-        return "no numeric meta.depth (set missing_depth to assume one)"
+    if need == "depth":
+        if not _is_number(r.meta.get("depth")) and cfg.missing_depth is None:
+            return "no numeric meta.depth (set missing_depth to assume one)"
+    elif not _is_number(r.meta.get(need)):
+        return f"no numeric meta.{need} (run `seqit score` first)"
     return None
 
 
@@ -231,7 +233,7 @@ def assign(records: list[Record], cfg: SplitConfig) -> Assignment:
         depths = [int(r.meta.get("depth", cfg.missing_depth)) for r in records]
         phases, levels = assign_depth(depths)
         return Assignment(phases, len(levels), [], {"depth_of_phase": levels})
-    scores = [float(r.meta["difficulty"]) for r in records]
+    scores = [float(r.meta[cfg.score_key]) for r in records]
     if cfg.strategy == "thresholds":
         return Assignment(assign_thresholds(scores, cfg.thresholds), len(cfg.thresholds) + 1, list(cfg.thresholds),
                           {"thresholds": list(cfg.thresholds)})  # fmt: skip
@@ -277,9 +279,9 @@ def token_counter(tokenizer_dir: str | None):
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
-def describe_phase(records: list[Record], count_tokens) -> dict[str, Any]:
+def describe_phase(records: list[Record], count_tokens, key: str = "difficulty") -> dict[str, Any]:
     """Counts, score range and mean, token-length stats (whole conversation and output) of a phase."""
-    scores = [float(r.meta["difficulty"]) for r in records if _is_number(r.meta.get("difficulty"))]
+    scores = [float(r.meta[key]) for r in records if _is_number(r.meta.get(key))]
     depths: dict[str, int] = {}
     for r in records:
         if _is_number(r.meta.get("depth")):
@@ -294,13 +296,13 @@ def describe_phase(records: list[Record], count_tokens) -> dict[str, Any]:
     }
 
 
-def score_methods(records: list[Record]) -> dict[str, int]:
+def score_methods(records: list[Record], key: str = "difficulty") -> dict[str, int]:
     """How the scores were made: judge, proxy:<kind>, or 'given' (a score without seqit's detail)."""
     out: dict[str, int] = {}
     for r in records:
-        if not _is_number(r.meta.get("difficulty")):
+        if not _is_number(r.meta.get(key)):
             continue
-        d = r.meta.get("difficulty_detail")
+        d = r.meta.get(f"{key}_detail")
         m = str(d.get("method")) if isinstance(d, dict) and d.get("method") else "given"
         out[m] = out.get(m, 0) + 1
     return dict(sorted(out.items()))
@@ -356,7 +358,7 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
     for i, recs in enumerate(phases, 1):
         f = run.file(f"phase-{i}.jsonl")
         write_jsonl(f, (r.to_json() for r in recs))
-        phase_info.append({"phase": i, "file": f.name, **describe_phase(recs, count_tokens), "sha256": sha256_file(f)})
+        phase_info.append({"phase": i, "file": f.name, **describe_phase(recs, count_tokens, cfg.score_key), "sha256": sha256_file(f)})
     write_jsonl(run.file("all.jsonl"), (r.to_json() for r in tagged))
     write_jsonl(run.file("rejects.jsonl"), [*read_rejects, *filtered.rejects])
     hist = _histogram(run.file("scores.png"), phases, a, cfg) if cfg.histogram else None
@@ -368,7 +370,8 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
         phases=phase_info,
         all={"file": "all.jsonl", "count": len(tagged), "sha256": sha256_file(run.file("all.jsonl"))},
         token_count=f"tokenizer {cfg.tokenizer}" if cfg.tokenizer else TOKEN_ESTIMATE,
-        score_methods=score_methods(tagged),
+        score_key=cfg.score_key,
+        score_methods=score_methods(tagged, cfg.score_key),
         histogram=hist,
     )
     return run.path
@@ -389,12 +392,13 @@ def _read(cfg: SplitConfig, limit: int | None) -> tuple[list[Record], list[dict[
 
 
 def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: SplitConfig) -> str | None:
-    by_phase = [[float(r.meta["difficulty"]) for r in recs if _is_number(r.meta.get("difficulty"))] for recs in phases]
+    key = cfg.score_key
+    by_phase = [[float(r.meta[key]) for r in recs if _is_number(r.meta.get(key))] for recs in phases]
     if sum(len(x) for x in by_phase) == 0:
         log.info("no difficulty scores in the data: no histogram")
         return None
-    proxies = sorted({str(r.meta["difficulty_detail"].get("method")) for recs in phases for r in recs
-                      if isinstance(r.meta.get("difficulty_detail"), dict) and r.meta["difficulty_detail"].get("proxy")})  # fmt: skip
+    details = [r.meta.get(f"{key}_detail") for recs in phases for r in recs]
+    proxies = sorted({str(d.get("method")) for d in details if isinstance(d, dict) and d.get("proxy")})
     title = f"{Path(str(cfg.data)).name} — {cfg.strategy}" + (f" (seed {cfg.seed})" if cfg.strategy == "random" else "")
     if proxies:
         title += f" — PROXY scores ({', '.join(proxies)})"

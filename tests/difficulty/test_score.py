@@ -274,3 +274,30 @@ def test_judge_with_a_local_hf_model_records_every_reply_as_a_score_or_a_reject(
     assert all(r["reason"].startswith("no valid score") and len(r["raw"]) == 1 for r in rejects)
     m = json.loads((run / "manifest.json").read_text())
     assert m["counts"]["balanced"] is True and m["judge"]["backend"] == "hf"
+
+
+def test_instruction_only_view_under_its_own_key_keeps_both_scores_and_split_can_use_either(tmp_path):
+    from seqit.difficulty import INSTRUCTION_PROMPT_VERSION
+    from seqit.split import SplitConfig, run_split
+
+    data = _write(tmp_path / "d.jsonl", _alpaca(6))
+    run_score(_cfg(tmp_path / "a", data), backend=FakeBackend(['{"score": 4}']))
+    seen = FakeBackend(['{"rationale": "easy task", "task_complexity": 1, "score": 1}'])
+    run = run_score(_cfg(tmp_path / "b", tmp_path / "a" / "run" / "scored.jsonl", "view=instruction",
+                         "score_key=difficulty_instruction"), backend=seen)  # fmt: skip
+    user = seen.calls[0].messages[1]["content"]
+    assert "### Instruction" in user and "Expected output" not in user
+    assert seen.calls[0].prompt_version == INSTRUCTION_PROMPT_VERSION
+    rows = _rows(run / "scored.jsonl")
+    assert all(r["meta"]["difficulty"] == 4.0 and r["meta"]["difficulty_instruction"] == 1.0 for r in rows)
+    assert rows[0]["meta"]["difficulty_instruction_detail"]["view"] == "instruction"
+    assert rows[0]["meta"]["difficulty_detail"]["view"] == "triplet"
+    out = run_split(load_config(SplitConfig, None, [f"data={run / 'scored.jsonl'}", f"out_dir={tmp_path / 's'}",
+                                                    "score_key=difficulty_instruction"]))  # fmt: skip
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["phase_sizes"] == [6, 0, 0] and m["score_key"] == "difficulty_instruction"
+
+
+def test_score_key_must_be_a_plain_name():
+    with pytest.raises(ConfigError, match="score_key"):
+        load_config(ScoreConfig, None, ["data=x", "score_key=meta.x"])
