@@ -28,7 +28,7 @@ from seqit.runs import sha256_file, start_run
 
 log = logging.getLogger(__name__)
 
-Strategy = Literal["thresholds", "quantiles", "depth", "random"]
+Strategy = Literal["thresholds", "quantiles", "valleys", "depth", "random"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class SplitConfig:
     strategy: Strategy = "thresholds"
     score_key: str = "difficulty"  # cut on meta.<score_key> (e.g. difficulty_instruction from a second `seqit score`)
     thresholds: tuple[float, ...] = (1.5, 3.5)  # phase k = [t(k-1), t(k)); the last phase includes 5
-    num_phases: int = 3  # quantiles: equal-size phases
-    control_of: Literal["thresholds", "quantiles", "depth"] = "thresholds"  # random: copy this split's sizes
+    num_phases: int = 3  # quantiles: equal-size phases; valleys: phases cut at the deepest density valleys
+    control_of: Literal["thresholds", "quantiles", "valleys", "depth"] = "thresholds"  # random: copy these sizes
     seed: int = 0  # random control permutation
     missing_depth: int | None = None  # depth strategy: depth assumed when meta.depth is absent; null = reject
     min_output_chars: int = 1  # outputs shorter than this (after stripping) are dropped
@@ -125,6 +125,37 @@ def _fill(order: list[int], sizes: list[int]) -> list[int]:
             phases[i] = phase
         pos += size
     return phases
+
+
+def kde_valleys(scores: list[float], k: int, grid: int = 401) -> tuple[list[float], float]:
+    """The k-1 deepest valleys of a Gaussian KDE of the scores (Silverman bandwidth): automatic cut
+    points in the spirit of the paper's hand-picked ones. Returns (sorted cuts, bandwidth).
+
+    The density is computed on a binned grid (O(grid**2), independent of the number of scores).
+    Raises ValueError when the density has fewer than k-1 valleys.
+    """
+    import numpy as np
+
+    x = np.asarray(scores, dtype=float)
+    std = float(x.std())
+    if k < 2:
+        return [], 0.0
+    if std == 0.0:
+        raise ValueError("all scores are equal: the density has no valleys")
+    h = 1.06 * std * len(x) ** (-1 / 5)
+    lo, hi = float(x.min()), float(x.max())
+    centers = np.linspace(lo, hi, grid)
+    counts = np.histogram(x, bins=grid, range=(lo, hi))[0]
+    density = (counts[None, :] * np.exp(-0.5 * ((centers[:, None] - centers[None, :]) / h) ** 2)).sum(axis=1)
+    valleys = []
+    for i in range(1, grid - 1):
+        if density[i] < density[i - 1] and density[i] <= density[i + 1]:
+            depth = min(density[:i].max(), density[i + 1 :].max()) - density[i]
+            valleys.append((float(depth), round(float(centers[i]), 4)))
+    if len(valleys) < k - 1:
+        raise ValueError(f"the score density has {len(valleys)} valley(s), fewer than the {k - 1} cuts needed "
+                         f"for {k} phases; use fewer phases or strategy: quantiles")  # fmt: skip
+    return sorted(c for _, c in sorted(valleys, reverse=True)[: k - 1]), round(h, 4)
 
 
 def phase_sizes(phases: list[int], k: int) -> list[int]:
@@ -237,6 +268,13 @@ def assign(records: list[Record], cfg: SplitConfig) -> Assignment:
     if cfg.strategy == "thresholds":
         return Assignment(assign_thresholds(scores, cfg.thresholds), len(cfg.thresholds) + 1, list(cfg.thresholds),
                           {"thresholds": list(cfg.thresholds)})  # fmt: skip
+    if cfg.strategy == "valleys":
+        try:
+            cuts, bandwidth = kde_valleys(scores, cfg.num_phases)
+        except ValueError as e:
+            raise DataError(f"{cfg.data}: strategy valleys: {e}") from None
+        return Assignment(assign_thresholds(scores, tuple(cuts)), cfg.num_phases, cuts,
+                          {"num_phases": cfg.num_phases, "cuts": cuts, "kde_bandwidth": bandwidth})  # fmt: skip
     phases = assign_quantiles(scores, [r.id for r in records], cfg.num_phases)
     cuts = quantile_cuts(scores, phases, cfg.num_phases)
     return Assignment(phases, cfg.num_phases, cuts, {"num_phases": cfg.num_phases, "cuts": cuts})
@@ -350,6 +388,9 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
     counts = {"rows_in": rows_in, "unreadable": len(read_rejects), **filtered.counts, "kept": len(filtered.kept)}
     assert rows_in == counts["kept"] + len(read_rejects) + len(filtered.rejects), f"row accounting is broken: {counts}"
     log.info("split %s: %s; phase sizes %s", cfg.strategy, counts, [len(p) for p in phases])
+    empty = [i + 1 for i, recs in enumerate(phases) if not recs]
+    if empty:
+        log.warning("phase(s) %s are empty: no score falls in their range; check the thresholds", empty)
     if dry_run:
         return cfg.out_dir
     run = start_run(cfg.out_dir, cfg, "split", inputs={"data": cfg.data}, argv=argv)
@@ -367,6 +408,7 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
         strategy=cfg.strategy,
         split=a.info,
         phase_sizes=[len(p) for p in phases],
+        empty_phases=empty,
         phases=phase_info,
         all={"file": "all.jsonl", "count": len(tagged), "sha256": sha256_file(run.file("all.jsonl"))},
         token_count=f"tokenizer {cfg.tokenizer}" if cfg.tokenizer else TOKEN_ESTIMATE,

@@ -225,7 +225,7 @@ def test_run_split_reads_the_reference_stage_format(tmp_path):
     ]
     run = run_split(_cfg(tmp_path, _write(tmp_path / "en-alpaca52k-stage3.jsonl", rows)))
     m = json.loads((run / "manifest.json").read_text())
-    assert m["phase_sizes"] == [1, 0, 2]
+    assert m["phase_sizes"] == [1, 0, 2] and m["empty_phases"] == [2]
     p3 = _read(run / "phase-3.jsonl")
     assert [r["meta"]["difficulty"] for r in p3] == [3.5, 4.699999999999999]
     assert p3[0]["meta"]["difficulty_raw"] == "3.5\n\n"
@@ -263,3 +263,35 @@ def test_token_stats_can_use_a_local_tokenizer(tmp_path, tiny_model_dir):
     # the tiny tokenizer is byte-level: one token per byte
     assert m["phases"][0]["tokens"]["total"] == len("abc") + len("hello")
     assert m["phases"][2]["output_tokens"]["total"] == len("hi")
+
+
+def test_kde_valleys_cut_between_score_clusters():
+    from seqit.split import kde_valleys
+
+    rng = random.Random(3)
+    scores = [rng.gauss(1.2, 0.1) for _ in range(300)] + [rng.gauss(2.5, 0.15) for _ in range(200)]
+    scores += [rng.gauss(4.2, 0.2) for _ in range(100)]
+    cuts, bandwidth = kde_valleys(scores, 3)
+    assert bandwidth > 0 and len(cuts) == 2
+    assert 1.5 < cuts[0] < 2.1 and 3.0 < cuts[1] < 3.8
+    assert Counter(assign_thresholds(scores, tuple(cuts))) == {0: 300, 1: 200, 2: 100}
+
+
+@pytest.mark.parametrize(
+    ("scores", "match"), [([2.0] * 10, "equal"), ([random.Random(0).gauss(3, 0.5) for _ in range(500)], "valley")]
+)
+def test_kde_valleys_refuse_when_the_density_has_too_few_valleys(scores, match):
+    from seqit.split import kde_valleys
+
+    with pytest.raises(ValueError, match=match):
+        kde_valleys(scores, 3)
+
+
+def test_run_split_valleys_records_its_cuts(tmp_path):
+    rows = _scored_rows(60)
+    for i, r in enumerate(rows):
+        r["meta"]["difficulty"] = [1.0, 1.0, 1.0, 2.5, 2.5, 4.5][i % 6]
+    run = run_split(_cfg(tmp_path, _write(tmp_path / "s.jsonl", rows), "strategy=valleys", "num_phases=3"))
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["phase_sizes"] == [30, 20, 10]
+    assert 1.0 < m["split"]["cuts"][0] < 2.5 < m["split"]["cuts"][1] < 4.5
