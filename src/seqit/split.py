@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,7 +234,8 @@ def _unusable(r: Record, need: str, cfg: SplitConfig) -> str | None:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int/float (JSON lets NaN and Infinity through; they cannot be cut on)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _dedup_text(r: Record, compare: str) -> str:

@@ -146,6 +146,13 @@ def test_filter_drops_empty_outputs_missing_scores_and_duplicates_with_counts(tm
     assert by_id["d"]["record"]["messages"][1]["content"] == "  "
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3.5", True, None])
+def test_non_finite_or_non_numeric_scores_are_rejected(bad):
+    recs = [Record("a", _conv("p1 is a prompt", "x"), {"difficulty": bad}), Record("b", _conv("p2 other", "y"), {"difficulty": 2.0})]
+    out = filter_records(recs, SplitConfig(data="x"))
+    assert [r.id for r in out.kept] == ["b"] and out.counts["missing_value"] == 1
+
+
 def test_depth_split_rejects_rows_without_depth_unless_a_default_is_set():
     recs = [Record("a", _conv("p1 is a prompt", "x"), {"depth": 2}), Record("b", _conv("p2 other words", "y"), {})]
     assert [r.id for r in filter_records(recs, SplitConfig(data="x", strategy="depth")).kept] == ["a"]
