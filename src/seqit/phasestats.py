@@ -3,6 +3,7 @@ score histogram (matplotlib on an Agg canvas, imported only when drawing)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from seqit.records import Record
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def stats(values: list[float]) -> dict[str, float] | None:
