@@ -165,7 +165,7 @@ def split(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Filter and split in memory; write nothing.")] = False,
     out: OutOpt = None,
 ) -> None:
-    """Cut scored data into phases (thresholds, quantiles, chain depth, or the random control)."""
+    """Dedup, then cut scored data into phases (thresholds, quantiles, KDE valleys, chain depth, or the random control)."""
     from seqit.config import load_config
     from seqit.split import SplitConfig, run_split
 
