@@ -31,6 +31,7 @@ def out_ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+@pytest.mark.slow
 def test_fault_mix_every_request_ends_exactly_once_with_bounded_retries(tmp_path, fake_openai):
     fake_openai.faults = {"429": 0.20, "500": 0.10, "hang": 0.05, "garbage": 0.05}
     fake_openai.retry_after_s = 0.02
