@@ -1,0 +1,182 @@
+"""One render path for training and inference: chat template -> token ids + loss mask.
+
+    hash_ = install_template(tok, "tulu")          # seqit.templates
+    ex = encode_messages(tok, messages, max_len=2048)
+    ex.input_ids, ex.trained                       # trained[i] = the loss covers token i
+    ids = render_prompt(tok, messages[:-1])        # what generation/eval feed the model
+
+Masks are computed on the *rendered text*, not by tokenising pieces: for each assistant turn i we
+render `messages[:i]` with the generation prompt (P_i) and `messages[:i+1]` (F_i); the turn's
+trained text is F_i[len(P_i):] up to and including its end-of-turn marker (EOS or the template's
+stop string), trailing whitespace excluded. That text is then located in the render of the whole
+conversation, so templates that re-render earlier turns differently (not prefix-preserving) work:
+a turn that no longer appears verbatim falls back to its content + end marker, and a turn that
+cannot be located at all is counted (`turns_unlocated`), never silently mis-masked. Tokens are
+trained when they *start* inside a trained character span (offsets from the fast tokenizer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from seqit.errors import SeqitError
+
+# End-of-turn strings of the named templates whose turns do not end with the tokenizer's EOS.
+TEMPLATE_STOP_STRINGS = {"chatml": ("<|im_end|>",), "llama3": ("<|eot_id|>",)}
+
+
+@dataclass
+class Encoded:
+    """One tokenised conversation. `trained[i]` is True when token i is a loss target."""
+
+    input_ids: list[int]
+    trained: list[bool]
+    n_turns: int = 0  # assistant turns in the record
+    turns_unlocated: int = 0  # assistant turns whose span was not found in the full render
+    truncated: bool = False  # the render was longer than max_len
+    turns_truncated_away: int = 0  # assistant turns with no token left after truncation
+
+    @property
+    def n_trained(self) -> int:
+        return sum(self.trained)
+
+    def targets(self) -> list[int]:
+        """Next-token targets aligned with input_ids: targets[i] = input_ids[i+1] if trained, else -100."""
+        ids, tr = self.input_ids, self.trained
+        return [ids[i + 1] if tr[i + 1] else -100 for i in range(len(ids) - 1)] + [-100]
+
+
+def render_text(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
+    """The template's rendering of `messages` as a string (the template must already be installed)."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of a prompt for generation: `messages` (ending with a user turn) + the assistant header.
+
+    Identical tokenisation to training (whole string, no extra special tokens), so a model trained
+    with `encode_messages` sees exactly this prefix before every trained response.
+    """
+    text = render_text(tokenizer, messages, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def stop_strings(tokenizer: Any, template_name: str | None) -> list[str]:
+    """Strings that end an assistant turn: the EOS token plus the template's own end-of-turn marker."""
+    out = [tokenizer.eos_token] if tokenizer.eos_token else []
+    for s in TEMPLATE_STOP_STRINGS.get(template_name or "", ()):
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def _turn_end(text: str, stops: list[str]) -> int:
+    """Length of the trained part of one rendered assistant turn: through its last stop marker."""
+    best = -1
+    for s in stops:
+        at = text.rfind(s)
+        if at >= 0:
+            best = max(best, at + len(s))
+    return best if best >= 0 else len(text.rstrip())
+
+
+def assistant_spans(
+    tokenizer: Any, messages: list[dict[str, str]], stops: list[str]
+) -> tuple[str, list[tuple[int, int]], int]:
+    """Render the conversation; return (text, trained char spans, number of unlocated assistant turns)."""
+    full = render_text(tokenizer, messages)
+    spans: list[tuple[int, int]] = []
+    unlocated, cursor = 0, 0
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        prompt = render_text(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
+        turn = render_text(tokenizer, messages[: i + 1])
+        if not turn.startswith(prompt):
+            raise SeqitError(
+                "chat template problem: the generation prompt is not a prefix of the rendered assistant "
+                f"turn (turn {i}); training and inference would see different text. "
+                f"prompt ends {prompt[-40:]!r}, turn ends {turn[len(prompt) - 40 : len(prompt)]!r}"
+            )
+        body = turn[len(prompt) :]
+        body = body[: _turn_end(body, stops)]
+        span = _locate(full, body, m["content"], stops, cursor, len(prompt))
+        if span is None:
+            unlocated += 1
+            continue
+        spans.append(span)
+        cursor = span[1]
+    return full, spans, unlocated
+
+
+def _locate(
+    full: str, body: str, content: str, stops: list[str], cursor: int, expected: int
+) -> tuple[int, int] | None:
+    """Where the turn's trained text sits in the full render (at `expected` when prefix-preserving)."""
+    if body and full.startswith(body, expected) and expected >= cursor:
+        return expected, expected + len(body)
+    at = full.find(body, cursor) if body else -1
+    if at >= 0:
+        return at, at + len(body)
+    core = content.strip()
+    at = full.find(core, cursor) if core else -1
+    if at < 0:
+        return None
+    end = at + len(core)
+    for s in stops:  # keep the end marker trained when it follows the content
+        nxt = full.find(s, end)
+        if nxt >= 0 and not full[end:nxt].strip():
+            end = nxt + len(s)
+            break
+    return at, end
+
+
+def encode_messages(
+    tokenizer: Any, messages: list[dict[str, str]], max_len: int, stops: list[str] | None = None
+) -> Encoded:
+    """Tokenise one conversation and mark the tokens the loss covers (all assistant turns + end marker)."""
+    stops = stops if stops is not None else stop_strings(tokenizer, None)
+    text, spans, unlocated = assistant_spans(tokenizer, messages, stops)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    trained = _mark(offsets, spans)
+    n_turns = sum(m["role"] == "assistant" for m in messages)
+    truncated = len(ids) > max_len
+    away = 0
+    if truncated:
+        ids, trained = ids[:max_len], trained[:max_len]
+        keep_end = offsets[max_len - 1][1] if max_len else 0
+        away = sum(start >= keep_end for start, _ in spans)
+    return Encoded(ids, trained, n_turns, unlocated, truncated, away)
+
+
+def _mark(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[bool]:
+    """trained[i] = token i starts inside one of the (sorted, disjoint) char spans."""
+    out = [False] * len(offsets)
+    j = 0
+    for i, (start, end) in enumerate(offsets):
+        while j < len(spans) and spans[j][1] <= start:
+            j += 1
+        if j == len(spans):
+            break
+        out[i] = spans[j][0] <= start < spans[j][1] and end > start
+    return out
+
+
+def mark_trained(tokenizer: Any, ex: Encoded, open_: str = "[[", close: str = "]]") -> str:
+    """Decode `ex` with every run of trained tokens wrapped in [[ ]] (preflight samples, golden tests)."""
+    parts: list[str] = []
+    run: list[int] = []
+    state = False
+    for tok, tr in zip(ex.input_ids, ex.trained):
+        if tr != state and run:
+            text = tokenizer.decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            parts.append(f"{open_}{text}{close}" if state else text)
+            run = []
+        state = tr
+        run.append(tok)
+    if run:
+        text = tokenizer.decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        parts.append(f"{open_}{text}{close}" if state else text)
+    return "".join(parts)
