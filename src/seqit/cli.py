@@ -113,6 +113,28 @@ def convert(
         console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
 
 
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config YAML (see configs/train/).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. optim.lr=1e-5.")] = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Preflight report only: encode, count, show samples.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run dir (overrides out_dir).")] = None,
+) -> None:
+    """Fine-tune (full / LoRA / QLoRA) over one or more phases; rerun the same command to resume."""
+    from seqit.config import load_config
+    from seqit.train import TrainConfig, run_train
+
+    extra = list(overrides or []) + ([f"out_dir={out}"] if out else [])
+    cfg = load_config(TrainConfig, config, extra)
+    result = run_train(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    if dry_run:
+        console.print((result / "preflight.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+        console.print(f"dry run: preflight report in {result}, no training")
+    else:
+        console.print(f"model: {result}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call this in-process)."""
     try:

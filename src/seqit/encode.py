@@ -71,65 +71,63 @@ def stop_strings(tokenizer: Any, template_name: str | None) -> list[str]:
     return out
 
 
-def _turn_end(text: str, stops: list[str]) -> int:
-    """Length of the trained part of one rendered assistant turn: through its last stop marker."""
-    best = -1
-    for s in stops:
-        at = text.rfind(s)
-        if at >= 0:
-            best = max(best, at + len(s))
-    return best if best >= 0 else len(text.rstrip())
+SENTINEL = "\u2063SEQIT\u2063"  # invisible separator + marker: cannot collide with real content edges
 
 
 def assistant_spans(
     tokenizer: Any, messages: list[dict[str, str]], stops: list[str]
 ) -> tuple[str, list[tuple[int, int]], int]:
-    """Render the conversation; return (text, trained char spans, number of unlocated assistant turns)."""
+    """Render the conversation; return (text, trained char spans, number of unlocated assistant turns).
+
+    Each assistant turn is located by rendering the conversation again with that turn's content
+    replaced by a sentinel: the common prefix and suffix of the two renders bound exactly what the
+    template made of the content *in this context*; the span then extends over the end marker.
+    """
     full = render_text(tokenizer, messages)
     spans: list[tuple[int, int]] = []
-    unlocated, cursor = 0, 0
+    unlocated = 0
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        prompt = render_text(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
-        turn = render_text(tokenizer, messages[: i + 1])
-        if not turn.startswith(prompt):
-            raise SeqitError(
-                "chat template problem: the generation prompt is not a prefix of the rendered assistant "
-                f"turn (turn {i}); training and inference would see different text. "
-                f"prompt ends {prompt[-40:]!r}, turn ends {turn[len(prompt) - 40 : len(prompt)]!r}"
-            )
-        body = turn[len(prompt) :]
-        body = body[: _turn_end(body, stops)]
-        span = _locate(full, body, m["content"], stops, cursor, len(prompt))
-        if span is None:
+        _check_prompt_prefix(tokenizer, messages, i)
+        probe = render_text(tokenizer, [*messages[:i], {**m, "content": SENTINEL}, *messages[i + 1 :]])
+        start = _common_prefix(full, probe)
+        end = len(full) - _common_prefix(full[start:][::-1], probe[start:][::-1])
+        if SENTINEL not in probe or (spans and start < spans[-1][1]):
             unlocated += 1
             continue
-        spans.append(span)
-        cursor = span[1]
+        spans.append((start, _extend_over_stop(full, end, stops)))
     return full, spans, unlocated
 
 
-def _locate(
-    full: str, body: str, content: str, stops: list[str], cursor: int, expected: int
-) -> tuple[int, int] | None:
-    """Where the turn's trained text sits in the full render (at `expected` when prefix-preserving)."""
-    if body and full.startswith(body, expected) and expected >= cursor:
-        return expected, expected + len(body)
-    at = full.find(body, cursor) if body else -1
-    if at >= 0:
-        return at, at + len(body)
-    core = content.strip()
-    at = full.find(core, cursor) if core else -1
-    if at < 0:
-        return None
-    end = at + len(core)
-    for s in stops:  # keep the end marker trained when it follows the content
-        nxt = full.find(s, end)
-        if nxt >= 0 and not full[end:nxt].strip():
-            end = nxt + len(s)
-            break
-    return at, end
+def _check_prompt_prefix(tokenizer: Any, messages: list[dict[str, str]], i: int) -> None:
+    """Generation feeds render(messages[:i], generation prompt); it must be a prefix of the trained turn."""
+    prompt = render_text(tokenizer, messages[:i], add_generation_prompt=True)
+    turn = render_text(tokenizer, messages[: i + 1])
+    if not turn.startswith(prompt):
+        raise SeqitError(
+            "chat template problem: the generation prompt is not a prefix of the rendered assistant "
+            f"turn (message {i}); training and inference would see different text. "
+            f"prompt ends {prompt[-40:]!r}, turn has {turn[max(0, len(prompt) - 40) : len(prompt)]!r} there"
+        )
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _extend_over_stop(full: str, end: int, stops: list[str]) -> int:
+    """Include the end-of-turn marker that follows the content (only whitespace may sit between)."""
+    best = None
+    for s in stops:
+        at = full.find(s, end)
+        if at >= 0 and not full[end:at].strip() and (best is None or at < best[0]):
+            best = (at, at + len(s))
+    return best[1] if best else end
 
 
 def encode_messages(
