@@ -54,3 +54,14 @@ def tiny_cfg(train_world):
 
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "train" / "tiny-cpu.yaml")
+
+
+@pytest.fixture
+def make_records():
+    """The record writer above, as a fixture (test modules cannot import conftest)."""
+    return write_records
+
+
+@pytest.fixture
+def tiny_config_path():
+    return CONFIG
