@@ -116,10 +116,10 @@ def convert(
 @app.command(context_settings={"allow_extra_args": False})
 def train(
     config: Annotated[Path, typer.Argument(help="Training config YAML (see configs/train/).")],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. optim.lr=1e-5.")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. optim.lr=1e-5.")] = None,
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Preflight report only: encode, count, show samples.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run dir (overrides out_dir).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run dir (overrides out_dir).")] = None,
 ) -> None:
     """Fine-tune (full / LoRA / QLoRA) over one or more phases; rerun the same command to resume."""
     from seqit.config import load_config

@@ -167,7 +167,7 @@ def mark_trained(tokenizer: Any, ex: Encoded, open_: str = "[[", close: str = "]
     parts: list[str] = []
     run: list[int] = []
     state = False
-    for tok, tr in zip(ex.input_ids, ex.trained):
+    for tok, tr in zip(ex.input_ids, ex.trained, strict=True):
         if tr != state and run:
             text = tokenizer.decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False)
             parts.append(f"{open_}{text}{close}" if state else text)

@@ -67,7 +67,7 @@ def schedule_groups(phase_steps: list[int], phase_lrs: list[float], carry: list[
     """One schedule per 'reset' phase, extended over following 'carry' phases."""
     groups: list[Group] = []
     start = 0
-    for n, lr, c in zip(phase_steps, phase_lrs, carry):
+    for n, lr, c in zip(phase_steps, phase_lrs, carry, strict=True):
         if c and groups:
             g = groups[-1]
             groups[-1] = Group(g.start, g.total + n, g.peak)
