@@ -16,7 +16,9 @@ class ModelConfig:
     template: str | None = None  # None/"tokenizer" = the tokenizer's own; or tulu, chatml, llama3, alpaca
     tokenizer: str | None = None  # default: same as path
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # weights as loaded
-    attn_implementation: str = "sdpa"  # "flash_attention_2" on GPU for varlen packing
+    # seqit_varlen: padding-free per-example SDPA (any device); flash_attention_2 on GPU; sdpa/eager use a
+    # block-diagonal mask built from the restarting position_ids
+    attn_implementation: str = "seqit_varlen"
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
 

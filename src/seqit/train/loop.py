@@ -25,6 +25,7 @@ from seqit.jsonl import JsonlWriter, write_json_atomic
 from seqit.pack import IGNORE, Row, build_row
 from seqit.templates import install_template
 from seqit.train import checkpoint as ckpt
+from seqit.train.attention import VARLEN
 from seqit.train.config import TrainConfig
 from seqit.train.data import PhaseData, encode_phase, preflight_markdown
 from seqit.train.model import export_model, load_model, load_tokenizer, make_optimizer
@@ -140,7 +141,7 @@ def _train_step(acc: Any, model: Any, opt: Any, step: Step, ph: PhaseData, cfg: 
     for bins in micro:
         rows = [build_row([ph.examples[i] for i in b], pad) for b in bins] or [Row([pad], [0], [IGNORE], 0, 0)]
         with acc.accumulate(model):
-            loss_sum, n_pos = _micro_loss(acc, model, rows, pad)
+            loss_sum, n_pos = _micro_loss(acc, model, rows, pad, cfg.model.attn_implementation in VARLEN)
             acc.backward(loss_sum * scale)
             ce_sum += loss_sum.detach()
             real += sum(r.n_real for r in rows)
@@ -158,13 +159,28 @@ def _train_step(acc: Any, model: Any, opt: Any, step: Step, ph: PhaseData, cfg: 
     }
 
 
-def _micro_loss(acc: Any, model: Any, rows: list[Row], pad: int) -> tuple[Any, int]:
-    """Summed CE of one micro-batch; logits only at target positions (saves the vocab-size matmul)."""
+def _micro_loss(acc: Any, model: Any, rows: list[Row], pad: int, varlen: bool) -> tuple[Any, int]:
+    """Summed CE of one micro-batch; logits only at target positions (saves the vocab-size matmul).
+
+    varlen: the rows are flattened into one padding-free sequence with example boundaries passed as
+    cu_seq_lens (seqit_varlen / flash-attention). Otherwise rows are padded into a batch and
+    transformers derives a block-diagonal mask from the restarting position_ids (sdpa / eager).
+    """
     import torch
     import torch.nn.functional as F
 
-    width = max(len(r.input_ids) for r in rows)
-    padded = [build_row([(r.input_ids, r.targets)], pad, width) if len(r.input_ids) < width else r for r in rows]
+    kwargs: dict[str, Any] = {}
+    if varlen:
+        flat = build_row([(r.input_ids, r.targets) for r in rows], pad)
+        flat.position_ids = [p for r in rows for p in r.position_ids]
+        starts = [i for i, p in enumerate(flat.position_ids) if p == 0] + [len(flat.position_ids)]
+        cu = torch.tensor(starts, dtype=torch.int32, device=acc.device)
+        longest = max(b - a for a, b in zip(starts[:-1], starts[1:], strict=True))
+        kwargs = {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
+        padded = rows = [flat]
+    else:
+        width = max(len(r.input_ids) for r in rows)
+        padded = [build_row([(r.input_ids, r.targets)], pad, width) if len(r.input_ids) < width else r for r in rows]
     ids = torch.tensor([r.input_ids for r in padded], device=acc.device)
     tgt = torch.tensor([r.targets for r in padded], device=acc.device)
     pos = torch.tensor([_positions(r, rows[i]) for i, r in enumerate(padded)], device=acc.device)
@@ -172,7 +188,7 @@ def _micro_loss(acc: Any, model: Any, rows: list[Row], pad: int) -> tuple[Any, i
     if keep.numel() == 0:
         keep = torch.zeros(1, dtype=torch.long, device=acc.device)
     with acc.autocast():
-        logits = model(input_ids=ids, position_ids=pos, use_cache=False, logits_to_keep=keep).logits
+        logits = model(input_ids=ids, position_ids=pos, use_cache=False, logits_to_keep=keep, **kwargs).logits
     loss = F.cross_entropy(logits.float().flatten(0, 1), tgt[:, keep].flatten(), ignore_index=IGNORE, reduction="sum")
     return loss, ids.numel()
 

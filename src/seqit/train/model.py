@@ -43,6 +43,9 @@ def load_model(cfg: TrainConfig, vocab_size: int) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from seqit.train.attention import register
+
+    register()
     mc = cfg.model
     kwargs: dict[str, Any] = {"dtype": getattr(torch, mc.dtype), "attn_implementation": mc.attn_implementation,
                               "trust_remote_code": mc.trust_remote_code}
