@@ -118,3 +118,14 @@ def test_cli_bad_override_names_the_key(tiny_config_path, capsys):
 
     assert main(["train", tiny_config_path, "optim.lrr=1"]) == 2
     assert "optim.lrr: unknown key" in capsys.readouterr().err
+
+
+def test_report_to_an_uninstalled_tracker_names_the_extra(train_world, tiny_cfg, tmp_path):
+    import importlib.util
+
+    from seqit.train import run_train
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    with pytest.raises(MissingExtraError, match=r"report_to: wandb.*seqit\[tracking\]"):
+        run_train(tiny_cfg(tmp_path / "w", "report_to=[wandb]"))

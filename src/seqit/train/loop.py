@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from seqit.encode import stop_strings
+from seqit.errors import require
 from seqit.jsonl import JsonlWriter, write_json_atomic
 from seqit.pack import IGNORE, Row, build_row
 from seqit.templates import install_template
@@ -43,6 +46,8 @@ def run_train(
 
     from seqit.runs import start_run
 
+    for tracker in cfg.report_to:  # lazy, optional: fail before any work if the package is missing
+        require(tracker, "tracking", f"report_to: {tracker}")
     acc = Accelerator(
         cpu=_no_cuda(), mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.batch.grad_accum,
         log_with=list(cfg.report_to) or None, project_dir=str(cfg.out_dir),
@@ -61,6 +66,8 @@ def run_train(
     if acc.is_main_process:
         _write_preflight(out, phases, cfg, t_hash)
     if dry_run:
+        if run is not None:
+            run.finish(counts={f"{p.name}.examples": p.stats["examples"] for p in phases}, dry_run=True)
         return out
     plans = [_plan(cfg, k, ph, acc.num_processes) for k, ph in enumerate(phases)]
     groups = schedule_groups(
@@ -76,39 +83,74 @@ def run_train(
         ckpt.trim_metrics(out / "metrics.jsonl", state.global_step)
     metrics = JsonlWriter(out / "metrics.jsonl") if acc.is_main_process else None
     phase_info = state.phases
-    for k, ph in enumerate(phases):
-        if k < state.phase:
-            continue
-        if state.step_in_phase == 0 and k > 0 and cfg.phases[k].optimizer == "reset":
-            opt.state.clear()  # fresh AdamW moments; weights carry over (the reference's stage chaining)
-        while state.step_in_phase < len(plans[k]):
-            if cfg.max_steps is not None and state.global_step >= cfg.max_steps:
-                log.info("max_steps=%d reached; stopping (rerun the same command to continue)", cfg.max_steps)
-                return out
-            lr = lr_at(state.global_step, groups, cfg.optim.schedule, cfg.optim.warmup_ratio)
-            row = _train_step(acc, model, opt, plans[k][state.step_in_phase], ph, cfg, lr, tok.pad_token_id)
-            state.advance(row["tokens"], row["trained_tokens"])
-            row.update(step=state.global_step, phase=ph.name, phase_step=state.step_in_phase, lr=lr)
-            _log_metrics(acc, metrics, row, cfg, state, len(plans[k]))
-            if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0:
-                ckpt.save(acc, out, state, cfg.keep_checkpoints)
-        info = {"name": ph.name, "data": ph.path, "steps": len(plans[k]), **_phase_meta(cfg, k, ph)}
-        phase_info = [*[p for p in phase_info if p["name"] != ph.name], info]
-        state.phases = phase_info
-        state.phase, state.step_in_phase = k + 1, 0
-        last = k == len(phases) - 1
-        if cfg.save_phase_models and not last:
-            d = export_model(acc, model, tok, out / ph.name, cfg, merge=False)
-            info["model_dir"] = str(d)
-            _write_meta(acc, d, cfg, t_hash, stops, state, phase_info)
+    stopped = False
+    with _progress(acc, sum(len(p) for p in plans), state.global_step) as bar:
+        for k, ph in enumerate(phases):
+            if k < state.phase:
+                continue
+            if state.step_in_phase == 0 and k > 0 and cfg.phases[k].optimizer == "reset":
+                opt.state.clear()  # fresh AdamW moments; weights carry over (the reference's stage chaining)
+            while state.step_in_phase < len(plans[k]) and not (stopped := _at_max_steps(cfg, state)):
+                lr = lr_at(state.global_step, groups, cfg.optim.schedule, cfg.optim.warmup_ratio)
+                row = _train_step(acc, model, opt, plans[k][state.step_in_phase], ph, cfg, lr, tok.pad_token_id)
+                state.advance(row["tokens"], row["trained_tokens"])
+                row.update(step=state.global_step, phase=ph.name, phase_step=state.step_in_phase, lr=lr)
+                _log_metrics(acc, metrics, row, cfg, state, len(plans[k]))
+                bar(ph.name, row)
+                if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0:
+                    ckpt.save(acc, out, state, cfg.keep_checkpoints)
+            if stopped:
+                break
+            info = {"name": ph.name, "data": ph.path, "steps": len(plans[k]), "tokens_seen_end": state.tokens_seen,
+                    **_phase_meta(cfg, k, ph)}
+            phase_info = [*[p for p in phase_info if p["name"] != ph.name], info]
+            state.phases = phase_info
+            state.phase, state.step_in_phase = k + 1, 0
+            if cfg.save_phase_models and k < len(phases) - 1:
+                d = export_model(acc, model, tok, out / ph.name, cfg, merge=False)
+                info["model_dir"] = str(d)
+                _write_meta(acc, d, cfg, t_hash, stops, state, phase_info, adapter=cfg.method != "full")
+            ckpt.save(acc, out, state, cfg.keep_checkpoints)
+    if stopped:  # max_steps: checkpoint + export, so a rerun with a larger max_steps continues from here
+        log.info("max_steps=%d reached; rerun with a larger max_steps (or none) to continue", cfg.max_steps)
         ckpt.save(acc, out, state, cfg.keep_checkpoints)
     final = export_model(acc, model, tok, out / "model", cfg, merge=cfg.lora.merge_on_save)
-    _write_meta(acc, final, cfg, t_hash, stops, state, phase_info)
+    _write_meta(acc, final, cfg, t_hash, stops, state, phase_info,
+                adapter=cfg.method != "full" and not cfg.lora.merge_on_save)
     acc.end_training()
     if run is not None:
         run.finish(counts={"steps": state.global_step, "tokens_seen": state.tokens_seen,
-                           "trained_tokens": state.trained_tokens}, model_dir=str(final))
+                           "trained_tokens": state.trained_tokens}, model_dir=str(final), stopped_at_max_steps=stopped)
     return final
+
+
+def _at_max_steps(cfg: TrainConfig, state: ckpt.TrainState) -> bool:
+    return cfg.max_steps is not None and state.global_step >= cfg.max_steps
+
+
+@contextmanager
+def _progress(acc: Any, total: int, done: int) -> Iterator[Callable[[str, dict], None]]:
+    """A rich progress bar on the main process (steps, rate, ETA, phase, loss); yields an update function."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not acc.is_main_process) as progress:
+        task = progress.add_task("train", total=total, completed=done, info="")
+
+        def update(phase: str, row: dict) -> None:
+            info = f"loss {row['loss']:.4f}  {row['tokens_per_s']:.0f} tok/s"
+            progress.update(task, advance=1, description=phase, info=info)
+
+        yield update
 
 
 def _no_cuda() -> bool:
@@ -234,7 +276,7 @@ def _write_preflight(out: Path, phases: list[PhaseData], cfg: TrainConfig, t_has
 
 
 def _write_meta(acc: Any, model_dir: Path, cfg: TrainConfig, t_hash: str, stops: list[str], state: Any,
-                phases: list[dict]) -> None:
+                phases: list[dict], adapter: bool) -> None:
     from seqit import __version__
     from seqit.config import to_dict
 
@@ -244,7 +286,7 @@ def _write_meta(acc: Any, model_dir: Path, cfg: TrainConfig, t_hash: str, stops:
         "seqit_version": __version__,
         "base_model": cfg.model.path,
         "method": cfg.method,
-        "adapter": cfg.method != "full" and not (cfg.lora.merge_on_save and model_dir.name == "model"),
+        "adapter": adapter,
         "template": cfg.model.template or "tokenizer",
         "template_hash": t_hash,
         "stop_strings": stops,
