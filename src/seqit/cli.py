@@ -128,6 +128,8 @@ def train(
     extra = list(overrides or []) + ([f"out_dir={out}"] if out else [])
     cfg = load_config(TrainConfig, config, extra)
     result = run_train(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun only rank 0 reports
+        return
     if dry_run:
         console.print((result / "preflight.md").read_text(encoding="utf-8"), markup=False, highlight=False)
         console.print(f"dry run: preflight report in {result}, no training")

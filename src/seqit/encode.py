@@ -22,6 +22,7 @@ from typing import Any
 
 from seqit.errors import SeqitError
 
+SENTINEL = "\u2063SEQIT\u2063"  # invisible separator + marker: cannot collide with real content edges
 # End-of-turn strings of the named templates whose turns do not end with the tokenizer's EOS.
 TEMPLATE_STOP_STRINGS = {"chatml": ("<|im_end|>",), "llama3": ("<|eot_id|>",)}
 
@@ -63,15 +64,26 @@ def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
 
 
 def stop_strings(tokenizer: Any, template_name: str | None) -> list[str]:
-    """Strings that end an assistant turn: the EOS token plus the template's own end-of-turn marker."""
+    """Strings that end an assistant turn: EOS, the named template's marker, and the special token the
+    installed template puts right after an assistant message (e.g. <|eot_id|>, <|im_end|>)."""
     out = [tokenizer.eos_token] if tokenizer.eos_token else []
-    for s in TEMPLATE_STOP_STRINGS.get(template_name or "", ()):
-        if s not in out:
+    for s in (*TEMPLATE_STOP_STRINGS.get(template_name or "", ()), _detected_turn_end(tokenizer)):
+        if s and s not in out:
             out.append(s)
     return out
 
 
-SENTINEL = "\u2063SEQIT\u2063"  # invisible separator + marker: cannot collide with real content edges
+def _detected_turn_end(tokenizer: Any) -> str | None:
+    """The added/special token that directly follows an assistant message in the template, if any."""
+    msgs = [{"role": "user", "content": "x"}, {"role": "assistant", "content": SENTINEL}]
+    try:
+        after = render_text(tokenizer, msgs).split(SENTINEL, 1)[1]
+    except Exception:  # a template that rejects this probe conversation: nothing detected
+        return None
+    for tok in sorted(tokenizer.get_added_vocab(), key=len, reverse=True):
+        if after.startswith(tok):
+            return tok
+    return None
 
 
 def assistant_spans(

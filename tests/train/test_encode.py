@@ -98,3 +98,18 @@ def test_template_whose_prompt_is_not_a_prefix_is_refused():
                                "{% if add_generation_prompt %}ASSISTANT:{% endif %}")
     with pytest.raises(SeqitError, match="not a prefix"):
         encode_messages(tok, CONVO[1:3], 1024)
+
+
+def test_stop_strings_detect_the_templates_own_end_of_turn_token():
+    # a Llama-3-Instruct-like tokenizer: turns end with <|eot|>, which is not the EOS token
+    from tokenizers import AddedToken
+
+    tok = build_byte_tokenizer(chat_template=(
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|eot|>{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"))
+    tok.add_special_tokens({"additional_special_tokens": [AddedToken("<|eot|>", special=True)]})
+    stops = stop_strings(tok, None)
+    assert stops == ["<|end|>", "<|eot|>"]
+    ex = encode_messages(tok, CONVO[1:3], 1024, stops)
+    assert mark_trained(tok, ex).endswith("[[Blue.<|eot|>]]")
+    assert stop_strings(build_byte_tokenizer(), None) == ["<|end|>"]
