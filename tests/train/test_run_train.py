@@ -87,6 +87,10 @@ def test_run_stopped_by_max_steps_resumes_at_the_same_step_and_matches_the_unint
     assert all(torch.allclose(wf[k], wr[k], atol=1e-7) for k in wf)
     manifest = json.loads((part / "manifest.json").read_text())
     assert manifest["attempts"] == 2
+    from seqit.errors import SeqitError
+
+    with pytest.raises(SeqitError, match="different config, data"):  # resuming with another plan is refused
+        run_train(tiny_cfg(part, "batch.max_seq_len=128", phases=phases))
 
 
 @pytest.mark.slow

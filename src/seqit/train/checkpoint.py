@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqit.errors import SeqitError
 from seqit.jsonl import read_jsonl, write_json_atomic, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class TrainState:
     tokens_seen: int = 0  # real (non-pad) tokens processed
     trained_tokens: int = 0  # tokens the loss covered
     phases: list[dict[str, Any]] = field(default_factory=list)  # finished phases' summaries
+    fingerprint: str = ""  # hash of what the step plan depends on (config, data, template, processes)
 
     def advance(self, tokens: int, trained: int) -> None:
         self.step_in_phase += 1
@@ -63,14 +65,24 @@ def save(acc: Any, out: Path, state: TrainState, keep: int) -> Path:
     return final
 
 
-def resume(acc: Any, out: Path) -> TrainState | None:
-    """Load the newest complete checkpoint, if any; returns its position."""
+def resume(acc: Any, out: Path, fingerprint: str) -> TrainState | None:
+    """Load the newest complete checkpoint, if any; returns its position.
+
+    Refuses when the checkpoint was made with a different plan (config, data, template or number
+    of processes): its step would point at different data.
+    """
     found = checkpoints(out)
     if not found:
         return None
     last = found[-1]
-    acc.load_state(str(last))
     state = TrainState(**json.loads((last / "state.json").read_text(encoding="utf-8")))
+    if state.fingerprint != fingerprint:
+        raise SeqitError(
+            f"{last}: this checkpoint was made with a different config, data, template, --limit or number of "
+            "processes, so its step does not point at the same data. Restore them, or use a new out_dir "
+            "(only max_steps, save_every_steps, keep_checkpoints, log_every_steps, report_to may change)."
+        )
+    acc.load_state(str(last))
     log.info("resuming from %s: phase %d, step %d in phase, global step %d",
              last, state.phase, state.step_in_phase, state.global_step)
     return state

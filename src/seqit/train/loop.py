@@ -78,7 +78,8 @@ def run_train(
     model, opt = acc.prepare(model, opt)
     if cfg.report_to:
         acc.init_trackers("seqit-train", config={"out_dir": str(out)})
-    state = ckpt.resume(acc, out) or ckpt.TrainState()
+    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes, limit)
+    state = ckpt.resume(acc, out, fingerprint) or ckpt.TrainState(fingerprint=fingerprint)
     if acc.is_main_process:
         ckpt.trim_metrics(out / "metrics.jsonl", state.global_step)
     metrics = JsonlWriter(out / "metrics.jsonl") if acc.is_main_process else None
@@ -122,6 +123,21 @@ def run_train(
         run.finish(counts={"steps": state.global_step, "tokens_seen": state.tokens_seen,
                            "trained_tokens": state.trained_tokens}, model_dir=str(final), stopped_at_max_steps=stopped)
     return final
+
+
+def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, limit: int | None) -> str:
+    """What the step plan depends on; resuming with a different one would misplace the data position."""
+    import hashlib
+    import json
+
+    from seqit.config import to_dict
+    from seqit.runs import sha256_file
+
+    plan_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "max_steps", "save_every_steps",
+                                                                  "keep_checkpoints", "log_every_steps", "report_to")}
+    data = [sha256_file(p.data) if Path(p.data).exists() else p.data for p in cfg.phases]
+    blob = json.dumps([plan_cfg, data, t_hash, world, limit], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _at_max_steps(cfg: TrainConfig, state: ckpt.TrainState) -> bool:
@@ -190,6 +206,7 @@ def _train_step(acc: Any, model: Any, opt: Any, step: Step, ph: PhaseData, cfg: 
             processed += n_pos
             if acc.sync_gradients:
                 norm = acc.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm or float("inf"))
+                norm = float("nan") if norm is None else norm  # DeepSpeed clips inside its engine
                 opt.step()
                 opt.zero_grad(set_to_none=True)
     stats = torch.tensor([ce_sum.item(), real, processed], dtype=torch.float64, device=acc.device)
