@@ -58,7 +58,7 @@ def run_seqit(model_dir: Path, data: Path, out: Path, steps: int) -> dict:
     cfg = load_config(TrainConfig, Path(__file__).parents[1] / "configs/train/tiny-cpu.yaml", [
         f"model.path={model_dir}", f"out_dir={out}", f"phases=[{{data: {data}}}]", "model.template=tokenizer",
         "batch.max_seq_len=1024", f"batch.row_len={ROW_LEN}", "batch.grad_accum=1", "batch.micro_batch_rows=1",
-        "batch.pack_window=16", f"max_steps={steps}", "save_phase_models=false",
+        f"max_steps={steps}", "save_phase_models=false",
     ])
     run_train(cfg)
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]

@@ -27,6 +27,11 @@ def _metrics(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+def _newest_step(out):
+    done = [p for p in (out / "checkpoints").glob("step-*") if not p.name.endswith(".tmp")]
+    return max((int(p.name.split("-")[1]) for p in done), default=0)
+
+
 def test_two_process_gloo_run_matches_single_process_loss(train_world, tiny_cfg, tiny_config_path, make_records, tmp_path):
     """Same global batch: 2 processes x 1 micro-batch == 1 process x 2 accumulated micro-batches."""
     single = tmp_path / "single"
@@ -55,8 +60,8 @@ def test_kill_9_mid_phase_then_rerun_continues_and_matches(train_world, tiny_cfg
            f"phases={phases}", *args, "--out", str(out)]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not list((out / "checkpoints").glob("step-0000006")):
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None and _newest_step(out) < 4:
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "model").exists(), "the run finished before it could be killed"

@@ -56,7 +56,7 @@ class BatchConfig:
     max_seq_len: int = 2048  # longer examples are truncated from the end
     packing: bool = True
     row_len: int | None = None  # packed row length (default max_seq_len)
-    pack_window: int = 8  # 1 = strict order; k = first-fit over the k most recent rows
+    pack_window: int = 1  # 1 = strict order; k = first fit over the k most recent rows (fuller rows)
     micro_batch_rows: int = 1  # rows per forward pass (per process)
     grad_accum: int = 1  # micro-batches per optimizer step (per process)
 
