@@ -113,3 +113,8 @@ def test_stop_strings_detect_the_templates_own_end_of_turn_token():
     ex = encode_messages(tok, CONVO[1:3], 1024, stops)
     assert mark_trained(tok, ex).endswith("[[Blue.<|eot|>]]")
     assert stop_strings(build_byte_tokenizer(), None) == ["<|end|>"]
+    from seqit.train.model import stop_token_ids
+
+    # both markers become generation stop ids; a multi-token stop string (byte-level <|im_end|>) does not
+    assert stop_token_ids(tok, stops) == [tok.eos_token_id, tok.convert_tokens_to_ids("<|eot|>")]
+    assert stop_token_ids(tok, ["<|im_end|>"]) == []

@@ -28,6 +28,8 @@ def test_two_phase_run_writes_model_meta_metrics_and_preflight(train_world, tiny
     tok_cfg = json.loads((model_dir / "tokenizer_config.json").read_text())
     assert "<|assistant|>" in (tok_cfg.get("chat_template") or (model_dir / "chat_template.jinja").read_text())
     meta = json.loads((model_dir / "meta.json").read_text())
+    gen = json.loads((model_dir / "generation_config.json").read_text())
+    assert gen["eos_token_id"] == json.loads((model_dir / "config.json").read_text())["eos_token_id"]
     from seqit.templates import TULU, template_hash
 
     assert meta["template"] == "tulu" and meta["template_hash"] == template_hash(TULU)

@@ -31,7 +31,7 @@ from seqit.train import checkpoint as ckpt
 from seqit.train.attention import VARLEN
 from seqit.train.config import TrainConfig
 from seqit.train.data import PhaseData, encode_phase, preflight_markdown
-from seqit.train.model import export_model, load_model, load_tokenizer, make_optimizer
+from seqit.train.model import export_model, load_model, load_tokenizer, make_optimizer, stop_token_ids
 from seqit.train.plan import Step, lr_at, plan_phase, rank_micro_batches, schedule_groups
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def run_train(
     tok = load_tokenizer(cfg.model)
     t_hash = install_template(tok, cfg.model.template)
     stops = stop_strings(tok, cfg.model.template)
+    stop_ids = stop_token_ids(tok, stops)
     phases = [
         encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, limit)
         for k, p in enumerate(cfg.phases)
@@ -108,14 +109,14 @@ def run_train(
             state.phases = phase_info
             state.phase, state.step_in_phase = k + 1, 0
             if cfg.save_phase_models and k < len(phases) - 1:
-                d = export_model(acc, model, tok, out / ph.name, cfg, merge=False)
+                d = export_model(acc, model, tok, out / ph.name, cfg, merge=False, stop_ids=stop_ids)
                 info["model_dir"] = str(d)
                 _write_meta(acc, d, cfg, t_hash, stops, state, phase_info, adapter=cfg.method != "full")
             ckpt.save(acc, out, state, cfg.keep_checkpoints)
     if stopped:  # max_steps: checkpoint + export, so a rerun with a larger max_steps continues from here
         log.info("max_steps=%d reached; rerun with a larger max_steps (or none) to continue", cfg.max_steps)
         ckpt.save(acc, out, state, cfg.keep_checkpoints)
-    final = export_model(acc, model, tok, out / "model", cfg, merge=cfg.lora.merge_on_save)
+    final = export_model(acc, model, tok, out / "model", cfg, merge=cfg.lora.merge_on_save, stop_ids=stop_ids)
     _write_meta(acc, final, cfg, t_hash, stops, state, phase_info,
                 adapter=cfg.method != "full" and not cfg.lora.merge_on_save)
     acc.end_training()

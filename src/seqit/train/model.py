@@ -90,10 +90,26 @@ def make_optimizer(model: Any, oc: OptimConfig) -> Any:
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=oc.lr, betas=tuple(oc.betas), eps=oc.eps)
 
 
-def export_model(acc: Any, model: Any, tok: Any, out: Path, cfg: TrainConfig, merge: bool) -> Path:
-    """Save an HF model dir (safetensors + tokenizer with its chat template). LoRA: adapter, or merged."""
+def stop_token_ids(tok: Any, stops: list[str]) -> list[int]:
+    """Ids of the stop strings that are single tokens (for generation_config.eos_token_id)."""
+    ids = []
+    for s in stops:
+        enc = tok(s, add_special_tokens=False)["input_ids"]
+        if len(enc) == 1 and enc[0] not in ids:
+            ids.append(enc[0])
+    return ids
+
+
+def export_model(acc: Any, model: Any, tok: Any, out: Path, cfg: TrainConfig, merge: bool, stop_ids: list[int]) -> Path:
+    """Save an HF model dir (safetensors + tokenizer with its chat template). LoRA: adapter, or merged.
+
+    generation_config.eos_token_id lists every single-token end-of-turn marker, so plain
+    `model.generate` stops where training taught the model to stop.
+    """
     acc.wait_for_everyone()
     unwrapped = acc.unwrap_model(model)
+    if stop_ids:  # PeftModel forwards generation_config to its base model
+        unwrapped.generation_config.eos_token_id = stop_ids[0] if len(stop_ids) == 1 else stop_ids
     if cfg.method != "full" and merge:
         merged = unwrapped.merge_and_unload()  # training is over when merge is asked (final export)
         if acc.is_main_process:
