@@ -74,6 +74,8 @@ def run_train(
     groups = schedule_groups(
         [len(p) for p in plans], [p.lr or cfg.optim.lr for p in cfg.phases], [p.schedule == "carry" for p in cfg.phases]
     )
+    if acc.state.deepspeed_plugin is not None:  # no dataloader is prepared, so DeepSpeed needs the size here
+        acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch.micro_batch_rows
     model = load_model(cfg, len(tok))
     opt = make_optimizer(model, cfg.optim)
     model, opt = acc.prepare(model, opt)
