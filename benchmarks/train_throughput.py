@@ -62,9 +62,11 @@ def run_seqit(model_dir: Path, data: Path, out: Path, steps: int) -> dict:
     ])
     run_train(cfg)
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    rows = rows[1:]  # first step includes one-off warm-up (allocator, kernel selection): drop for both
+    # wall clock from the end of step 1 to the end of the last step (includes every per-step overhead:
+    # logging, progress, lr), exactly like the TRL clock below; step 1 (warm-up) is dropped for both
+    seconds = rows[-1]["time"] - rows[0]["time"]
+    rows = rows[1:]
     tokens = sum(r["tokens"] for r in rows)
-    seconds = sum(r["tokens"] / r["tokens_per_s"] for r in rows)
     processed = sum(r["tokens"] / (1 - r["padding_frac"]) for r in rows)
     return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds, "padding": 1 - tokens / processed}
 

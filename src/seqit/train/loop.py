@@ -98,7 +98,8 @@ def run_train(
                 lr = lr_at(state.global_step, groups, cfg.optim.schedule, cfg.optim.warmup_ratio)
                 row = _train_step(acc, model, opt, plans[k][state.step_in_phase], ph, cfg, lr, tok.pad_token_id)
                 state.advance(row["tokens"], row["trained_tokens"])
-                row.update(step=state.global_step, phase=ph.name, phase_step=state.step_in_phase, lr=lr)
+                row.update(step=state.global_step, phase=ph.name, phase_step=state.step_in_phase, lr=lr,
+                           time=round(time.time(), 3))
                 _log_metrics(acc, metrics, row, cfg, state, len(plans[k]))
                 bar(ph.name, row)
                 if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0:
