@@ -125,6 +125,7 @@ def train(
     from seqit.config import load_config
     from seqit.train import TrainConfig, run_train
 
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file checkpoint lines drown ours
     extra = list(overrides or []) + ([f"out_dir={out}"] if out else [])
     cfg = load_config(TrainConfig, config, extra)
     result = run_train(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)

@@ -60,7 +60,7 @@ def save(acc: Any, out: Path, state: TrainState, keep: int) -> Path:
         tmp.rename(final)
         for old in checkpoints(out)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
-        log.info("checkpoint %s (phase %d, step %d)", final, state.phase, state.step_in_phase)
+        log.info("checkpoint %s (global step %d)", final, state.global_step)
     acc.wait_for_everyone()
     return final
 
