@@ -5,14 +5,14 @@
     ex.input_ids, ex.trained                       # trained[i] = the loss covers token i
     ids = render_prompt(tok, messages[:-1])        # what generation/eval feed the model
 
-Masks are computed on the *rendered text*, not by tokenising pieces: for each assistant turn i we
-render `messages[:i]` with the generation prompt (P_i) and `messages[:i+1]` (F_i); the turn's
-trained text is F_i[len(P_i):] up to and including its end-of-turn marker (EOS or the template's
-stop string), trailing whitespace excluded. That text is then located in the render of the whole
-conversation, so templates that re-render earlier turns differently (not prefix-preserving) work:
-a turn that no longer appears verbatim falls back to its content + end marker, and a turn that
-cannot be located at all is counted (`turns_unlocated`), never silently mis-masked. Tokens are
-trained when they *start* inside a trained character span (offsets from the fast tokenizer).
+Masks are computed on the *rendered text*, not by tokenising pieces: each assistant turn is located
+by rendering the conversation again with that turn's content replaced by a sentinel; the common
+prefix and suffix of the two renders bound exactly what the template made of the content in this
+context, and the span extends over the end-of-turn marker that follows (EOS or the template's stop
+string). So templates that re-render earlier turns differently (not prefix-preserving) are masked
+correctly; a turn that cannot be located is counted (`turns_unlocated`), never silently mis-masked.
+Every turn is also checked to start exactly where generation's prompt (`render_prompt`) ends.
+Tokens are trained when they overlap a trained character span (offsets from the fast tokenizer).
 """
 
 from __future__ import annotations
@@ -162,7 +162,12 @@ def encode_messages(
 
 
 def _mark(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[bool]:
-    """trained[i] = token i starts inside one of the (sorted, disjoint) char spans."""
+    """trained[i] = token i overlaps one of the (sorted, disjoint) char spans.
+
+    A token that straddles the prompt/response boundary (e.g. " Blue" after a template ending in
+    "Answer:") is trained: it carries the response's first word, and leaving it out would drop it
+    from the loss. Preflight counts such templates (the inference prompt then tokenises differently).
+    """
     out = [False] * len(offsets)
     j = 0
     for i, (start, end) in enumerate(offsets):
@@ -170,7 +175,7 @@ def _mark(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[
             j += 1
         if j == len(spans):
             break
-        out[i] = spans[j][0] <= start < spans[j][1] and end > start
+        out[i] = start < spans[j][1] and end > spans[j][0] and end > start
     return out
 
 

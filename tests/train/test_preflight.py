@@ -51,3 +51,24 @@ def test_preflight_fails_when_every_row_is_dropped(tmp_path):
     path = _write(tmp_path / "d.jsonl", [_msgs("long " * 40, "cut")])
     with pytest.raises(DataError, match="every record was dropped"):
         encode_phase(tok, "p", str(path), None, 16, stop_strings(tok, "tulu"), None)
+
+
+def test_preflight_counts_prompts_that_tokenise_differently_at_inference(tmp_path):
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # word-level tokenizer that keeps a leading space with the word: "A: hi" -> "A:", " hi"
+    vocab = {w: i for i, w in enumerate(["<unk>", "<eos>", "U:", "A:", " q", " hi", " ", "\n"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r" ?[^ \n]+|\n| "), behavior="isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", unk_token="<unk>")
+    core.add_special_tokens(["<eos>"])
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'user' %}U: {{ m['content'] }}\n"
+                         "{% else %}A: {{ m['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
+                         "{% if add_generation_prompt %}A: {% endif %}")
+    path = _write(tmp_path / "d.jsonl", [_msgs("q", "hi")])
+    ph = encode_phase(tok, "p", str(path), None, 64, stop_strings(tok, None), None)
+    assert ph.stats["prompt_mismatch"] == 1
+    ids, targets = ph.examples[0]
+    assert [tok.convert_ids_to_tokens(t) for t in targets if t != -100] == [" hi", "<eos>"]  # straddling " hi" trained
+    assert "differs from the training prefix: 1" in preflight_markdown([ph], "t", "h", 64)

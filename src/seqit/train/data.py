@@ -44,7 +44,8 @@ def encode_phase(
     stop_ids = _stop_token_ids(tokenizer, stops)
     examples: list[tuple[list[int], list[int]]] = []
     kept: list[Encoded] = []
-    counts = {"no_trained_token": 0, "response_truncated_away": 0, "truncated_kept": 0, "turns_unlocated": 0}
+    counts = {"no_trained_token": 0, "response_truncated_away": 0, "truncated_kept": 0, "turns_unlocated": 0,
+              "prompt_mismatch": 0}
     lengths: list[int] = []
     raw_lengths: list[int] = []
     no_eos = 0
@@ -59,6 +60,7 @@ def encode_phase(
             counts["no_trained_token"] += 1
             continue
         counts["truncated_kept"] += ex.truncated
+        counts["prompt_mismatch"] += not ex.truncated and not _prompt_is_prefix(tokenizer, rec.messages, ex)
         if not ex.truncated and not _ends_with_stop(tokenizer, ex, stops, stop_ids):
             no_eos += 1
         examples.append((ex.input_ids, ex.targets()))
@@ -71,6 +73,9 @@ def encode_phase(
         )
     if not examples:
         raise DataError(f"{path}: every record was dropped by preflight ({counts})")
+    if counts["prompt_mismatch"]:
+        log.warning("%s: %d examples tokenise the prompt differently at inference than in training (a template "
+                    "whose prompt ends in whitespace?); generation will see other tokens", path, counts["prompt_mismatch"])
     stats = {
         "rows_in": loaded.rows_in,
         "rejects": len(loaded.rejects),
@@ -88,6 +93,16 @@ def encode_phase(
     }
     samples = [mark_trained(tokenizer, ex) for ex in _pick_samples(kept)]
     return PhaseData(name, path, examples, stats, samples)
+
+
+def _prompt_is_prefix(tokenizer: Any, messages: list[dict[str, str]], ex: Encoded) -> bool:
+    """The ids generation would feed for the last response are exactly the training ids before it
+    (fails e.g. when a template's prompt ends in a space that the tokenizer merges into the response)."""
+    from seqit.encode import render_prompt
+
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    prompt = render_prompt(tokenizer, messages[:last])
+    return ex.input_ids[: len(prompt)] == prompt
 
 
 def _stop_token_ids(tokenizer: Any, stops: list[str]) -> set[int]:
@@ -151,6 +166,7 @@ def preflight_markdown(phases: list[PhaseData], template: str, template_hash: st
             f"- tokens {s['tokens']} (trained {s['trained_tokens']}); length mean {s['length_mean']}, "
             f"p50 {s['length_p50']}, p95 {s['length_p95']}, max {s['length_max']}"
         )
+        lines.append(f"- inference prompt differs from the training prefix: {s['prompt_mismatch']} examples")
         lines.append("- every kept example trains its end-of-turn token: yes\n")
         for i, text in enumerate(ph.samples, 1):
             lines.append(f"### sample {i} (trained spans in [[ ]])\n\n```\n{text}\n```\n")
