@@ -70,7 +70,6 @@ def test_loss_is_normalised_by_trained_tokens_of_the_whole_step(train_world, tin
     assert all(r["trained_tokens"] > 0 for r in rows)
 
 
-@pytest.mark.slow
 def test_run_stopped_by_max_steps_resumes_at_the_same_step_and_matches_the_uninterrupted_run(train_world, tiny_cfg, tmp_path):
     phases = f"[{{data: {train_world['p1']}}}, {{data: {train_world['p2']}, optimizer: reset}}]"
     short = "batch.max_seq_len=96"  # ~2 examples per row: a dozen steps
@@ -95,7 +94,6 @@ def test_run_stopped_by_max_steps_resumes_at_the_same_step_and_matches_the_unint
         run_train(tiny_cfg(part, "batch.max_seq_len=128", phases=phases))
 
 
-@pytest.mark.slow
 def test_lora_run_saves_an_adapter_or_a_merged_model(train_world, tiny_cfg, tmp_path):
     lora = ["method=lora", "lora.r=4", "lora.alpha=8", "lora.dropout=0.0", "optim.lr=1.0e-2"]
     adapter = run_train(tiny_cfg(tmp_path / "a", *lora))
