@@ -16,6 +16,7 @@ up to that bound) while padding drops from ~half an example per row to ~1%.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 IGNORE = -100
@@ -65,7 +66,7 @@ def single_bins(n: int) -> list[list[int]]:
     return [[i] for i in range(n)]
 
 
-def build_row(examples: list[tuple[list[int], list[int]]], pad_id: int, length: int | None = None) -> Row:
+def build_row(examples: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, length: int | None = None) -> Row:
     """Concatenate (input_ids, targets) examples and pad to `length` (default: no padding)."""
     ids: list[int] = []
     pos: list[int] = []

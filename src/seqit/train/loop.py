@@ -61,7 +61,8 @@ def run_train(
     stops = stop_strings(tok, cfg.model.template)
     stop_ids = stop_token_ids(tok, stops)
     phases = [
-        encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, limit)
+        encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, limit,
+                     show_progress=acc.is_main_process)
         for k, p in enumerate(cfg.phases)
     ]
     if acc.is_main_process:
