@@ -137,6 +137,173 @@ def quickstart(
     console.print(f"total {results['seconds']} s; report: {run_dir / 'report.html'}")
 
 
+OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")]
+
+
+def _overrides(overrides: list[str] | None, out: Path | None) -> list[str]:
+    return list(overrides or []) + ([f"out_dir={out}"] if out is not None else [])
+
+
+@app.command()
+def score(
+    config: Annotated[Path, typer.Argument(help="Score config YAML (see configs/score/).")],
+    overrides: OverridesArg = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing, write nothing: counts, cost estimate, first prompt.")] = False,
+    out: OutOpt = None,
+) -> None:
+    """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
+    import json
+
+    from seqit.config import load_config
+    from seqit.score import ScoreConfig, estimate_score, run_score
+
+    cfg = load_config(ScoreConfig, config, _overrides(overrides, out))
+    if dry_run:
+        if cfg.method != "judge":
+            console.print(f"dry run: proxy scoring ({cfg.proxy.kind}) is free and sends nothing; nothing written")
+            return
+        plan = estimate_score(cfg, limit)
+        for m in plan.get("first_prompt", []):
+            console.print(f"[bold]{m['role']}[/bold]:", m["content"], markup=False, highlight=False)
+        est = plan["estimate"]
+        console.print(
+            f"records: {plan['records']}  already scored: {plan['already_scored']}  to judge: {plan['to_judge']}  "
+            f"unreadable rows: {plan['read_rejects']}"
+        )
+        console.print(f"upper-bound cost: ${est['max_cost_usd']:.4f} for {est['requests']} requests ({json.dumps(est['models'])})", markup=False)
+        if plan.get("fake_row"):
+            console.print("fake judge row:", json.dumps(plan["fake_row"]["meta"], ensure_ascii=False)[:400], markup=False)
+        console.print("dry run: nothing sent, nothing written")
+        return
+    path = run_score(cfg, limit=limit, argv=sys.argv)
+    _print_run(path, "scored.jsonl")
+
+
+@app.command()
+def split(
+    config: Annotated[Path, typer.Argument(help="Split config YAML (see configs/split/).")],
+    overrides: OverridesArg = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Filter and split in memory; write nothing.")] = False,
+    out: OutOpt = None,
+) -> None:
+    """Dedup, then cut scored data into phases (thresholds, quantiles, KDE valleys, chain depth, or the random control)."""
+    from seqit.config import load_config
+    from seqit.split import SplitConfig, run_split
+
+    cfg = load_config(SplitConfig, config, _overrides(overrides, out))
+    path = run_split(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    if dry_run:
+        console.print("dry run: nothing written")
+        return
+    _print_run(path, "phase-*.jsonl")
+
+
+def _print_run(path: Path, outputs: str) -> None:
+    import json
+
+    m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    counts = {k: v for k, v in m.get("counts", {}).items() if not isinstance(v, bool)}
+    console.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()), markup=False)
+    for p in m.get("phases", []):
+        sc = p.get("score") or {}
+        console.print(
+            f"  phase {p['phase']}: {p['count']} records"
+            + (f", score {sc['min']:g}-{sc['max']:g} (mean {sc['mean']:g})" if sc else "")
+            + (f", {p['tokens']['mean']:.1f} tokens/record" if p.get("tokens") else ""),
+            markup=False,
+        )
+    sc = m.get("scores") or {}
+    if sc.get("n"):
+        console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
+                      f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
+                      markup=False)  # fmt: skip
+    usage = m.get("usage_all_attempts")
+    if usage:
+        console.print(f"  judge usage (all attempts): {usage}", markup=False)
+    console.print(f"wrote {path}/{outputs} and manifest.json")
+
+
+@app.command()
+def complete(
+    requests: Annotated[Path, typer.Argument(help="JSONL of requests: {id, messages, optional sampling params}.")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides: teacher.tpm=90000 ...")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL (appended to; ids already there are skipped).")] = Path("completions.jsonl"),
+    config: Annotated[Path | None, typer.Option("--config", help="YAML with a `teacher:` section (see configs/complete/).")] = None,
+    backend: Annotated[str | None, typer.Option(help="openai, hf, vllm or fake.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (a local dir for hf/vllm).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="NAME of the env var holding the API key.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="Max requests in flight.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests-per-minute limit.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens-per-minute limit.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Per-request timeout in seconds.")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run dir for manifest, ledger, rejects (default: OUT's folder).")] = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and estimate tokens/cost; send nothing.")] = False,
+) -> None:
+    """Send chat requests to a teacher LLM; results stream to OUT, failures to rejects.jsonl. Rerun to resume.
+
+    Exit code 0 = every request completed, 1 = some rows bad or failed (see rejects.jsonl), 2 = cannot run.
+    """
+    import json
+
+    from seqit.complete import CompleteConfig, run_complete
+    from seqit.config import load_config
+
+    flags = {"backend": backend, "base_url": base_url, "model": model, "api_key_env": api_key_env,
+             "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout}
+    extra = [f"teacher.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    if limit is not None:
+        extra.append(f"limit={limit}")
+    cfg = load_config(CompleteConfig, config, list(overrides or []) + extra)
+    res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not dry_run)
+    c, est = res.counts, res.estimate
+    console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  "
+                  f"answered in ledger: {c['in_ledger']}  to send: {c['to_send']}")
+    if dry_run:
+        for m, e in est["models"].items():
+            price = f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured"
+            console.print(f"  {m}: {e['requests']} requests, ~{e['prompt_tokens']} prompt tokens, "
+                          f"<= {e['max_completion_tokens']} completion tokens, {price}", markup=False)
+        console.print("dry run: nothing sent, nothing written")
+        return
+    u = res.usage
+    console.print(f"completed: {c['completed']}  failed: {c['failed']}  from ledger: {u.get('cached', 0)}  "
+                  f"tokens: {u.get('prompt_tokens', 0)}+{u.get('completion_tokens', 0)}  cost: ${u.get('cost_usd', 0):.4f}",
+                  markup=False)
+    bad = c["failed"] or c["input_rejects"]
+    console.print(f"wrote {res.out}" + (f"; failures and bad rows in {res.rejects_path}" if bad else ""), markup=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config YAML (see configs/train/).")],
+    overrides: OverridesArg = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Preflight report only: encode, count, show samples.")] = False,
+    out: OutOpt = None,
+) -> None:
+    """Fine-tune (full / LoRA / QLoRA) over one or more phases; rerun the same command to resume."""
+    from seqit.config import load_config
+    from seqit.train import TrainConfig, run_train
+
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file checkpoint lines drown ours
+    cfg = load_config(TrainConfig, config, _overrides(overrides, out))
+    result = run_train(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun only rank 0 reports
+        return
+    if dry_run:
+        console.print((result / "preflight.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+        console.print(f"dry run: preflight report in {result}, no training")
+    else:
+        console.print(f"model: {result}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call this in-process)."""
     try:
