@@ -1,0 +1,391 @@
+"""`seqit report RUN_DIR... [--out report.html]`: one self-contained HTML file for any seqit run dirs.
+
+It recognises eval runs (results.json + samples.jsonl), train runs (metrics.jsonl), split runs
+(phase-*.jsonl + manifest) and quickstart results ({"arms": {...}}), and skips what is absent.
+Plots are matplotlib PNGs embedded as base64; every piece of run text is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqit.errors import SeqitError
+from seqit.jsonl import read_jsonl
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 40  # per eval run, in the browsable sample
+MAX_TEXT = 4000  # characters shown per prompt/output before "… (truncated)"
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    name: str
+    kinds: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def run_report(run_dirs: list[str | Path], out: str | Path | None = None) -> Path:
+    """Write the HTML report for `run_dirs`; returns its path (default: report.html in the first run dir)."""
+    if not run_dirs:
+        raise SeqitError("seqit report needs at least one run directory")
+    runs = [inspect_run(Path(p)) for p in run_dirs]
+    out_path = Path(out) if out else runs[0].path / "report.html"
+    sections = [_overview(runs)] + [s for s in (_cross_run_plots(runs)) if s]
+    for run in runs:
+        sections.append(_run_section(run))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(_page("seqit report", "\n".join(sections)), encoding="utf-8")
+    log.info("wrote %s", out_path)
+    return out_path
+
+
+def inspect_run(path: Path) -> RunInfo:
+    """What a run dir holds; an unreadable or empty dir is an error naming it."""
+    if not path.is_dir():
+        raise SeqitError(f"{path}: not a directory (seqit report takes run directories)")
+    info = RunInfo(path=path, name=path.name or str(path))
+    info.manifest = _read_json(path / "manifest.json")
+    info.results = _read_json(path / "results.json")
+    if "arms" in info.results:
+        info.kinds.append("quickstart")
+    elif info.results:
+        info.kinds.append("eval")
+    if (path / "metrics.jsonl").exists():
+        info.kinds.append("train")
+    if sorted(path.glob("phase-*.jsonl")) or info.manifest.get("command") == "split":
+        info.kinds.append("split")
+    if not info.kinds:
+        raise SeqitError(
+            f"{path}: nothing to report (no results.json, metrics.jsonl or phase-*.jsonl; is this a seqit run dir?)"
+        )
+    return info
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SeqitError(f"{path}: not valid JSON ({e})") from None
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+def _overview(runs: list[RunInfo]) -> str:
+    rows = []
+    for r in runs:
+        m = r.manifest
+        rows.append([r.name, ", ".join(r.kinds), m.get("command", ""), m.get("status", ""), str(r.path)])
+    return "<h2>Runs</h2>" + _table(["run", "contents", "command", "status", "path"], rows)
+
+
+def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
+    evals = [r for r in runs if "eval" in r.kinds]
+    out = []
+    depth = _plot_following_by_depth([r for r in evals if r.results.get("task") == "seqeval"])
+    if depth:
+        out.append("<h2>SeqEval following rate by sequence depth</h2>" + depth)
+    bars = _plot_win_rates([r for r in evals if r.results.get("task") == "pairwise"])
+    if bars:
+        out.append("<h2>Pairwise win rates (95% CI)</h2>" + bars)
+    return out
+
+
+def _run_section(run: RunInfo) -> str:
+    parts = [f"<section><h2>{_e(run.name)} <small>{_e(', '.join(run.kinds))}</small></h2>"]
+    renderers: dict[str, Callable[[RunInfo], str]] = {
+        "eval": _eval_section,
+        "train": _train_section,
+        "split": _split_section,
+        "quickstart": _quickstart_section,
+    }
+    for kind in run.kinds:
+        parts.append(renderers[kind](run))
+    usage = run.manifest.get("usage") or run.manifest.get("teacher_usage")
+    if usage:
+        parts.append("<h3>Teacher/judge usage</h3>" + _kv_table(_flatten(usage)))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _eval_section(run: RunInfo) -> str:
+    res = run.results
+    head = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
+    metrics = {k: v for k, v in (res.get("metrics") or {}).items() if k != "by_iteration"}  # by depth: own table
+    parts = ["<h3>Evaluation</h3>", _kv_table(head), "<h3>Metrics</h3>", _kv_table(_flatten(metrics))]
+    if res.get("task") == "seqeval":
+        by_depth = (res.get("metrics") or {}).get("by_iteration") or {}
+        if by_depth:
+            parts.append("<h3>By sequence depth</h3>" + _depth_table(by_depth))
+        scores = [float(s["score"]) for s in _samples(run) if s.get("score") is not None]
+        hist = _plot_hist(scores, "judge score (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
+        if hist:
+            parts.append("<h3>Judge score histogram</h3>" + hist)
+    parts.append(_samples_section(run))
+    return "\n".join(parts)
+
+
+def _depth_table(by_depth: dict[str, Any]) -> str:
+    rows = []
+    for depth, m in by_depth.items():
+        rows.append(
+            [depth, m.get("n_items"), m.get("n_failed"), _fmt(m.get("following_rate")), _fmt_ci(m.get("following_rate_ci95")),
+             _fmt(m.get("mean_score")), _fmt_ci(m.get("mean_score_ci95"))]
+        )
+    return _table(["depth", "items", "failed", "following rate", "95% CI", "mean score", "95% CI"], rows)
+
+
+def _samples(run: RunInfo) -> list[dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for row in read_jsonl(run.path / "samples.jsonl"):
+        latest[str(row.get("id"))] = row  # resumed runs: the last row per id wins
+    return list(latest.values())
+
+
+def _samples_section(run: RunInfo) -> str:
+    samples = _samples(run)
+    if not samples:
+        return ""
+    shown = samples[:MAX_SAMPLES]
+    items = []
+    for s in shown:
+        summary = f"{s.get('id')} · {s.get('status', '')}" + "".join(
+            f" · {k}={s[k]}" for k in ("following", "score", "outcome", "iteration") if s.get(k) is not None
+        )
+        body = []
+        for key in ("instruction", "prompt", "output", "reference_output", "target", "judge_replies", "verdict", "error"):
+            if s.get(key) not in (None, "", []):
+                body.append(f"<h4>{_e(key)}</h4><pre>{_e(_clip(s[key]))}</pre>")
+        items.append(f"<details><summary>{_e(summary)}</summary>{''.join(body)}</details>")
+    note = f"<p>{len(shown)} of {len(samples)} samples shown.</p>"
+    return "<h3>Samples</h3>" + note + "\n".join(items)
+
+
+def _clip(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "\n… (truncated)"
+
+
+def _train_section(run: RunInfo) -> str:
+    rows = list(read_jsonl(run.path / "metrics.jsonl"))
+    parts = ["<h3>Training</h3>"]
+    plot = _plot_loss(rows)
+    if plot:
+        parts.append(plot)
+    last_by_phase: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if "loss" in r:
+            last_by_phase[str(r.get("phase", "-"))] = r
+    table_rows = [[p, r.get("step"), _fmt(r.get("loss")), _fmt(r.get("lr"))] for p, r in last_by_phase.items()]
+    if table_rows:
+        parts.append("<p>Last logged step per phase:</p>" + _table(["phase", "step", "loss", "lr"], table_rows))
+    meta = _read_json(run.path / "meta.json")
+    if meta:
+        parts.append("<h4>meta.json</h4>" + _kv_table(_flatten(meta)))
+    return "\n".join(parts)
+
+
+def _split_section(run: RunInfo) -> str:
+    parts = ["<h3>Phase split</h3>"]
+    scores: list[float] = []
+    rows = []
+    for f in sorted(run.path.glob("phase-*.jsonl")):
+        phase_scores = [float(d) for r in read_jsonl(f) if isinstance(d := (r.get("meta") or {}).get("difficulty"), (int, float))]
+        scores += phase_scores
+        rows.append([f.name, len(phase_scores), _fmt(min(phase_scores, default=None)), _fmt(max(phase_scores, default=None))])
+    if rows:
+        parts.append(_table(["file", "scored rows", "min score", "max score"], rows))
+    hist = _plot_hist(scores, "difficulty score")
+    if hist:
+        parts.append("<h4>Difficulty score histogram</h4>" + hist)
+    phases = run.manifest.get("phases")
+    if phases:
+        parts.append("<h4>Phase manifest</h4>" + _kv_table(_flatten(phases)))
+    return "\n".join(parts)
+
+
+def _quickstart_section(run: RunInfo) -> str:
+    arms = run.results.get("arms") or {}
+    metrics = sorted({k for a in arms.values() if isinstance(a, dict) for k, v in a.items() if _is_num(v)})
+    rows = [[arm] + [_fmt(vals.get(m)) for m in metrics] for arm, vals in arms.items() if isinstance(vals, dict)]
+    parts = ["<h3>Arms</h3>", _table(["arm", *metrics], rows)]
+    plot = _plot_arms(arms, metrics)
+    if plot:
+        parts.append(plot)
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots (matplotlib Figure objects directly: no pyplot global state, Agg canvas)
+
+
+def _figure(width: float = 6.4, height: float = 3.4) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _img(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def _plot_following_by_depth(runs: list[RunInfo]) -> str:
+    fig, drawn = _figure(), False
+    ax = fig.add_subplot()
+    for r in runs:
+        by = (r.results.get("metrics") or {}).get("by_iteration") or {}
+        pts = [(int(k), v) for k, v in by.items() if k.isdigit() and v.get("following_rate") is not None]
+        if not pts:
+            continue
+        xs = [p[0] for p in pts]
+        ys = [p[1]["following_rate"] for p in pts]
+        lo = [y - (p[1].get("following_rate_ci95") or (y, y))[0] for y, p in zip(ys, pts)]
+        hi = [(p[1].get("following_rate_ci95") or (y, y))[1] - y for y, p in zip(ys, pts)]
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=r.name)
+        drawn = True
+    if not drawn:
+        return ""
+    ax.set(xlabel="sequence depth (iteration)", ylabel="following rate", ylim=(0, 1.05))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small")
+    return _img(fig)
+
+
+def _plot_win_rates(runs: list[RunInfo]) -> str:
+    pts = [(r.name, r.results.get("metrics") or {}) for r in runs]
+    pts = [(n, m) for n, m in pts if m.get("win_rate") is not None]
+    if not pts:
+        return ""
+    fig = _figure()
+    ax = fig.add_subplot()
+    ys = [m["win_rate"] for _, m in pts]
+    err = [[y - (m.get("win_rate_ci95") or (y, y))[0] for y, (_, m) in zip(ys, pts)],
+           [(m.get("win_rate_ci95") or (y, y))[1] - y for y, (_, m) in zip(ys, pts)]]
+    ax.bar(range(len(pts)), ys, yerr=err, capsize=4, color="#4c72b0")
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(pts)), [n for n, _ in pts], rotation=20, ha="right", fontsize="small")
+    ax.set(ylabel="win rate vs reference", ylim=(0, 1))
+    return _img(fig)
+
+
+def _plot_loss(rows: list[dict[str, Any]]) -> str:
+    by_phase: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        if _is_num(r.get("loss")) and _is_num(r.get("step")):
+            by_phase.setdefault(str(r.get("phase", "all")), []).append((r["step"], r["loss"]))
+    if not by_phase:
+        return ""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for phase, pts in by_phase.items():
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"phase {phase}")
+    ax.set(xlabel="step", ylabel="training loss")
+    ax.legend(fontsize="small")
+    return _img(fig)
+
+
+def _plot_hist(values: list[float], xlabel: str, bins: Any = 20) -> str:
+    if not values:
+        return ""
+    fig = _figure(5.0, 2.8)
+    ax = fig.add_subplot()
+    ax.hist(values, bins=bins, color="#55a868", edgecolor="white")
+    ax.set(xlabel=xlabel, ylabel="count")
+    return _img(fig)
+
+
+def _plot_arms(arms: dict[str, Any], metrics: list[str]) -> str:
+    if not arms or not metrics:
+        return ""
+    fig = _figure(max(6.4, len(metrics) * 1.2), 3.4)
+    ax = fig.add_subplot()
+    width = 0.8 / len(arms)
+    for i, (arm, vals) in enumerate(arms.items()):
+        ys = [float(vals.get(m) or 0.0) for m in metrics]
+        ax.bar([j + i * width for j in range(len(metrics))], ys, width=width, label=arm)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, rotation=20, ha="right", fontsize="small")
+    ax.legend(fontsize="small")
+    return _img(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML helpers (everything from run files goes through _e)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _fmt_ci(ci: Any) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "–"
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys; short lists of numbers (CIs) stay one value."""
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(obj, (list, tuple)) and len(obj) == 2 and all(_is_num(x) for x in obj):
+        return {prefix: _fmt_ci(obj)}
+    return {prefix: obj}
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _kv_table(d: dict[str, Any]) -> str:
+    if not d:
+        return ""
+    return _table(["key", "value"], [[k, v if not isinstance(v, (dict, list)) else json.dumps(v)] for k, v in d.items()])
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{border-bottom:2px solid #4c72b0} h2{margin-top:1.6em;border-bottom:1px solid #ddd} small{color:#777;font-weight:normal}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f0f3f8} pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;border-radius:4px;max-height:24em;overflow:auto}
+details{border:1px solid #ddd;border-radius:4px;margin:.3em 0;padding:.3em .6em} summary{cursor:pointer;font-family:monospace}
+img{max-width:100%}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{_e(title)}</h1>\n{body}\n</body></html>\n"
+    )

@@ -1,0 +1,109 @@
+import shutil
+import subprocess
+
+import pytest
+
+from seqit.errors import SeqitError
+from seqit.jsonl import write_json_atomic, write_jsonl
+from seqit.report import inspect_run, run_report
+
+XSS = "<script>alert('x')</script>"
+
+
+def make_eval_run(path, task="seqeval"):
+    path.mkdir(parents=True)
+    if task == "seqeval":
+        metrics = {
+            "overall": {"n_items": 3, "n_failed": 1, "following_rate": 0.5, "following_rate_ci95": [0.0, 1.0], "mean_score": 3.5},
+            "by_iteration": {
+                "1": {"n_items": 1, "n_failed": 0, "following_rate": 1.0, "following_rate_ci95": [1.0, 1.0]},
+                "2": {"n_items": 2, "n_failed": 1, "following_rate": 0.0, "following_rate_ci95": [0.0, 0.0]},
+            },
+        }
+        samples = [
+            {"id": "a", "iteration": 1, "instruction": XSS, "output": "out a", "status": "ok", "following": True, "score": 4},
+            {"id": "b", "iteration": 2, "instruction": "do b", "output": "out b", "status": "ok", "following": False, "score": 3},
+            {"id": "c", "iteration": 2, "instruction": "do c", "output": "out c", "status": "unparsed", "judge_replies": ["??"]},
+        ]
+    else:
+        metrics = {"win": 2, "tie": 1, "lose": 1, "n": 4, "failed": 0, "win_rate": 0.625, "win_rate_ci95": [0.3, 0.9]}
+        samples = [{"id": "a", "instruction": "q", "output": "x", "reference_output": "y", "status": "ok", "outcome": "win"}]
+    write_json_atomic(path / "results.json", {"task": task, "model": "tiny", "metrics": metrics})
+    write_json_atomic(path / "manifest.json", {"command": "eval", "status": "finished", "usage": {"cost_usd": 0.01}})
+    write_jsonl(path / "samples.jsonl", samples)
+    return path
+
+
+def make_train_run(path):
+    path.mkdir(parents=True)
+    rows = [{"step": s, "phase": 1 + s // 5, "loss": 3.0 - 0.1 * s, "lr": 1e-3} for s in range(12)]
+    write_jsonl(path / "metrics.jsonl", rows)
+    write_json_atomic(path / "meta.json", {"template": "tulu", "template_hash": "abc"})
+    return path
+
+
+def make_split_run(path):
+    path.mkdir(parents=True)
+    for k, scores in enumerate([[1.0, 1.2], [2.0, 3.0, 3.4], [4.0, 5.0]], 1):
+        write_jsonl(path / f"phase-{k}.jsonl", [{"id": f"{k}-{i}", "messages": [], "meta": {"difficulty": s}} for i, s in enumerate(scores)])
+    write_json_atomic(path / "manifest.json", {"command": "split", "phases": {"1": {"count": 2}}})
+    return path
+
+
+def make_quickstart_run(path):
+    path.mkdir(parents=True)
+    arms = {"it": {"single_acc": 1.0, "chain_acc_seen": 0.0}, "sit": {"single_acc": 0.99, "chain_acc_seen": 0.95}}
+    write_json_atomic(path / "results.json", {"arms": arms})
+    return path
+
+
+def test_inspect_run_recognises_each_kind_of_run_dir(tmp_path):
+    assert inspect_run(make_eval_run(tmp_path / "e")).kinds == ["eval"]
+    assert inspect_run(make_train_run(tmp_path / "t")).kinds == ["train"]
+    assert inspect_run(make_split_run(tmp_path / "s")).kinds == ["split"]
+    assert inspect_run(make_quickstart_run(tmp_path / "q")).kinds == ["quickstart"]
+
+
+def test_report_rejects_a_dir_with_nothing_to_report(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SeqitError, match="nothing to report"):
+        run_report([tmp_path / "empty"])
+    with pytest.raises(SeqitError, match="not a directory"):
+        run_report([tmp_path / "missing"])
+
+
+def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples(tmp_path):
+    runs = [
+        make_eval_run(tmp_path / "seqeval"),
+        make_eval_run(tmp_path / "pairwise", task="pairwise"),
+        make_train_run(tmp_path / "train"),
+        make_split_run(tmp_path / "split"),
+        make_quickstart_run(tmp_path / "quick"),
+    ]
+    out = run_report(runs, tmp_path / "out" / "report.html")
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert XSS not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
+    # following by depth, win-rate bars, loss by phase, 3 histograms (judge scores, difficulty), arms bars
+    assert text.count("data:image/png;base64,") == 6
+    assert "SeqEval following rate by sequence depth" in text and "Pairwise win rates" in text
+    assert "chain_acc_seen" in text and "phase-3.jsonl" in text
+    assert "<details>" in text and "unparsed" in text
+    assert "src=\"http" not in text and "<link" not in text  # nothing fetched from outside
+
+
+def test_report_defaults_to_report_html_in_the_first_run_dir(tmp_path):
+    out = run_report([make_train_run(tmp_path / "train")])
+    assert out == tmp_path / "train" / "report.html" and out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless chromium is not installed")
+def test_report_renders_in_headless_chromium(tmp_path):
+    out = run_report([make_eval_run(tmp_path / "seqeval"), make_train_run(tmp_path / "train")], tmp_path / "r.html")
+    shot = tmp_path / "shot.png"
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+           f"--screenshot={shot}", "--window-size=1200,1600", out.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
