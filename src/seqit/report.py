@@ -257,9 +257,8 @@ def _plot_following_by_depth(runs: list[RunInfo]) -> str:
             continue
         xs = [p[0] for p in pts]
         ys = [p[1]["following_rate"] for p in pts]
-        lo = [y - (p[1].get("following_rate_ci95") or (y, y))[0] for y, p in zip(ys, pts)]
-        hi = [(p[1].get("following_rate_ci95") or (y, y))[1] - y for y, p in zip(ys, pts)]
-        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=r.name)
+        err = _ci_err(ys, [p[1].get("following_rate_ci95") for p in pts])
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=r.name)
         drawn = True
     if not drawn:
         return ""
@@ -267,6 +266,13 @@ def _plot_following_by_depth(runs: list[RunInfo]) -> str:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize="small")
     return _img(fig)
+
+
+def _ci_err(ys: list[float], cis: list[Any]) -> list[list[float]]:
+    """Matplotlib yerr ([below], [above]) from CIs; a missing CI draws no bar."""
+    pairs = [ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (y, y) for y, ci in zip(ys, cis, strict=True)]
+    return [[max(0.0, y - lo) for y, (lo, _) in zip(ys, pairs, strict=True)],
+            [max(0.0, hi - y) for y, (_, hi) in zip(ys, pairs, strict=True)]]
 
 
 def _plot_win_rates(runs: list[RunInfo]) -> str:
@@ -277,8 +283,7 @@ def _plot_win_rates(runs: list[RunInfo]) -> str:
     fig = _figure()
     ax = fig.add_subplot()
     ys = [m["win_rate"] for _, m in pts]
-    err = [[y - (m.get("win_rate_ci95") or (y, y))[0] for y, (_, m) in zip(ys, pts)],
-           [(m.get("win_rate_ci95") or (y, y))[1] - y for y, (_, m) in zip(ys, pts)]]
+    err = _ci_err(ys, [m.get("win_rate_ci95") for _, m in pts])
     ax.bar(range(len(pts)), ys, yerr=err, capsize=4, color="#4c72b0")
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(pts)), [n for n, _ in pts], rotation=20, ha="right", fontsize="small")
