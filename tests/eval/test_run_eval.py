@@ -150,3 +150,24 @@ def test_dry_run_plan_shows_first_prompts_and_sends_nothing(tmp_path, fake_opena
     assert BENCH[0]["instruction"] in plan["first_judge_prompt"][1]["content"]
     assert plan["generation_estimate"]["requests"] == 3
     assert not (tmp_path / "run").exists() and fake_openai.attempts.total() == 0
+
+
+def test_cli_eval_then_report_in_process(tmp_path, fake_openai, capsys):
+    from seqit.cli import main
+
+    fake_openai.reply = judge_reply
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        f"task: seqeval\ndata: {write_bench(tmp_path)}\nmodel: {{backend: fake, model: echo}}\n"
+        f"judge: {{backend: openai, model: judge-1, base_url: '{fake_openai.url}', api_key_env: null}}\n"
+        "bootstrap_samples: 100\n",
+        encoding="utf-8",
+    )
+    assert main(["eval", str(cfg), "--out", str(tmp_path / "run"), "--limit", "3", "judging.max_attempts=2"]) == 0
+    out = capsys.readouterr().out
+    assert "following rate" in out and "results.json" in out
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["n_items"] == 3
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.html")]) == 0
+    assert "data:image/png;base64," in (tmp_path / "r.html").read_text()
+    assert main(["eval", str(cfg), "--dry-run", "task=nope"]) == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err
