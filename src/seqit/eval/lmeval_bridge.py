@@ -35,12 +35,16 @@ class LmEvalConfig:
     gen_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {max_gen_toks: 256}
 
 
-def load_hflm(model: TeacherConfig, batch_size: int) -> Any:
-    """An lm-eval HFLM wrapping the checkpoint, with seqit's chat template installed on its tokenizer."""
+def check_backend(model: TeacherConfig) -> None:
     if model.backend != "hf":
         raise ConfigError(
             f"model.backend: lm_eval tasks run a local checkpoint with backend 'hf' (got {model.backend!r})"
         )
+
+
+def load_hflm(model: TeacherConfig, batch_size: int) -> Any:
+    """An lm-eval HFLM wrapping the checkpoint, with seqit's chat template installed on its tokenizer."""
+    check_backend(model)
     require("lm_eval", "eval", "lm_eval tasks")
     transformers = require("transformers", "train", "lm_eval tasks")
     from lm_eval.models.huggingface import HFLM
@@ -62,18 +66,22 @@ def load_hflm(model: TeacherConfig, batch_size: int) -> Any:
     )
 
 
-def task_manager(include_path: Path | None) -> Any:
+def task_manager(include_path: Path | None, names: list[str]) -> Any:
+    """A TaskManager that knows `names`; indexes only `include_path` when every task is there
+    (indexing lm-eval's thousands of built-in task YAMLs takes ~15 s)."""
     from lm_eval.tasks import TaskManager
 
-    if include_path is not None and not Path(include_path).is_dir():
-        raise ConfigError(f"lm_eval.include_path: {include_path} is not a directory")
+    if include_path is not None:
+        if not Path(include_path).is_dir():
+            raise ConfigError(f"lm_eval.include_path: {include_path} is not a directory")
+        local = TaskManager(include_path=str(include_path), include_defaults=False)
+        if set(names) <= set(local.all_tasks):
+            return local
     return TaskManager(include_path=str(include_path) if include_path else None)
 
 
 def check_tasks(names: list[str], manager: Any) -> None:
     """Every requested task must be known to lm-eval (or the include_path); suggest close names."""
-    if not names:
-        raise ConfigError("lm_eval.tasks: list at least one task (e.g. [gsm8k] or a task from include_path)")
     known = set(manager.all_tasks)
     for name in names:
         if name not in known:
@@ -84,10 +92,13 @@ def check_tasks(names: list[str], manager: Any) -> None:
 
 def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed: int) -> dict[str, Any]:
     """Evaluate; returns {"metrics": {task: {metric: value}}, "samples": [rows], "n_samples": {...}}."""
+    check_backend(model)
+    if not cfg.tasks:
+        raise ConfigError("lm_eval.tasks: list at least one task (e.g. [gsm8k] or a task from include_path)")
     require("lm_eval", "eval", "lm_eval tasks")
     import lm_eval
 
-    manager = task_manager(cfg.include_path)
+    manager = task_manager(cfg.include_path, list(cfg.tasks))
     check_tasks(list(cfg.tasks), manager)
     lm = load_hflm(model, cfg.batch_size)
     try:

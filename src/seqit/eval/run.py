@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqit.errors import ConfigError
 from seqit.eval.drive import drive
 from seqit.eval.generation import (
     GenerationConfig,
@@ -64,6 +63,8 @@ class EvalConfig:
             raise ValueError(f"data: task {self.task!r} needs a benchmark (a path or hf:owner/name)")
         if self.task == "pairwise" and not self.reference:
             raise ValueError("reference: task 'pairwise' needs the reference outputs (an eval run dir or a file)")
+        if self.task == "lm_eval" and self.model.backend != "hf":
+            raise ValueError(f"model.backend: lm_eval tasks run a local checkpoint with backend 'hf' (got {self.model.backend!r})")
         if self.bootstrap_samples < 1:
             raise ValueError("bootstrap_samples must be >= 1")
 
@@ -212,8 +213,6 @@ def plan_eval(cfg: EvalConfig) -> dict[str, Any]:
     """What `run_eval(cfg)` would do, without sending a request or writing a file."""
     plan: dict[str, Any] = {"task": cfg.task, "out_dir": str(cfg.out_dir), "model": _model_name(cfg)}
     if cfg.task not in JUDGED:
-        if cfg.task == "lm_eval" and cfg.model.backend != "hf":
-            raise ConfigError(f"model.backend: lm_eval needs backend 'hf' (got {cfg.model.backend!r})")
         plan["template_check"] = check_template(cfg.model, cfg.generation.allow_template_mismatch)
         return plan
     prep = prepare(cfg)
