@@ -116,9 +116,9 @@ def _run_section(run: RunInfo) -> str:
     }
     for kind in run.kinds:
         parts.append(renderers[kind](run))
-    usage = run.manifest.get("usage") or run.manifest.get("teacher_usage")
-    if usage:
-        parts.append("<h3>Teacher/judge usage</h3>" + _kv_table(_flatten(usage)))
+    usage = run.manifest.get("usage")
+    if isinstance(usage, dict) and usage:
+        parts.append("<h3>LLM usage</h3>" + _usage_table(usage))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -174,6 +174,18 @@ def _samples_section(run: RunInfo) -> str:
         items.append(f"<details><summary>{_e(summary)}</summary>{''.join(body)}</details>")
     note = f"<p>{len(shown)} of {len(samples)} samples shown.</p>"
     return "<h3>Samples</h3>" + note + "\n".join(items)
+
+
+def _usage_table(usage: dict[str, Any]) -> str:
+    """One row per role (model, judge, teacher...) when usage is split by role, else one 'all' row."""
+    roles = {k: v for k, v in usage.items() if isinstance(v, dict) and "requests" in v}
+    if not roles and "requests" in usage:
+        roles = {"all": usage}
+    cols = ["requests", "cached", "failed", "prompt_tokens", "completion_tokens", "cost_usd"]
+    rows = [[role, *(u.get(c) for c in cols), ", ".join(u.get("models") or {})] for role, u in roles.items()]
+    table = _table(["role", *cols, "models"], rows) if rows else ""
+    total = usage.get("cost_usd")
+    return table + (f"<p>total cost: ${_e(_fmt(total))}</p>" if _is_num(total) else "")
 
 
 def _clip(value: Any) -> str:

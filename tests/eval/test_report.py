@@ -29,7 +29,8 @@ def make_eval_run(path, task="seqeval"):
         metrics = {"win": 2, "tie": 1, "lose": 1, "n": 4, "failed": 0, "win_rate": 0.625, "win_rate_ci95": [0.3, 0.9]}
         samples = [{"id": "a", "instruction": "q", "output": "x", "reference_output": "y", "status": "ok", "outcome": "win"}]
     write_json_atomic(path / "results.json", {"task": task, "model": "tiny", "metrics": metrics})
-    write_json_atomic(path / "manifest.json", {"command": "eval", "status": "finished", "usage": {"cost_usd": 0.01}})
+    write_json_atomic(path / "manifest.json", {"command": "eval", "status": "finished", "usage": {
+        "judge": {"requests": 9, "cached": 0, "failed": 0, "cost_usd": 0.01, "models": {"judge-1": {}}}, "cost_usd": 0.01}})
     write_jsonl(path / "samples.jsonl", samples)
     return path
 
@@ -89,6 +90,7 @@ def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples
     assert "SeqEval following rate by sequence depth" in text and "Pairwise win rates" in text
     assert "chain_acc_seen" in text and "phase-3.jsonl" in text
     assert "<details>" in text and "unparsed" in text
+    assert "LLM usage" in text and "judge-1" in text and "total cost: $0.01" in text
     assert "src=\"http" not in text and "<link" not in text  # nothing fetched from outside
 
 
