@@ -206,9 +206,10 @@ def _train_section(run: RunInfo) -> str:
     table_rows = [[p, r.get("step"), _fmt(r.get("loss")), _fmt(r.get("lr"))] for p, r in last_by_phase.items()]
     if table_rows:
         parts.append("<p>Last logged step per phase:</p>" + _table(["phase", "step", "loss", "lr"], table_rows))
-    meta = _read_json(run.path / "meta.json")
-    if meta:
-        parts.append("<h4>meta.json</h4>" + _kv_table(_flatten(meta)))
+    for meta_path in (run.path / "meta.json", run.path / "model" / "meta.json"):  # seqit train: model/meta.json
+        meta = {k: v for k, v in _read_json(meta_path).items() if k != "config"}
+        if meta:
+            parts.append(f"<h4>{_e(meta_path.relative_to(run.path))}</h4>" + _kv_table(_flatten(meta)))
     return "\n".join(parts)
 
 

@@ -23,7 +23,8 @@ def checkpoint(tmp_path, tiny_model_dir, trained_template):
     """A copy of the tiny model with the meta.json `seqit train` writes beside a checkpoint."""
     ckpt = tmp_path / "ckpt"
     shutil.copytree(tiny_model_dir, ckpt)
-    (ckpt / "meta.json").write_text(json.dumps({"template": "tokenizer", "template_hash": template_hash(trained_template)}))
+    meta = {"template": "tokenizer", "template_hash": template_hash(trained_template), "stop_strings": ["<|end|>"]}
+    (ckpt / "meta.json").write_text(json.dumps(meta))
     return ckpt
 
 
@@ -60,7 +61,7 @@ def test_seqeval_on_the_tiny_checkpoint_generates_judges_and_resumes(tmp_path, t
     results = json.loads((run / "results.json").read_text())
     assert results["metrics"]["overall"]["following_rate"] == pytest.approx(2 / 3)
     assert results["template_check"]["match"] is True
-    assert results["generation"] == {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0, "seed": None}
+    assert results["generation"] == {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0, "seed": None, "stop": ["<|end|>"]}
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["usage"]["model"]["requests"] == 3 and manifest["usage"]["judge"]["requests"] == 3
     # resume: nothing is regenerated or re-judged

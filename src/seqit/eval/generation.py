@@ -40,7 +40,7 @@ class GenerationConfig:
             raise ValueError("generation.temperature must be >= 0")
 
 
-def generation_request(item: EvalItem, gen: GenerationConfig) -> ChatRequest:
+def generation_request(item: EvalItem, gen: GenerationConfig, stop: tuple[str, ...] = ()) -> ChatRequest:
     """The request that produces the evaluated model's answer to `item`."""
     return ChatRequest(
         id=f"{item.id}:gen",
@@ -48,6 +48,7 @@ def generation_request(item: EvalItem, gen: GenerationConfig) -> ChatRequest:
         temperature=gen.temperature,
         top_p=gen.top_p,
         max_tokens=gen.max_new_tokens,
+        stop=stop,
         seed=gen.seed,
         prompt_version=GENERATE_PROMPT_VERSION,
     )
@@ -78,25 +79,40 @@ def read_chat_template(model_dir: Path) -> str | None:
     return None
 
 
-def check_template(model: TeacherConfig, allow_mismatch: bool) -> dict[str, Any] | None:
-    """Compare the template generation will use with the training one recorded in meta.json.
-
-    Returns what was checked (for the manifest), or None when there is nothing to check (an API
-    model, or a checkpoint without seqit's meta.json). A mismatch raises unless allowed.
-    """
+def read_checkpoint_meta(model: TeacherConfig) -> dict[str, Any] | None:
+    """The meta.json `seqit train` wrote beside a local checkpoint, if there is one."""
     if model.backend not in ("hf", "vllm"):
         return None
-    model_dir = Path(model.model)
-    meta_path = model_dir / "meta.json"
+    meta_path = Path(model.model) / "meta.json"
     if not meta_path.is_file():
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SeqitError(f"{meta_path}: not valid JSON ({e})") from None
-    trained = meta.get("template_hash")
-    if not trained:
+    if not isinstance(meta, dict):
+        raise SeqitError(f"{meta_path}: expected a JSON object")
+    return meta
+
+
+def meta_stop_strings(meta: dict[str, Any] | None) -> tuple[str, ...]:
+    """The end-of-turn strings recorded at training (EOS + the template's marker), for generation."""
+    stops = (meta or {}).get("stop_strings") or []
+    return tuple(s for s in stops if isinstance(s, str) and s)
+
+
+def check_template(model: TeacherConfig, allow_mismatch: bool) -> dict[str, Any] | None:
+    """Compare the template generation will use with the training one recorded in meta.json.
+
+    Returns what was checked (for the manifest), or None when there is nothing to check (an API
+    model, or a checkpoint without seqit's meta.json). A mismatch raises unless allowed.
+    """
+    meta = read_checkpoint_meta(model)
+    trained = (meta or {}).get("template_hash")
+    if not meta or not trained:
         return None
+    model_dir = Path(model.model)
+    meta_path = model_dir / "meta.json"
     named = model.hf.template if model.backend == "hf" else model.vllm.template
     if named not in (None, "", "tokenizer"):
         if named not in NAMED_TEMPLATES:
@@ -121,11 +137,11 @@ def check_template(model: TeacherConfig, allow_mismatch: bool) -> dict[str, Any]
 Answerer = Callable[[EvalItem], Awaitable[dict[str, Any]]]
 
 
-def generating_answerer(teacher: Any, gen: GenerationConfig) -> Answerer:
+def generating_answerer(teacher: Any, gen: GenerationConfig, stop: tuple[str, ...] = ()) -> Answerer:
     """Answers produced by the evaluated model through its teacher backend (cached in the ledger)."""
 
     async def answer(item: EvalItem) -> dict[str, Any]:
-        return output_fields(await teacher.complete(generation_request(item, gen)))
+        return output_fields(await teacher.complete(generation_request(item, gen, stop)))
 
     return answer
 

@@ -23,7 +23,9 @@ from seqit.eval.generation import (
     check_template,
     generating_answerer,
     generation_request,
+    meta_stop_strings,
     precomputed_answerer,
+    read_checkpoint_meta,
 )
 from seqit.eval.items import EvalItem, check_alignment, load_items, load_outputs
 from seqit.eval.judging import JudgingConfig
@@ -94,6 +96,7 @@ class Prepared:
     outputs: dict[str, str] | None  # precomputed model outputs, aligned
     reference: dict[str, str] | None  # pairwise reference outputs, aligned
     template: dict[str, Any] | None
+    stop: tuple[str, ...] = ()  # end-of-turn strings from the checkpoint's meta.json
 
 
 def prepare(cfg: EvalConfig) -> Prepared:
@@ -108,10 +111,13 @@ def prepare(cfg: EvalConfig) -> Prepared:
     if cfg.reference:
         reference = load_outputs(cfg.reference)
         check_alignment(ids, reference, f"reference {cfg.reference}")
-    template = None if outputs is not None else check_template(cfg.model, cfg.generation.allow_template_mismatch)
+    template, stop = None, ()
+    if outputs is None:
+        template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
+        stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
     if cfg.limit is not None:
         items = items[: cfg.limit]
-    return Prepared(items, outputs, reference, template)
+    return Prepared(items, outputs, reference, template, stop)
 
 
 def latest_rows(path: Path, items: list[EvalItem]) -> list[dict[str, Any]]:
@@ -133,7 +139,7 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
             model = None
         else:
             model = await stack.enter_async_context(open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")))
-            answer = generating_answerer(model, cfg.generation)
+            answer = generating_answerer(model, cfg.generation, prep.stop)
         window = 4 * max(cfg.judge.max_concurrency, cfg.model.max_concurrency)
         with JsonlWriter(samples) as writer:
             statuses = await drive(todo, lambda item: worker(item, answer, judge), writer, cfg.task, window)
@@ -155,7 +161,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
         "n_items": len(prep.items),
         "generation": None if prep.outputs is not None else {
             "max_new_tokens": cfg.generation.max_new_tokens, "temperature": cfg.generation.temperature,
-            "top_p": cfg.generation.top_p, "seed": cfg.generation.seed},
+            "top_p": cfg.generation.top_p, "seed": cfg.generation.seed, "stop": list(prep.stop)},
         "template_check": prep.template,
         "bootstrap": {"samples": cfg.bootstrap_samples, "seed": cfg.seed, "level": 0.95},
         "cost_usd": usage["cost_usd"],
@@ -221,7 +227,8 @@ def plan_eval(cfg: EvalConfig) -> dict[str, Any]:
     placeholder = "<the model's answer>"
     if prep.outputs is None:
         plan["first_generation_prompt"] = list(first.messages)
-        plan["generation_estimate"] = estimate_cost([generation_request(i, cfg.generation) for i in prep.items], cfg.model)
+        requests = [generation_request(i, cfg.generation, prep.stop) for i in prep.items]
+        plan["generation_estimate"] = estimate_cost(requests, cfg.model)
     answer = prep.outputs[first.id] if prep.outputs is not None else placeholder
     if cfg.task == "seqeval":
         plan["first_judge_prompt"] = build_judge_messages(first.instruction, answer)
