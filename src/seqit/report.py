@@ -97,9 +97,9 @@ def _overview(runs: list[RunInfo]) -> str:
 def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
     evals = [r for r in runs if "eval" in r.kinds]
     out = []
-    depth = _plot_following_by_depth([r for r in evals if r.results.get("task") == "seqeval"])
+    depth = _plot_by_depth([r for r in evals if (r.results.get("metrics") or {}).get("by_iteration")])
     if depth:
-        out.append("<h2>SeqEval following rate by sequence depth</h2>" + depth)
+        out.append("<h2>Sequence following by depth</h2>" + depth)
     bars = _plot_win_rates([r for r in evals if r.results.get("task") == "pairwise"])
     if bars:
         out.append("<h2>Pairwise win rates (95% CI)</h2>" + bars)
@@ -128,10 +128,10 @@ def _eval_section(run: RunInfo) -> str:
     head = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
     metrics = {k: v for k, v in (res.get("metrics") or {}).items() if k != "by_iteration"}  # by depth: own table
     parts = ["<h3>Evaluation</h3>", _kv_table(head), "<h3>Metrics</h3>", _kv_table(_flatten(metrics))]
+    by_depth = (res.get("metrics") or {}).get("by_iteration") or {}
+    if by_depth:
+        parts.append("<h3>By sequence depth</h3>" + _depth_table(by_depth))
     if res.get("task") == "seqeval":
-        by_depth = (res.get("metrics") or {}).get("by_iteration") or {}
-        if by_depth:
-            parts.append("<h3>By sequence depth</h3>" + _depth_table(by_depth))
         scores = [float(s["score"]) for s in _samples(run) if s.get("score") is not None]
         hist = _plot_hist(scores, "judge score (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
         if hist:
@@ -141,13 +141,12 @@ def _eval_section(run: RunInfo) -> str:
 
 
 def _depth_table(by_depth: dict[str, Any]) -> str:
-    rows = []
-    for depth, m in by_depth.items():
-        rows.append(
-            [depth, m.get("n_items"), m.get("n_failed"), _fmt(m.get("following_rate")), _fmt_ci(m.get("following_rate_ci95")),
-             _fmt(m.get("mean_score")), _fmt_ci(m.get("mean_score_ci95"))]
-        )
-    return _table(["depth", "items", "failed", "following rate", "95% CI", "mean score", "95% CI"], rows)
+    """One row per depth; columns are the scalar metrics (CIs shown as [lo, hi])."""
+    cols: list[str] = []
+    for m in by_depth.values():
+        cols += [k for k, v in m.items() if k not in cols and not isinstance(v, dict)]
+    rows = [[depth] + [_fmt_ci(m.get(c)) if c.endswith("_ci95") else m.get(c) for c in cols] for depth, m in by_depth.items()]
+    return _table(["depth", *cols], rows)
 
 
 def _samples(run: RunInfo) -> list[dict[str, Any]]:
@@ -260,22 +259,26 @@ def _img(fig: Any) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-def _plot_following_by_depth(runs: list[RunInfo]) -> str:
+DEPTH_METRICS = ("following_rate", "chain_acc")  # SeqEval (judge) / SeqEval-V (exact) headline rates
+
+
+def _plot_by_depth(runs: list[RunInfo]) -> str:
+    """One line per run: its headline rate by sequence depth, with 95% CIs when the run has them."""
     fig, drawn = _figure(), False
     ax = fig.add_subplot()
     for r in runs:
         by = (r.results.get("metrics") or {}).get("by_iteration") or {}
-        pts = [(int(k), v) for k, v in by.items() if k.isdigit() and v.get("following_rate") is not None]
+        metric = next((m for m in DEPTH_METRICS if any(_is_num(v.get(m)) for v in by.values())), None)
+        pts = [(int(k), v) for k, v in by.items() if k.isdigit() and metric and _is_num(v.get(metric))]
         if not pts:
             continue
-        xs = [p[0] for p in pts]
-        ys = [p[1]["following_rate"] for p in pts]
-        err = _ci_err(ys, [p[1].get("following_rate_ci95") for p in pts])
-        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=r.name)
+        ys = [p[1][metric] for p in pts]
+        err = _ci_err(ys, [p[1].get(f"{metric}_ci95") for p in pts])
+        ax.errorbar([p[0] for p in pts], ys, yerr=err, marker="o", capsize=3, label=f"{r.name} ({metric})")
         drawn = True
     if not drawn:
         return ""
-    ax.set(xlabel="sequence depth (iteration)", ylabel="following rate", ylim=(0, 1.05))
+    ax.set(xlabel="sequence depth (iteration / chain length)", ylabel="rate", ylim=(0, 1.05))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize="small")
     return _img(fig)

@@ -87,7 +87,7 @@ def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples
     assert XSS not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     # following by depth, win-rate bars, loss by phase, 3 histograms (judge scores, difficulty), arms bars
     assert text.count("data:image/png;base64,") == 6
-    assert "SeqEval following rate by sequence depth" in text and "Pairwise win rates" in text
+    assert "Sequence following by depth" in text and "Pairwise win rates" in text
     assert "chain_acc_seen" in text and "phase-3.jsonl" in text
     assert "<details>" in text and "unparsed" in text
     assert "LLM usage" in text and "judge-1" in text and "total cost: $0.01" in text
@@ -109,3 +109,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
     subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_plots_judge_free_chain_accuracy_by_depth(tmp_path):
+    run = tmp_path / "seqeval-v"
+    run.mkdir()
+    by = {str(k): {"n": 100, "chain_acc": 1.0 / k, "step_acc": 0.9} for k in range(1, 6)}
+    write_json_atomic(run / "results.json", {"task": "seqeval_v", "metrics": {"overall": {"chain_acc": 0.5}, "by_iteration": by}})
+    text = run_report([run]).read_text()
+    assert "Sequence following by depth" in text and text.count("data:image/png;base64,") == 1
+    assert "<th>chain_acc</th>" in text and "<td>0.3333</td>" in text
