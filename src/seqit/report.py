@@ -264,7 +264,7 @@ DEPTH_METRICS = ("following_rate", "chain_acc")  # SeqEval (judge) / SeqEval-V (
 
 def _plot_by_depth(runs: list[RunInfo]) -> str:
     """One line per run: its headline rate by sequence depth, with 95% CIs when the run has them."""
-    fig, drawn = _figure(), False
+    fig, depths = _figure(), set()
     ax = fig.add_subplot()
     for r in runs:
         by = (r.results.get("metrics") or {}).get("by_iteration") or {}
@@ -275,11 +275,11 @@ def _plot_by_depth(runs: list[RunInfo]) -> str:
         ys = [p[1][metric] for p in pts]
         err = _ci_err(ys, [p[1].get(f"{metric}_ci95") for p in pts])
         ax.errorbar([p[0] for p in pts], ys, yerr=err, marker="o", capsize=3, label=f"{r.name} ({metric})")
-        drawn = True
-    if not drawn:
+        depths.update(p[0] for p in pts)
+    if not depths:
         return ""
     ax.set(xlabel="sequence depth (iteration / chain length)", ylabel="rate", ylim=(0, 1.05))
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xticks(sorted(depths))
     ax.legend(fontsize="small")
     return _img(fig)
 
@@ -317,7 +317,7 @@ def _plot_loss(rows: list[dict[str, Any]]) -> str:
     fig = _figure()
     ax = fig.add_subplot()
     for phase, pts in by_phase.items():
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"phase {phase}")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=phase if phase.startswith("phase") else f"phase {phase}")
     ax.set(xlabel="step", ylabel="training loss")
     ax.legend(fontsize="small")
     return _img(fig)

@@ -73,7 +73,7 @@ def test_pairwise_reference_with_missing_and_extra_ids_is_an_error_before_any_re
     bench, ref = write_inputs(tmp_path, ref_rows)
     with pytest.raises(DataError, match=r"never by position.*1 item id\(s\) have no output in reference .*: q2; 1 id\(s\) .* not in the benchmark: q9"):
         run_eval(pairwise_config(tmp_path, fake_openai, bench, ref))
-    assert fake_openai.attempts.total() == 0
+    assert fake_openai.attempts.total() == 0 and not (tmp_path / "run").exists()
 
 
 def test_pairwise_reference_without_ids_aligns_by_instruction_content(tmp_path, fake_openai):

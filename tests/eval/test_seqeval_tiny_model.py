@@ -73,4 +73,4 @@ def test_seqeval_refuses_a_checkpoint_whose_template_differs_from_training(tmp_p
     ckpt = checkpoint(tmp_path, tiny_model_dir, "{{ some other template }}")
     with pytest.raises(SeqitError, match="chat template mismatch"):
         run_eval(config(tmp_path, ckpt, fake_openai))
-    assert fake_openai.attempts.total() == 0
+    assert fake_openai.attempts.total() == 0 and not (tmp_path / "run").exists()

@@ -73,8 +73,11 @@ class EvalConfig:
 
 def run_eval(cfg: EvalConfig, argv: list[str] | None = None) -> Path:
     """Run the configured evaluation task; returns the run dir."""
+    plan = plan_eval(cfg)  # every input check (data, alignment, template) before the run dir exists
     inputs = {k: v for k, v in {"data": cfg.data, "outputs": cfg.outputs, "reference": cfg.reference}.items() if v}
     run = start_run(cfg.out_dir, cfg, command="eval", inputs=inputs, argv=argv)
+    if "generation_estimate" in plan:
+        run.manifest["generation_estimate"] = plan["generation_estimate"]
     results = TASKS[cfg.task](cfg, run)
     results = {"task": cfg.task, "model": _model_name(cfg), **results}
     write_json_atomic(run.file("results.json"), results)
