@@ -171,3 +171,20 @@ def test_cli_eval_then_report_in_process(tmp_path, fake_openai, capsys):
     assert "data:image/png;base64," in (tmp_path / "r.html").read_text()
     assert main(["eval", str(cfg), "--dry-run", "task=nope"]) == 2
     assert "unknown task 'nope'" in capsys.readouterr().err
+
+
+def test_seqeval_stops_with_a_clear_error_on_a_bad_judge_key_and_resumes_after(tmp_path, fake_openai, monkeypatch):
+    from seqit.errors import SeqitError
+
+    fake_openai.reply = judge_reply
+    fake_openai.api_key = "right-key"
+    monkeypatch.setenv("SEQIT_TEST_JUDGE_KEY", "wrong-key")
+    cfg = seqeval_config(tmp_path, fake_openai, extra=["judge.api_key_env=SEQIT_TEST_JUDGE_KEY"])
+    with pytest.raises(SeqitError, match="judge: authentication failed"):
+        run_eval(cfg)
+    manifest = json.loads((cfg.out_dir / "manifest.json").read_text())
+    assert manifest["status"] == "stopped" and "wrong-key" not in json.dumps(manifest)
+    monkeypatch.setenv("SEQIT_TEST_JUDGE_KEY", "right-key")
+    run_eval(cfg)
+    overall = json.loads((cfg.out_dir / "results.json").read_text())["metrics"]["overall"]
+    assert overall["n_items"] == 5 and overall["n_judged"] == 4

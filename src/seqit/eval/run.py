@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqit.errors import SeqitError
 from seqit.eval.drive import drive
 from seqit.eval.generation import (
     GenerationConfig,
@@ -149,8 +150,13 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
         usage["judge"] = judge.usage_summary()
         if model is not None:
             usage["model"] = model.usage_summary()
+        auth = [f"{role}: {t.auth_error}" for role, t in (("judge", judge), ("model", model)) if t and t.auth_error]
     usage["cost_usd"] = round(sum(u.get("cost_usd", 0.0) or 0.0 for u in usage.values()), 6)
     run.add_counts(items=len(prep.items), already_done=len(done), attempted=len(todo), **dict(statuses))
+    if auth:  # nothing useful can happen until the key is fixed; finished items stay, rerun resumes
+        run.manifest.update(usage=usage, stopped="; ".join(auth), status="stopped")
+        run.save()
+        raise SeqitError(f"{'; '.join(auth)} — fix the key and rerun the same command to resume")
     return usage
 
 
