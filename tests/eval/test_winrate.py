@@ -1,7 +1,7 @@
 import pytest
 
 from seqit.eval import win_rate
-from seqit.eval.metrics import bootstrap_ci, summarize_pairwise, summarize_seqeval
+from seqit.eval.metrics import bootstrap_ci, sign_test_p, summarize_pairwise, summarize_seqeval
 from seqit.eval.winrate import build_pair_messages, combine_orders, order_result, parse_pair_scores
 
 
@@ -115,3 +115,11 @@ def test_summarize_pairwise_reports_lengths_beside_the_win_rate():
     s = summarize_pairwise(rows, n_resamples=100)
     assert s["win_rate"] == 0.5 and s["failed"] == 1 and s["n"] == 2
     assert s["mean_length_words"] == {"model": 2.0, "reference": pytest.approx(7 / 3)}
+
+
+@pytest.mark.parametrize(
+    "wins, losses, expected",
+    [(9, 1, 0.021484), (1, 9, 0.021484), (5, 5, 1.0), (0, 0, None), (10, 0, 0.001953), (3, 0, 0.25)],
+)
+def test_sign_test_p_is_the_exact_two_sided_binomial(wins, losses, expected):
+    assert sign_test_p(wins, losses) == expected

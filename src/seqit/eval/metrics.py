@@ -84,12 +84,28 @@ def _depth_key(item: tuple[str, Any]) -> tuple[int, str]:
     return (int(k), k) if k.isdigit() else (1 << 30, k)
 
 
+def sign_test_p(wins: int, losses: int) -> float | None:
+    """Two-sided exact sign test of wins vs losses (ties dropped): is A really better or worse than B?
+
+    >>> sign_test_p(9, 1)
+    0.021484
+    """
+    n = wins + losses
+    if n == 0:
+        return None
+    from math import comb
+
+    tail = sum(comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return round(min(1.0, 2 * tail), 6)
+
+
 def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Win rate of A vs B with a bootstrap CI, failures apart, and mean response lengths beside it."""
     outcomes = [r["outcome"] if r["status"] == "ok" else None for r in rows]
     summary = win_rate(outcomes)
     values = [outcome_value(o) for o in outcomes if o is not None]
     summary["win_rate_ci95"] = bootstrap_ci(values, n_resamples, seed)
+    summary["sign_test_p"] = sign_test_p(summary["win"], summary["lose"])
     summary["mean_length_words"] = {
         "model": mean([len(r["output"].split()) for r in rows]),
         "reference": mean([len(r["reference_output"].split()) for r in rows]),
