@@ -8,7 +8,6 @@ Plots are matplotlib PNGs embedded as base64; every piece of run text is HTML-es
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ from typing import Any
 
 from seqit.errors import SeqitError
 from seqit.jsonl import read_jsonl
+from seqit.report_html import esc, flatten, fmt, fmt_ci, is_num, kv_table, page, table
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def run_report(run_dirs: list[str | Path], out: str | Path | None = None) -> Pat
     for run in runs:
         sections.append(_run_section(run))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(_page("seqit report", "\n".join(sections)), encoding="utf-8")
+    out_path.write_text(page("seqit report", "\n".join(sections)), encoding="utf-8")
     log.info("wrote %s", out_path)
     return out_path
 
@@ -91,7 +91,7 @@ def _overview(runs: list[RunInfo]) -> str:
     for r in runs:
         m = r.manifest
         rows.append([r.name, ", ".join(r.kinds), m.get("command", ""), m.get("status", ""), str(r.path)])
-    return "<h2>Runs</h2>" + _table(["run", "contents", "command", "status", "path"], rows)
+    return "<h2>Runs</h2>" + table(["run", "contents", "command", "status", "path"], rows)
 
 
 def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
@@ -107,7 +107,7 @@ def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
 
 
 def _run_section(run: RunInfo) -> str:
-    parts = [f"<section><h2>{_e(run.name)} <small>{_e(', '.join(run.kinds))}</small></h2>"]
+    parts = [f"<section><h2>{esc(run.name)} <small>{esc(', '.join(run.kinds))}</small></h2>"]
     renderers: dict[str, Callable[[RunInfo], str]] = {
         "eval": _eval_section,
         "train": _train_section,
@@ -127,7 +127,7 @@ def _eval_section(run: RunInfo) -> str:
     res = run.results
     head = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
     metrics = {k: v for k, v in (res.get("metrics") or {}).items() if k != "by_iteration"}  # by depth: own table
-    parts = ["<h3>Evaluation</h3>", _kv_table(head), "<h3>Metrics</h3>", _kv_table(_flatten(metrics))]
+    parts = ["<h3>Evaluation</h3>", kv_table(head), "<h3>Metrics</h3>", kv_table(flatten(metrics))]
     by_depth = (res.get("metrics") or {}).get("by_iteration") or {}
     if by_depth:
         parts.append("<h3>By sequence depth</h3>" + _depth_table(by_depth))
@@ -145,8 +145,8 @@ def _depth_table(by_depth: dict[str, Any]) -> str:
     cols: list[str] = []
     for m in by_depth.values():
         cols += [k for k, v in m.items() if k not in cols and not isinstance(v, dict)]
-    rows = [[depth] + [_fmt_ci(m.get(c)) if c.endswith("_ci95") else m.get(c) for c in cols] for depth, m in by_depth.items()]
-    return _table(["depth", *cols], rows)
+    rows = [[depth] + [fmt_ci(m.get(c)) if c.endswith("_ci95") else m.get(c) for c in cols] for depth, m in by_depth.items()]
+    return table(["depth", *cols], rows)
 
 
 def _samples(run: RunInfo) -> list[dict[str, Any]]:
@@ -169,8 +169,8 @@ def _samples_section(run: RunInfo) -> str:
         body = []
         for key in ("instruction", "prompt", "output", "reference_output", "target", "judge_replies", "verdict", "error"):
             if s.get(key) not in (None, "", []):
-                body.append(f"<h4>{_e(key)}</h4><pre>{_e(_clip(s[key]))}</pre>")
-        items.append(f"<details><summary>{_e(summary)}</summary>{''.join(body)}</details>")
+                body.append(f"<h4>{esc(key)}</h4><pre>{esc(_clip(s[key]))}</pre>")
+        items.append(f"<details><summary>{esc(summary)}</summary>{''.join(body)}</details>")
     note = f"<p>{len(shown)} of {len(samples)} samples shown.</p>"
     return "<h3>Samples</h3>" + note + "\n".join(items)
 
@@ -182,9 +182,9 @@ def _usage_table(usage: dict[str, Any]) -> str:
         roles = {"all": usage}
     cols = ["requests", "cached", "failed", "prompt_tokens", "completion_tokens", "cost_usd"]
     rows = [[role, *(u.get(c) for c in cols), ", ".join(u.get("models") or {})] for role, u in roles.items()]
-    table = _table(["role", *cols, "models"], rows) if rows else ""
+    html = table(["role", *cols, "models"], rows) if rows else ""
     total = usage.get("cost_usd")
-    return table + (f"<p>total cost: ${_e(_fmt(total))}</p>" if _is_num(total) else "")
+    return html + (f"<p>total cost: ${esc(fmt(total))}</p>" if is_num(total) else "")
 
 
 def _clip(value: Any) -> str:
@@ -202,13 +202,13 @@ def _train_section(run: RunInfo) -> str:
     for r in rows:
         if "loss" in r:
             last_by_phase[str(r.get("phase", "-"))] = r
-    table_rows = [[p, r.get("step"), _fmt(r.get("loss")), _fmt(r.get("lr"))] for p, r in last_by_phase.items()]
+    table_rows = [[p, r.get("step"), fmt(r.get("loss")), fmt(r.get("lr"))] for p, r in last_by_phase.items()]
     if table_rows:
-        parts.append("<p>Last logged step per phase:</p>" + _table(["phase", "step", "loss", "lr"], table_rows))
+        parts.append("<p>Last logged step per phase:</p>" + table(["phase", "step", "loss", "lr"], table_rows))
     for meta_path in (run.path / "meta.json", run.path / "model" / "meta.json"):  # seqit train: model/meta.json
         meta = {k: v for k, v in _read_json(meta_path).items() if k != "config"}
         if meta:
-            parts.append(f"<h4>{_e(meta_path.relative_to(run.path))}</h4>" + _kv_table(_flatten(meta)))
+            parts.append(f"<h4>{esc(meta_path.relative_to(run.path))}</h4>" + kv_table(flatten(meta)))
     return "\n".join(parts)
 
 
@@ -219,23 +219,23 @@ def _split_section(run: RunInfo) -> str:
     for f in sorted(run.path.glob("phase-*.jsonl")):
         phase_scores = [float(d) for r in read_jsonl(f) if isinstance(d := (r.get("meta") or {}).get("difficulty"), (int, float))]
         scores += phase_scores
-        rows.append([f.name, len(phase_scores), _fmt(min(phase_scores, default=None)), _fmt(max(phase_scores, default=None))])
+        rows.append([f.name, len(phase_scores), fmt(min(phase_scores, default=None)), fmt(max(phase_scores, default=None))])
     if rows:
-        parts.append(_table(["file", "scored rows", "min score", "max score"], rows))
+        parts.append(table(["file", "scored rows", "min score", "max score"], rows))
     hist = _plot_hist(scores, "difficulty score")
     if hist:
         parts.append("<h4>Difficulty score histogram</h4>" + hist)
     phases = run.manifest.get("phases")
     if phases:
-        parts.append("<h4>Phase manifest</h4>" + _kv_table(_flatten(phases)))
+        parts.append("<h4>Phase manifest</h4>" + kv_table(flatten(phases)))
     return "\n".join(parts)
 
 
 def _quickstart_section(run: RunInfo) -> str:
     arms = run.results.get("arms") or {}
-    metrics = sorted({k for a in arms.values() if isinstance(a, dict) for k, v in a.items() if _is_num(v)})
-    rows = [[arm] + [_fmt(vals.get(m)) for m in metrics] for arm, vals in arms.items() if isinstance(vals, dict)]
-    parts = ["<h3>Arms</h3>", _table(["arm", *metrics], rows)]
+    metrics = sorted({k for a in arms.values() if isinstance(a, dict) for k, v in a.items() if is_num(v)})
+    rows = [[arm] + [fmt(vals.get(m)) for m in metrics] for arm, vals in arms.items() if isinstance(vals, dict)]
+    parts = ["<h3>Arms</h3>", table(["arm", *metrics], rows)]
     plot = _plot_arms(arms, metrics)
     if plot:
         parts.append(plot)
@@ -268,8 +268,8 @@ def _plot_by_depth(runs: list[RunInfo]) -> str:
     ax = fig.add_subplot()
     for r in runs:
         by = (r.results.get("metrics") or {}).get("by_iteration") or {}
-        metric = next((m for m in DEPTH_METRICS if any(_is_num(v.get(m)) for v in by.values())), None)
-        pts = [(int(k), v) for k, v in by.items() if k.isdigit() and metric and _is_num(v.get(metric))]
+        metric = next((m for m in DEPTH_METRICS if any(is_num(v.get(m)) for v in by.values())), None)
+        pts = [(int(k), v) for k, v in by.items() if k.isdigit() and metric and is_num(v.get(metric))]
         if not pts:
             continue
         ys = [p[1][metric] for p in pts]
@@ -310,7 +310,7 @@ def _plot_win_rates(runs: list[RunInfo]) -> str:
 def _plot_loss(rows: list[dict[str, Any]]) -> str:
     by_phase: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
-        if _is_num(r.get("loss")) and _is_num(r.get("step")):
+        if is_num(r.get("loss")) and is_num(r.get("step")):
             by_phase.setdefault(str(r.get("phase", "all")), []).append((r["step"], r["loss"]))
     if not by_phase:
         return ""
@@ -345,68 +345,3 @@ def _plot_arms(arms: dict[str, Any], metrics: list[str]) -> str:
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, rotation=20, ha="right", fontsize="small")
     ax.legend(fontsize="small")
     return _img(fig)
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML helpers (everything from run files goes through _e)
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _fmt_ci(ci: Any) -> str:
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "–"
-
-
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys; short lists of numbers (CIs) stay one value."""
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(obj, (list, tuple)) and len(obj) == 2 and all(_is_num(x) for x in obj):
-        return {prefix: _fmt_ci(obj)}
-    return {prefix: obj}
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _kv_table(d: dict[str, Any]) -> str:
-    if not d:
-        return ""
-    return _table(["key", "value"], [[k, v if not isinstance(v, (dict, list)) else json.dumps(v)] for k, v in d.items()])
-
-
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{border-bottom:2px solid #4c72b0} h2{margin-top:1.6em;border-bottom:1px solid #ddd} small{color:#777;font-weight:normal}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f0f3f8} pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;border-radius:4px;max-height:24em;overflow:auto}
-details{border:1px solid #ddd;border-radius:4px;margin:.3em 0;padding:.3em .6em} summary{cursor:pointer;font-family:monospace}
-img{max-width:100%}
-"""
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{_e(title)}</h1>\n{body}\n</body></html>\n"
-    )
