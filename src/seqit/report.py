@@ -213,22 +213,35 @@ def _train_section(run: RunInfo) -> str:
 
 
 def _split_section(run: RunInfo) -> str:
+    """Phase table (from the split manifest when present) and a per-phase stacked score histogram."""
+    key = str(run.manifest.get("score_key") or "difficulty")
+    by_phase: dict[str, list[float]] = {}
+    for f in sorted(run.path.glob("phase-*.jsonl"), key=lambda q: _phase_number(q.stem)):
+        by_phase[f.stem] = [float(r["meta"][key]) for r in read_jsonl(f) if is_num((r.get("meta") or {}).get(key))]
     parts = ["<h3>Phase split</h3>"]
-    scores: list[float] = []
-    rows = []
-    for f in sorted(run.path.glob("phase-*.jsonl")):
-        phase_scores = [float(d) for r in read_jsonl(f) if isinstance(d := (r.get("meta") or {}).get("difficulty"), (int, float))]
-        scores += phase_scores
-        rows.append([f.name, len(phase_scores), fmt(min(phase_scores, default=None)), fmt(max(phase_scores, default=None))])
-    if rows:
-        parts.append(table(["file", "scored rows", "min score", "max score"], rows))
-    hist = _plot_hist(scores, "difficulty score")
-    if hist:
-        parts.append("<h4>Difficulty score histogram</h4>" + hist)
     phases = run.manifest.get("phases")
-    if phases:
-        parts.append("<h4>Phase manifest</h4>" + kv_table(flatten(phases)))
+    if isinstance(phases, list) and phases and all(isinstance(p, dict) for p in phases):
+        rows = [[p.get("phase"), p.get("file"), p.get("count"), *(((p.get("score") or {}).get(k)) for k in ("min", "max", "mean")),
+                 (p.get("tokens") or {}).get("mean"), (p.get("output_tokens") or {}).get("mean")] for p in phases]
+        parts.append(table(["phase", "file", "count", "score min", "score max", "score mean", "tokens mean",
+                            "output tokens mean"], rows))
+    elif by_phase:
+        parts.append(table(["file", "scored rows", "min score", "max score"],
+                           [[f"{n}.jsonl", len(v), min(v, default=None), max(v, default=None)] for n, v in by_phase.items()]))
+    split = run.manifest.get("split") if isinstance(run.manifest.get("split"), dict) else {}
+    cuts = split.get("cuts") or split.get("thresholds")  # quantile/valley cuts, or fixed thresholds
+    hist = _plot_phase_hist(by_phase, cuts if isinstance(cuts, list) else [], f"{key} score")
+    if hist:
+        parts.append(f"<h4>{esc(key)} score histogram by phase</h4>" + hist)
+    extra = {k: run.manifest.get(k) for k in ("strategy", "phase_sizes", "score_methods", "token_count") if run.manifest.get(k)}
+    if extra:
+        parts.append(kv_table(flatten(extra)))
     return "\n".join(parts)
+
+
+def _phase_number(stem: str) -> int:
+    tail = stem.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 1 << 30
 
 
 def _quickstart_section(run: RunInfo) -> str:
@@ -330,6 +343,22 @@ def _plot_hist(values: list[float], xlabel: str, bins: Any = 20) -> str:
     ax = fig.add_subplot()
     ax.hist(values, bins=bins, color="#55a868", edgecolor="white")
     ax.set(xlabel=xlabel, ylabel="count")
+    return _img(fig)
+
+
+def _plot_phase_hist(by_phase: dict[str, list[float]], cuts: list[Any], xlabel: str) -> str:
+    """Scores stacked by phase, with the split's cut points as dashed lines."""
+    series = {name: v for name, v in by_phase.items() if v}
+    if not series:
+        return ""
+    fig = _figure(6.0, 3.0)
+    ax = fig.add_subplot()
+    ax.hist(list(series.values()), bins=20, stacked=True, label=list(series), edgecolor="white")
+    for c in cuts:
+        if is_num(c):
+            ax.axvline(c, color="black", linestyle="--", linewidth=1)
+    ax.set(xlabel=xlabel, ylabel="count")
+    ax.legend(fontsize="small")
     return _img(fig)
 
 

@@ -47,7 +47,10 @@ def make_split_run(path):
     path.mkdir(parents=True)
     for k, scores in enumerate([[1.0, 1.2], [2.0, 3.0, 3.4], [4.0, 5.0]], 1):
         write_jsonl(path / f"phase-{k}.jsonl", [{"id": f"{k}-{i}", "messages": [], "meta": {"difficulty": s}} for i, s in enumerate(scores)])
-    write_json_atomic(path / "manifest.json", {"command": "split", "phases": {"1": {"count": 2}}})
+    phases = [{"phase": k, "file": f"phase-{k}.jsonl", "count": n, "score": {"min": 1.0, "max": 5.0, "mean": 3.0},
+               "tokens": {"mean": 120.5}, "output_tokens": {"mean": 80.0}} for k, n in [(1, 2), (2, 3), (3, 2)]]
+    write_json_atomic(path / "manifest.json", {"command": "split", "phases": phases, "score_key": "difficulty",
+                                               "split": {"cuts": [1.5, 3.5]}, "strategy": "thresholds"})
     return path
 
 
@@ -88,7 +91,7 @@ def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples
     # following by depth, win-rate bars, loss by phase, 3 histograms (judge scores, difficulty), arms bars
     assert text.count("data:image/png;base64,") == 6
     assert "Sequence following by depth" in text and "Pairwise win rates" in text
-    assert "chain_acc_seen" in text and "phase-3.jsonl" in text
+    assert "chain_acc_seen" in text and "phase-3.jsonl" in text and "<td>120.5</td>" in text and "thresholds" in text
     assert "<details>" in text and "unparsed" in text
     assert "LLM usage" in text and "judge-1" in text and "total cost: $0.01" in text
     assert "src=\"http" not in text and "<link" not in text  # nothing fetched from outside
