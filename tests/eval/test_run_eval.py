@@ -188,3 +188,14 @@ def test_seqeval_stops_with_a_clear_error_on_a_bad_judge_key_and_resumes_after(t
     run_eval(cfg)
     overall = json.loads((cfg.out_dir / "results.json").read_text())["metrics"]["overall"]
     assert overall["n_items"] == 5 and overall["n_judged"] == 4
+
+
+def test_samples_are_byte_identical_across_runs_and_in_benchmark_order(tmp_path, fake_openai):
+    fake_openai.reply = judge_reply
+    a = run_eval(seqeval_config(tmp_path, fake_openai, extra=[f"out_dir={tmp_path / 'a'}"]))
+    b = run_eval(seqeval_config(tmp_path, fake_openai, extra=[f"out_dir={tmp_path / 'b'}", "judge.max_concurrency=1"]))
+    assert (a / "samples.jsonl").read_bytes() == (b / "samples.jsonl").read_bytes()
+    rows = list(read_jsonl(a / "samples.jsonl"))
+    assert [r["instruction"] for r in rows] == [b["instruction"] for b in BENCH]
+    ra, rb = (json.loads((d / "results.json").read_text()) for d in (a, b))
+    assert ra["metrics"] == rb["metrics"] and ra["metrics"]["overall"]["mean_output_words"] > 0

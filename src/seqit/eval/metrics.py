@@ -71,8 +71,10 @@ def summarize_seqeval(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, s
     by_depth: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_depth.setdefault(str(r.get("iteration")), []).append(r)
+    outputs = [r["output"] for r in rows if isinstance(r.get("output"), str)]
     return {
-        "overall": summarize_verdicts(rows, n_resamples, seed),
+        "overall": {**summarize_verdicts(rows, n_resamples, seed),
+                    "mean_output_words": mean([len(o.split()) for o in outputs])},  # judges favour length
         "by_iteration": {
             k: summarize_verdicts(v, n_resamples, seed) for k, v in sorted(by_depth.items(), key=_depth_key)
         },

@@ -101,6 +101,7 @@ class Prepared:
     reference: dict[str, str] | None  # pairwise reference outputs, aligned
     template: dict[str, Any] | None
     stop: tuple[str, ...] = ()  # end-of-turn strings from the checkpoint's meta.json
+    order: tuple[str, ...] = ()  # every benchmark id in file order (before --limit)
 
 
 def prepare(cfg: EvalConfig) -> Prepared:
@@ -121,13 +122,26 @@ def prepare(cfg: EvalConfig) -> Prepared:
         stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
     if cfg.limit is not None:
         items = items[: cfg.limit]
-    return Prepared(items, outputs, reference, template, stop)
+    return Prepared(items, outputs, reference, template, stop, tuple(ids))
 
 
 def latest_rows(path: Path, items: list[EvalItem]) -> list[dict[str, Any]]:
     """The last written row of each item (resumed runs append retried rows), in item order."""
     latest = {str(r["id"]): r for r in read_jsonl(path)}
     return [latest[i.id] for i in items if i.id in latest]
+
+
+def compact_samples(path: Path, order: tuple[str, ...]) -> int:
+    """Rewrite samples.jsonl atomically: the last row per id, in benchmark order.
+
+    Rows are appended in completion order while the run is live (crash-safe, no barrier); at the
+    end the file becomes deterministic (same inputs and replies -> byte-identical samples.jsonl),
+    and rows superseded by a retry are dropped (the manifest keeps their counts).
+    """
+    latest = {str(r["id"]): r for r in read_jsonl(path)}
+    rank = {rid: i for i, rid in enumerate(order)}
+    ids = sorted(latest, key=lambda rid: (rank.get(rid, len(rank)), rid))
+    return write_jsonl(path, (latest[rid] for rid in ids))
 
 
 async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable[..., Any]) -> dict[str, Any]:
@@ -147,6 +161,7 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
         window = 4 * max(cfg.judge.max_concurrency, cfg.model.max_concurrency)
         with JsonlWriter(samples) as writer:
             statuses = await drive(todo, lambda item: worker(item, answer, judge), writer, cfg.task, window)
+        compact_samples(samples, prep.order)
         usage["judge"] = judge.usage_summary()
         if model is not None:
             usage["model"] = model.usage_summary()
