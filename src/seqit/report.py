@@ -160,7 +160,7 @@ def _samples_section(run: RunInfo) -> str:
     samples = _samples(run)
     if not samples:
         return ""
-    shown = samples[:MAX_SAMPLES]
+    shown = _pick_samples(samples, MAX_SAMPLES)
     items = []
     for s in shown:
         summary = f"{s.get('id')} · {s.get('status', '')}" + "".join(
@@ -173,6 +173,14 @@ def _samples_section(run: RunInfo) -> str:
         items.append(f"<details><summary>{esc(summary)}</summary>{''.join(body)}</details>")
     note = f"<p>{len(shown)} of {len(samples)} samples shown.</p>"
     return "<h3>Samples</h3>" + note + "\n".join(items)
+
+
+def _pick_samples(samples: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """Up to k rows in file order, making room for failures (up to half) so they can be inspected."""
+    failed = [s for s in samples if s.get("status", "ok") != "ok"][: k // 2]
+    ok = [s for s in samples if s.get("status", "ok") == "ok"][: k - len(failed)]
+    keep = {id(s) for s in failed + ok}
+    return [s for s in samples if id(s) in keep]
 
 
 def _usage_table(usage: dict[str, Any]) -> str:

@@ -122,3 +122,11 @@ def test_report_plots_judge_free_chain_accuracy_by_depth(tmp_path):
     text = run_report([run]).read_text()
     assert "Sequence following by depth" in text and text.count("data:image/png;base64,") == 1
     assert "<th>chain_acc</th>" in text and "<td>0.3333</td>" in text
+
+
+def test_report_sample_makes_room_for_failures(tmp_path):
+    from seqit.report import MAX_SAMPLES, _pick_samples
+
+    rows = [{"id": str(i), "status": "ok"} for i in range(100)] + [{"id": "bad", "status": "unparsed"}]
+    picked = _pick_samples(rows, MAX_SAMPLES)
+    assert len(picked) == MAX_SAMPLES and picked[-1]["id"] == "bad" and picked[0]["id"] == "0"
