@@ -5,8 +5,8 @@ import json
 import pytest
 
 from seqit.config import load_config
-from seqit.errors import ConfigError
-from seqit.eval.lmeval_bridge import _clean_metrics, _jsonable, check_tasks
+from seqit.errors import ConfigError, SeqitError
+from seqit.eval.lmeval_bridge import _clean_metrics, _jsonable, adapter_base, check_tasks
 from seqit.eval.run import EvalConfig, run_eval
 from seqit.jsonl import read_jsonl
 
@@ -70,3 +70,25 @@ def test_lm_eval_metric_keys_and_numpy_values_are_cleaned():
     got = _clean_metrics({"alias": "t", "acc,none": np.float64(0.5), "acc_stderr,none": "N/A", "exact_match,strict": 1.0})
     assert got == {"acc": 0.5, "acc_stderr": "N/A", "exact_match[strict]": 1.0}
     assert _jsonable({"x": (np.int64(2), float("nan"))}) == {"x": [2, None]}
+
+
+@pytest.mark.slow
+def test_lm_eval_loads_a_lora_adapter_checkpoint_with_its_base_model(tmp_path, tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter = tmp_path / "adapter"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    model.save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(adapter)
+    assert adapter_base(adapter) == (str(tiny_model_dir), str(adapter))
+    cfg = lm_config(tmp_path, adapter, local_tasks(tmp_path), ["lm_eval.tasks=[seqit_tiny_arith]"])
+    results = json.loads((run_eval(cfg) / "results.json").read_text())
+    assert results["n_samples"] == {"seqit_tiny_arith": 3}
+
+
+def test_adapter_without_base_model_is_a_clear_error(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(SeqitError, match="base_model_name_or_path is missing"):
+        adapter_base(tmp_path)
+    assert adapter_base(tmp_path / "plain") == (str(tmp_path / "plain"), None)

@@ -10,6 +10,7 @@ runs offline.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -56,14 +57,31 @@ def load_hflm(model: TeacherConfig, batch_size: int) -> Any:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    pretrained, adapter = adapter_base(Path(model.model))
     return HFLM(
-        pretrained=model.model,
+        pretrained=pretrained,
+        peft=adapter,
         tokenizer=tok,
         device=device,
         dtype=model.hf.dtype,
         batch_size=batch_size,
         trust_remote_code=model.hf.trust_remote_code,
     )
+
+
+def adapter_base(model_dir: Path) -> tuple[str, str | None]:
+    """(base model, adapter dir) for a PEFT adapter checkpoint, else (model_dir, None).
+
+    lm-eval's HFLM reads config.json first, which an adapter dir does not have; it takes the base
+    model as `pretrained` and the adapter as `peft` instead.
+    """
+    cfg = model_dir / "adapter_config.json"
+    if not cfg.is_file():
+        return str(model_dir), None
+    base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        raise SeqitError(f"{cfg}: base_model_name_or_path is missing; cannot load the adapter's base model")
+    return str(base), str(model_dir)
 
 
 def task_manager(include_path: Path | None, names: list[str]) -> Any:
