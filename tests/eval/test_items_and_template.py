@@ -91,3 +91,10 @@ def test_no_meta_or_api_model_means_nothing_to_check(tmp_path):
 def test_read_chat_template_falls_back_to_tokenizer_config(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "T"}))
     assert read_chat_template(tmp_path) == "T"
+
+
+def test_missing_outputs_path_says_what_was_expected(tmp_path):
+    from seqit.eval.items import load_outputs
+
+    with pytest.raises(DataError, match="not found \\(expected a seqit eval run dir"):
+        load_outputs(tmp_path / "nope")

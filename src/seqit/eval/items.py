@@ -99,6 +99,8 @@ def load_outputs(spec: str | Path, prefix: str = "item") -> dict[str, str]:
     """Model outputs by item id, from a seqit eval run dir (its samples.jsonl) or a file of rows
     {"id" or "instruction", "output"}. Duplicate ids in a user file are an error."""
     path = Path(spec)
+    if not str(spec).startswith("hf:") and not path.exists():
+        raise DataError(f"{spec}: not found (expected a seqit eval run dir or a file of {{id or instruction, output}} rows)")
     if path.is_dir() and (path / "samples.jsonl").exists():
         return _outputs_from_run(path / "samples.jsonl")
     outputs: dict[str, str] = {}
