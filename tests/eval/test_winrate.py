@@ -91,7 +91,7 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
 
 def test_summarize_seqeval_excludes_failures_and_breaks_down_by_iteration():
     rows = [
-        {"status": "ok", "following": True, "score": 5, "iteration": 1},
+        {"status": "ok", "following": True, "score": 5, "iteration": 1, "output": "a b", "finish_reason": "length"},
         {"status": "ok", "following": False, "score": 2, "iteration": 2},
         {"status": "ok", "following": True, "score": 4, "iteration": 2},
         {"status": "unparsed", "iteration": 2},
@@ -99,6 +99,7 @@ def test_summarize_seqeval_excludes_failures_and_breaks_down_by_iteration():
     s = summarize_seqeval(rows, n_resamples=200)
     assert s["overall"]["n_items"] == 4 and s["overall"]["n_judged"] == 3 and s["overall"]["n_failed"] == 1
     assert s["overall"]["failures"] == {"unparsed": 1}
+    assert s["overall"]["n_truncated"] == 1 and s["overall"]["mean_output_words"] == 2.0
     assert s["overall"]["following_rate"] == pytest.approx(2 / 3)
     assert s["overall"]["mean_score"] == pytest.approx(11 / 3)
     assert list(s["by_iteration"]) == ["1", "2"]

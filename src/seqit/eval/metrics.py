@@ -74,7 +74,8 @@ def summarize_seqeval(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, s
     outputs = [r["output"] for r in rows if isinstance(r.get("output"), str)]
     return {
         "overall": {**summarize_verdicts(rows, n_resamples, seed),
-                    "mean_output_words": mean([len(o.split()) for o in outputs])},  # judges favour length
+                    "mean_output_words": mean([len(o.split()) for o in outputs]),  # judges favour length
+                    "n_truncated": count_truncated(rows)},
         "by_iteration": {
             k: summarize_verdicts(v, n_resamples, seed) for k, v in sorted(by_depth.items(), key=_depth_key)
         },
@@ -101,6 +102,11 @@ def sign_test_p(wins: int, losses: int) -> float | None:
     return round(min(1.0, 2 * tail), 6)
 
 
+def count_truncated(rows: Sequence[dict[str, Any]]) -> int:
+    """Outputs cut off by max_new_tokens (finish_reason 'length'): a confound worth seeing."""
+    return sum(1 for r in rows if r.get("finish_reason") == "length")
+
+
 def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Win rate of A vs B with a bootstrap CI, failures apart, and mean response lengths beside it."""
     outcomes = [r["outcome"] if r["status"] == "ok" else None for r in rows]
@@ -112,6 +118,7 @@ def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, 
         "model": mean([len(r["output"].split()) for r in rows]),
         "reference": mean([len(r["reference_output"].split()) for r in rows]),
     }
+    summary["n_truncated"] = count_truncated(rows)
     summary["mean_length_chars"] = {
         "model": mean([len(r["output"]) for r in rows]),
         "reference": mean([len(r["reference_output"]) for r in rows]),
