@@ -28,6 +28,13 @@ from seqit.eval.verdict import SEQEVAL_PROMPT_VERSION, build_judge_messages
         # the judge quotes the format first; its own verdict (the last one) wins
         ("I must answer like [[Yes, 4]] or [[No, 2]]. Here it is: [[No, 1]]", (False, 1.0)),
         ("Line one\n  No, 2  \nmore text after", (False, 2.0)),
+        ("[[Yes 4]]", (True, 4.0)),
+        ("[[No - 2]]", (False, 2.0)),
+        ("[[Yes, 4]].", (True, 4.0)),
+        ("[[ Yes , 4 ]]", (True, 4.0)),
+        ("YES, 4", (True, 4.0)),
+        ("Following: Yes\nScore: 4", (True, 4.0)),
+        ("**Followed:** No\n**Quality:** 2/5", (False, 2.0)),
     ],
 )
 def test_parse_verdict_reads_strict_and_loose_forms(text, expected):
@@ -46,6 +53,8 @@ def test_parse_verdict_reads_strict_and_loose_forms(text, expected):
         "No, 3 of the tasks were skipped.",  # prose, not a verdict
         "Yes, the response is good and deserves 4 points",
         "Score: 4",
+        "Following: Yes",  # no score
+        "Yes 4",  # a bare space-separated pair is too ambiguous outside brackets
     ],
 )
 def test_parse_verdict_returns_none_when_no_readable_verdict(text):

@@ -42,8 +42,10 @@ _LABEL = r"(yes|no)"
 _SEP = r"\s*(?:\*\*|__)?\s*[,;:|/]\s*(?:\*\*|__)?\s*(?:score\s*[:=]?\s*)?"
 _OUT_OF = r"(?:\s*(?:/|out\s+of)\s*5)?"
 # [[Yes, 4]] and its one-bracket / half-bracket variants; the brackets make it unambiguous.
+_BRACKET_SEP = r"(?:" + _SEP + r"|\s*-\s*|\s+)"  # inside [[...]] a space or dash also separates
 _BRACKETED = re.compile(
-    r"(?:\[\[?\s*(?:\*\*)?" + _LABEL + _SEP + _NUM + _OUT_OF + r"\s*(?:\*\*)?\s*\]?\]?)"
+    r"(?:\[\[?\s*(?:\*\*)?" + _LABEL + _BRACKET_SEP + _NUM + _OUT_OF + r"\s*(?:\*\*)?\s*\]\]?)"
+    r"|(?:\[\[?\s*(?:\*\*)?" + _LABEL + _SEP + _NUM + _OUT_OF + r"\s*(?:\*\*)?\s*\]?\]?)"
     r"|(?:\b" + _LABEL + _SEP + _NUM + _OUT_OF + r"\s*(?:\*\*)?\s*\]\]?)",
     re.IGNORECASE,
 )
@@ -57,6 +59,14 @@ _BARE_LINE = re.compile(
     + _OUT_OF
     + r"\s*(?:\*\*|__)?\s*[.!]?\s*$",
     re.IGNORECASE | re.MULTILINE,
+)
+
+
+# "Following: Yes" ... "Score: 4" as two labelled fields (close together).
+_LABELLED = re.compile(
+    r"follow(?:ed|ing|s)?\s*(?:\*\*)?\s*[:=-]\s*(?:\*\*)?\s*" + _LABEL
+    + r"\b[^\n]*\n?[^\n]{0,40}?(?:score|quality|rating)\s*(?:\*\*)?\s*[:=-]\s*(?:\*\*)?\s*" + _NUM + _OUT_OF + r"\b",
+    re.IGNORECASE,
 )
 
 
@@ -84,6 +94,7 @@ def parse_verdict(text: str) -> tuple[bool, float] | None:
         return None
     matches = [(m.start(), m.groups()) for m in _BRACKETED.finditer(text)]
     matches += [(m.start(), m.groups()) for m in _BARE_LINE.finditer(text)]
+    matches += [(m.start(), m.groups()) for m in _LABELLED.finditer(text)]
     if not matches:
         return None
     _, groups = max(matches, key=lambda m: m[0])
