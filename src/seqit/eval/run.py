@@ -1,6 +1,6 @@
 """`seqit eval CONFIG`: evaluate a model; writes samples.jsonl + results.json + manifest.json.
 
-    seqit eval configs/eval/seqeval.yaml model.model=runs/train/final judge.model=gpt-4o
+    seqit eval configs/eval/seqeval.yaml model.model=runs/train/model judge.model=gpt-4o
 
 A task is one function `(cfg, run) -> results dict` plus one entry in TASKS (and, if it needs
 options, one config section). The function writes samples.jsonl itself; run_eval writes
