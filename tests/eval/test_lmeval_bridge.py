@@ -92,3 +92,11 @@ def test_adapter_without_base_model_is_a_clear_error(tmp_path):
     with pytest.raises(SeqitError, match="base_model_name_or_path is missing"):
         adapter_base(tmp_path)
     assert adapter_base(tmp_path / "plain") == (str(tmp_path / "plain"), None)
+
+
+def test_lm_eval_missing_local_data_is_a_clear_error(tmp_path, tiny_model_dir):
+    tasks = local_tasks(tmp_path)
+    (tmp_path / "arith.jsonl").unlink()
+    cfg = lm_config(tmp_path, tiny_model_dir, tasks, ["lm_eval.tasks=[seqit_tiny_arith]"])
+    with pytest.raises(SeqitError, match="could not load a task's data .*arith.jsonl.*current directory"):
+        run_eval(cfg)

@@ -137,7 +137,8 @@ def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed
             fewshot_random_seed=seed,
         )
     except (FileNotFoundError, ConnectionError, OSError) as e:
-        raise SeqitError(f"lm_eval could not load a task's data ({type(e).__name__}: {e})") from None
+        hint = " (relative data_files in a task YAML are resolved from the current directory)"
+        raise SeqitError(f"lm_eval could not load a task's data ({type(e).__name__}: {e}){hint}") from None
     return {
         "metrics": {task: _clean_metrics(m) for task, m in out["results"].items()},
         "n_samples": {task: len(rows) for task, rows in out.get("samples", {}).items()},
