@@ -94,9 +94,28 @@ def _overview(runs: list[RunInfo]) -> str:
     return "<h2>Runs</h2>" + table(["run", "contents", "command", "status", "path"], rows)
 
 
+def _headline(res: dict[str, Any]) -> tuple[str, Any, Any, Any]:
+    """(metric name, value, 95% CI, failed items) of an eval run's main number."""
+    m = res.get("metrics") or {}
+    scope = m.get("overall") if isinstance(m.get("overall"), dict) else m
+    for name in DEPTH_METRICS:
+        if name in scope:
+            failed = scope.get("n_failed", scope.get("failed", res.get("n_missing")))
+            return name, scope[name], scope.get(f"{name}_ci95"), failed
+    return "", None, None, None
+
+
 def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
     evals = [r for r in runs if "eval" in r.kinds]
     out = []
+    rows = []
+    for r in evals:
+        name, value, ci, failed = _headline(r.results)
+        if name:
+            rows.append([r.name, r.results.get("task"), r.results.get("model"), r.results.get("judge"),
+                         r.results.get("n_items"), name, value, fmt_ci(ci), failed])
+    if rows:
+        out.append("<h2>Summary</h2>" + table(["run", "task", "model", "judge", "items", "metric", "value", "95% CI", "failed"], rows))
     depth = _plot_by_depth([r for r in evals if (r.results.get("metrics") or {}).get("by_iteration")])
     if depth:
         out.append("<h2>Sequence following by depth</h2>" + depth)
@@ -280,7 +299,7 @@ def _img(fig: Any) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-DEPTH_METRICS = ("following_rate", "chain_acc")  # SeqEval (judge) / SeqEval-V (exact) headline rates
+DEPTH_METRICS = ("following_rate", "chain_acc", "win_rate")  # SeqEval / SeqEval-V / pairwise headline rates
 
 
 def _plot_by_depth(runs: list[RunInfo]) -> str:

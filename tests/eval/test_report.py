@@ -91,6 +91,7 @@ def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples
     # following by depth, win-rate bars, loss by phase, 3 histograms (judge scores, difficulty), arms bars
     assert text.count("data:image/png;base64,") == 6
     assert "Sequence following by depth" in text and "Pairwise win rates" in text
+    assert "<h2>Summary</h2>" in text and "<td>following_rate</td>" in text and "<td>win_rate</td>" in text
     assert "chain_acc_seen" in text and "phase-3.jsonl" in text and "<td>120.5</td>" in text and "thresholds" in text
     assert "<details>" in text and "unparsed" in text
     assert "LLM usage" in text and "judge-1" in text and "total cost: $0.01" in text

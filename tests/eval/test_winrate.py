@@ -116,6 +116,18 @@ def test_summarize_pairwise_reports_lengths_beside_the_win_rate():
     s = summarize_pairwise(rows, n_resamples=100)
     assert s["win_rate"] == 0.5 and s["failed"] == 1 and s["n"] == 2
     assert s["mean_length_words"] == {"model": 2.0, "reference": pytest.approx(7 / 3)}
+    assert "by_iteration" not in s  # no depths known
+
+
+def test_summarize_pairwise_handles_generation_failures_and_breaks_down_by_depth():
+    rows = [
+        {"status": "ok", "outcome": "win", "output": "a", "reference_output": "x", "iteration": 1},
+        {"status": "ok", "outcome": "lose", "output": "a", "reference_output": "x", "iteration": 2},
+        {"status": "generation_error", "outcome": None, "output": None, "reference_output": "x y", "iteration": 2},
+    ]
+    s = summarize_pairwise(rows, n_resamples=100)
+    assert s["failed"] == 1 and s["mean_length_words"]["model"] == 1.0
+    assert s["by_iteration"]["1"]["win_rate"] == 1.0 and s["by_iteration"]["2"]["failed"] == 1
 
 
 @pytest.mark.parametrize(

@@ -68,18 +68,24 @@ def summarize_verdicts(
 
 def summarize_seqeval(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Overall SeqEval metrics plus the same metrics per `iteration` (sequence depth)."""
-    by_depth: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_depth.setdefault(str(r.get("iteration")), []).append(r)
+    by_depth = _group_by_depth(rows)
     outputs = [r["output"] for r in rows if isinstance(r.get("output"), str)]
     return {
         "overall": {**summarize_verdicts(rows, n_resamples, seed),
                     "mean_output_words": mean([len(o.split()) for o in outputs]),  # judges favour length
                     "n_truncated": count_truncated(rows)},
         "by_iteration": {
-            k: summarize_verdicts(v, n_resamples, seed) for k, v in sorted(by_depth.items(), key=_depth_key)
+            k: summarize_verdicts(v, n_resamples, seed) for k, v in by_depth.items()
         },
     }
+
+
+def _group_by_depth(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by str(iteration), depths in numeric order (unknown depth last)."""
+    by_depth: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_depth.setdefault(str(r.get("iteration")), []).append(r)
+    return dict(sorted(by_depth.items(), key=_depth_key))
 
 
 def _depth_key(item: tuple[str, Any]) -> tuple[int, str]:
@@ -107,20 +113,26 @@ def count_truncated(rows: Sequence[dict[str, Any]]) -> int:
     return sum(1 for r in rows if r.get("finish_reason") == "length")
 
 
-def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Win rate of A vs B with a bootstrap CI, failures apart, and mean response lengths beside it."""
+def pairwise_counts(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """win/tie/lose/failed, win rate with a bootstrap CI, and the sign test, for some pairwise rows."""
     outcomes = [r["outcome"] if r["status"] == "ok" else None for r in rows]
     summary = win_rate(outcomes)
     values = [outcome_value(o) for o in outcomes if o is not None]
     summary["win_rate_ci95"] = bootstrap_ci(values, n_resamples, seed)
     summary["sign_test_p"] = sign_test_p(summary["win"], summary["lose"])
-    summary["mean_length_words"] = {
-        "model": mean([len(r["output"].split()) for r in rows]),
-        "reference": mean([len(r["reference_output"].split()) for r in rows]),
-    }
+    return summary
+
+
+def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Win rate of A vs B (overall and by depth when known), failures apart, mean lengths beside it."""
+    summary = pairwise_counts(rows, n_resamples, seed)
+    for unit, size in (("words", lambda t: len(t.split())), ("chars", len)):
+        summary[f"mean_length_{unit}"] = {
+            side: mean([size(r[key]) for r in rows if isinstance(r.get(key), str)])
+            for side, key in (("model", "output"), ("reference", "reference_output"))
+        }
     summary["n_truncated"] = count_truncated(rows)
-    summary["mean_length_chars"] = {
-        "model": mean([len(r["output"]) for r in rows]),
-        "reference": mean([len(r["reference_output"]) for r in rows]),
-    }
+    by_depth = _group_by_depth(rows)
+    if set(by_depth) != {"None"}:
+        summary["by_iteration"] = {k: pairwise_counts(v, n_resamples, seed) for k, v in by_depth.items()}
     return summary
