@@ -199,3 +199,22 @@ def test_samples_are_byte_identical_across_runs_and_in_benchmark_order(tmp_path,
     assert [r["instruction"] for r in rows] == [b["instruction"] for b in BENCH]
     ra, rb = (json.loads((d / "results.json").read_text()) for d in (a, b))
     assert ra["metrics"] == rb["metrics"] and ra["metrics"]["overall"]["mean_output_words"] > 0
+
+
+def test_seqeval_with_a_served_model_and_judge_on_openai_compatible_endpoints(tmp_path, fake_openai):
+    def reply(body):
+        if body["messages"][0]["role"] == "system":  # the judge prompt starts with our system message
+            return judge_reply(body)
+        assert body["max_tokens"] == 64 and body["temperature"] == 0.0  # greedy, max_new_tokens
+        return "  Step 1: done.\nStep 2: done.  "
+
+    fake_openai.reply = reply
+    cfg = seqeval_config(tmp_path, fake_openai, extra=[
+        "model.backend=openai", "model.model=served-sit", f"model.base_url={fake_openai.url}", "model.api_key_env=null",
+        "generation.max_new_tokens=64",
+    ])
+    run = run_eval(cfg)
+    rows = list(read_jsonl(run / "samples.jsonl"))
+    assert {r["output"] for r in rows} == {"Step 1: done.\nStep 2: done."}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["usage"]["model"]["requests"] == 5 and "served-sit" in manifest["usage"]["model"]["models"]
