@@ -215,7 +215,7 @@ def _print_eval_summary(results: dict) -> None:
                  f"{_num(m['mean_length_words']['model'])} / {_num(m['mean_length_words']['reference'])}", None)]
     else:
         rows = [(f"{task} {name}", v, None) for task, ms in m.items() for name, v in ms.items()
-                if isinstance(v, (int, float)) and not name.endswith("_stderr")]
+                if isinstance(v, (int, float)) and not name.endswith("_stderr") and name != "sample_len"]
     for name, value, ci in rows:
         table.add_row(name, _num(value), f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
     console.print(table)
