@@ -87,7 +87,9 @@ def _item_from_row(raw: RawRow, prefix: str) -> EvalItem:
 
 
 def _iteration(row: dict[str, Any], where: str) -> int | None:
-    value = row.get("iteration", (row.get("meta") or {}).get("depth") if isinstance(row.get("meta"), dict) else None)
+    """SeqEval's `iteration`, or a seqit record's `meta.depth`; None when the row has neither."""
+    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+    value = row["iteration"] if "iteration" in row else meta.get("depth")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
