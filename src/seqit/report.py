@@ -56,7 +56,7 @@ def inspect_run(path: Path) -> RunInfo:
         raise SeqitError(f"{path}: not a directory (seqit report takes run directories)")
     info = RunInfo(path=path, name=path.name or str(path))
     info.manifest = _read_json(path / "manifest.json")
-    info.results = _read_json(path / "results.json")
+    info.results = _normalise_results(_read_json(path / "results.json"))
     if "arms" in info.results:
         info.kinds.append("quickstart")
     elif info.results:
@@ -70,6 +70,17 @@ def inspect_run(path: Path) -> RunInfo:
             f"{path}: nothing to report (no results.json, metrics.jsonl or phase-*.jsonl; is this a seqit run dir?)"
         )
     return info
+
+
+def _normalise_results(res: dict[str, Any]) -> dict[str, Any]:
+    """Shape checks at the edge, so the renderers can trust: metrics is a dict, by_iteration a dict of dicts."""
+    metrics = res.get("metrics", {})
+    if not isinstance(metrics, dict):
+        metrics = {"value": metrics}
+    by = metrics.get("by_iteration")
+    if by is not None:
+        metrics["by_iteration"] = {str(k): v for k, v in by.items() if isinstance(v, dict)} if isinstance(by, dict) else {}
+    return {**res, "metrics": metrics} if res else res
 
 
 def _read_json(path: Path) -> dict[str, Any]:

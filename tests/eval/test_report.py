@@ -131,3 +131,12 @@ def test_report_sample_makes_room_for_failures(tmp_path):
     rows = [{"id": str(i), "status": "ok"} for i in range(100)] + [{"id": "bad", "status": "unparsed"}]
     picked = _pick_samples(rows, MAX_SAMPLES)
     assert len(picked) == MAX_SAMPLES and picked[-1]["id"] == "bad" and picked[0]["id"] == "0"
+
+
+def test_report_survives_odd_result_shapes_and_torn_sample_lines(tmp_path):
+    run = tmp_path / "odd"
+    run.mkdir()
+    (run / "results.json").write_text('{"task": "weird", "metrics": [1, 2]}')
+    (run / "samples.jsonl").write_text('{"id": 1, "status": "ok", "output": {"nested": true}}\n{"torn": ')
+    text = run_report([run]).read_text()
+    assert "weird" in text and "nested" in text
