@@ -64,6 +64,7 @@ def test_pairwise_judges_both_orders_and_applies_the_phased_ift_rule(tmp_path, f
     m = json.loads((run / "results.json").read_text())["metrics"]
     assert (m["win"], m["tie"], m["lose"], m["failed"], m["n"]) == (1, 1, 1, 1, 3)
     assert m["win_rate"] == pytest.approx(0.5)
+    assert m["order_disagreement_rate"] == pytest.approx(1 / 3)  # the position-biased item
     assert m["mean_length_words"]["reference"] == pytest.approx(sum(len(v.split()) for v in REFERENCE.values()) / 4)
     assert len(m["win_rate_ci95"]) == 2
 

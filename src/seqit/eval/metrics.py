@@ -120,6 +120,9 @@ def pairwise_counts(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, see
     values = [outcome_value(o) for o in outcomes if o is not None]
     summary["win_rate_ci95"] = bootstrap_ci(values, n_resamples, seed)
     summary["sign_test_p"] = sign_test_p(summary["win"], summary["lose"])
+    # position bias: the two orders disagreed outright (A won one order and lost the other)
+    flips = sum(1 for r in rows if r["status"] == "ok" and sorted(r.get("order_results") or []) == ["lose", "win"])
+    summary["order_disagreement_rate"] = flips / summary["n"] if summary["n"] else None
     return summary
 
 
