@@ -211,6 +211,8 @@ def _print_eval_summary(results: dict) -> None:
     elif results.get("task") == "pairwise":
         rows = [("win rate", m["win_rate"], m["win_rate_ci95"]),
                 ("win / tie / lose / failed", f"{m['win']} / {m['tie']} / {m['lose']} / {m['failed']}", None),
+                ("sign test p (wins vs losses)", m.get("sign_test_p"), None),
+                ("order disagreement (position bias)", m.get("order_disagreement_rate"), None),
                 ("mean words model / reference",
                  f"{_num(m['mean_length_words']['model'])} / {_num(m['mean_length_words']['reference'])}", None)]
     else:

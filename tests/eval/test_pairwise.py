@@ -94,3 +94,16 @@ def test_duplicate_reference_ids_are_an_error(tmp_path, fake_openai):
     ref.write_text('{"id": "q1", "output": "a"}\n{"id": "q1", "output": "b"}\n')
     with pytest.raises(DataError, match=r"dup.jsonl:2: id: duplicate output for item 'q1'"):
         run_eval(pairwise_config(tmp_path, fake_openai, bench, ref))
+
+
+def test_cli_prints_the_pairwise_summary(tmp_path, fake_openai, capsys):
+    from seqit.cli import main
+
+    fake_openai.reply = pair_judge
+    bench, ref = write_inputs(tmp_path)
+    cfg = tmp_path / "pw.yaml"
+    cfg.write_text(f"task: pairwise\ndata: {bench}\nreference: {ref}\nmodel: {{backend: fake, model: echo}}\n"
+                   f"judge: {{backend: openai, model: j, base_url: '{fake_openai.url}', api_key_env: null}}\n")
+    assert main(["eval", str(cfg), "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "win rate" in out and "1 / 1 / 1 / 1" in out and "order disagreement" in out
