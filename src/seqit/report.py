@@ -197,7 +197,8 @@ def _samples_section(run: RunInfo) -> str:
             f" · {k}={s[k]}" for k in ("following", "score", "outcome", "iteration") if s.get(k) is not None
         )
         body = []
-        for key in ("instruction", "prompt", "output", "reference_output", "target", "judge_replies", "verdict", "error"):
+        for key in ("instruction", "prompt", "output", "reference_output", "target", "judge_replies",
+                    "scores_a_first", "scores_b_first", "generation_error", "judge_error", "error"):
             if s.get(key) not in (None, "", []):
                 body.append(f"<h4>{esc(key)}</h4><pre>{esc(_clip(s[key]))}</pre>")
         items.append(f"<details><summary>{esc(summary)}</summary>{''.join(body)}</details>")
