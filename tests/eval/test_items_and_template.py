@@ -98,3 +98,11 @@ def test_missing_outputs_path_says_what_was_expected(tmp_path):
 
     with pytest.raises(DataError, match="not found \\(expected a seqit eval run dir"):
         load_outputs(tmp_path / "nope")
+
+
+def test_load_items_reads_a_saved_hf_dataset_dir(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list([{"instruction": "A, then B", "iteration": 2}, {"instruction": "C", "iteration": 1}]).save_to_disk(
+        str(tmp_path / "ds"))
+    items = load_items(tmp_path / "ds")
+    assert [(i.instruction, i.iteration) for i in items] == [("A, then B", 2), ("C", 1)]
