@@ -218,3 +218,19 @@ def test_seqeval_with_a_served_model_and_judge_on_openai_compatible_endpoints(tm
     assert {r["output"] for r in rows} == {"Step 1: done.\nStep 2: done."}
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["usage"]["model"]["requests"] == 5 and "served-sit" in manifest["usage"]["model"]["models"]
+
+
+def test_generate_outputs_serves_judge_free_tasks_and_caches(tmp_path):
+    from seqit.eval.items import load_items
+    from seqit.eval.run import generate_outputs
+    from seqit.runs import start_run
+
+    cfg = load_config(EvalConfig, None, ["task=seqeval", f"data={write_bench(tmp_path)}", "model.backend=fake",
+                                         "model.model=echo", f"out_dir={tmp_path / 'run'}"])
+    items = load_items(cfg.data)
+    run = start_run(cfg.out_dir, cfg, command="eval")
+    outs = generate_outputs(cfg, run, items)
+    assert [outs[i.id]["output"] for i in items] == [b["instruction"] for b in BENCH]
+    assert run.manifest["usage"]["model"]["requests"] == 5
+    again = generate_outputs(cfg, run, items)
+    assert again == outs and run.manifest["usage"]["model"]["cached"] == 5

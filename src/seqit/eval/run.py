@@ -175,6 +175,26 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
     return usage
 
 
+def generate_outputs(cfg: EvalConfig, run: Run, items: list[EvalItem]) -> dict[str, dict[str, Any]]:
+    """The evaluated model's answers to `items` (id -> output fields), for judge-free tasks.
+
+    Cached in the run's model ledger, so a rerun re-sends nothing that finished. Checks the chat
+    template and uses the checkpoint's stop strings like the judged tasks. Usage goes to the manifest.
+    """
+    template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
+    stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
+
+    async def go() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        async with open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")) as model:
+            answer = generating_answerer(model, cfg.generation, stop)
+            outs = await asyncio.gather(*(answer(i) for i in items))
+            return {i.id: o for i, o in zip(items, outs, strict=True)}, model.usage_summary()
+
+    outputs, usage = asyncio.run(go())
+    run.manifest.update(template_check=template, usage={"model": usage, "cost_usd": usage.get("cost_usd", 0.0)})
+    return outputs
+
+
 def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) -> dict[str, Any]:
     run.manifest["usage"] = usage
     run.manifest["judge_model"] = cfg.judge.model
