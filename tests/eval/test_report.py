@@ -140,3 +140,20 @@ def test_report_survives_odd_result_shapes_and_torn_sample_lines(tmp_path):
     (run / "samples.jsonl").write_text('{"id": 1, "status": "ok", "output": {"nested": true}}\n{"torn": ')
     text = run_report([run]).read_text()
     assert "weird" in text and "nested" in text
+
+
+def test_report_on_a_real_seqit_split_run(tmp_path):
+    import random
+
+    from seqit.config import load_config
+    from seqit.split import SplitConfig, run_split
+
+    rng = random.Random(0)
+    rows = [{"id": f"x{i}", "messages": [{"role": "user", "content": f"question {i} " + "w" * rng.randint(1, 40)},
+                                         {"role": "assistant", "content": f"answer {i} " * rng.randint(1, 9)}],
+             "meta": {"difficulty": round(rng.uniform(1, 5), 1)}} for i in range(60)]
+    write_jsonl(tmp_path / "scored.jsonl", rows)
+    split = run_split(load_config(SplitConfig, None, [f"data={tmp_path / 'scored.jsonl'}", f"out_dir={tmp_path / 'split'}"]))
+    text = run_report([split]).read_text()
+    assert "<th>score mean</th>" in text and "difficulty score histogram by phase" in text
+    assert text.count("data:image/png;base64,") == 1 and "thresholds" in text
