@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from seqit.config import load_config
-from seqit.eval.run import EvalConfig, run_eval
+from seqit.eval.run import TASKS, EvalConfig, run_eval
 
 ROOT = Path(__file__).parents[2]
 CONFIGS = sorted((ROOT / "configs" / "eval").glob("*.yaml"))
@@ -17,7 +17,7 @@ def test_shipped_eval_config_loads_and_starts_with_its_command(path):
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith(f"# seqit eval configs/eval/{path.name}")
     cfg = load_config(EvalConfig, path)
-    assert cfg.task in ("seqeval", "pairwise", "lm_eval")
+    assert cfg.task in TASKS
 
 
 def test_smoke_config_runs_offline_end_to_end(tmp_path, monkeypatch):
