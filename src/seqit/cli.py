@@ -134,7 +134,7 @@ def quickstart(
     for row in results_rows(results):
         table.add_row(*row)
     console.print(table)
-    console.print(f"total {results['seconds']} s; report: {run_dir / 'report.html'}")
+    console.print(f"total {results['seconds']} s; report: {run_dir / 'report.html'} (details: {run_dir / 'details.html'})")
 
 
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]

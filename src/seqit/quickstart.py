@@ -8,7 +8,7 @@ compute (same steps x batch size): IT = single steps only, SIT = single steps + 
 optionally phased SIT = the SIT data ordered by chain length), then evaluates every arm on the
 same held-out sets: single steps, chains of trained compositions (new inputs), chains that start
 with an unseen composition, and longer chains. Writes results.json, samples-<arm>.jsonl,
-train/<arm>/ (records, metrics, model) and report.html.
+train/<arm>/ (records, metrics, model), report.html (`seqit report`) and details.html.
 """
 
 from __future__ import annotations
@@ -145,9 +145,11 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
         results["arms"][arm] = _run_arm(model, tok, arm, cfg, ops, heldout, eval_sets, out, show_progress)
     results["seconds"] = round(time.monotonic() - t_start, 1)
     write_json_atomic(out / "results.json", results)
-    from seqit.quickstart_report import write_report
+    from seqit.quickstart_report import write_details
+    from seqit.report import run_report
 
-    report = write_report(out, results, cfg)
+    write_details(out, results, cfg)
+    report = run_report([out], out / "report.html")
     run.finish(counts={"arms": len(cfg.arms), "eval_items": sum(len(v) for v in eval_sets.values())}, report=str(report))
     return out
 

@@ -1,5 +1,6 @@
-"""A self-contained report.html for a quickstart run: the results table, per-length and first-failure
-breakdowns, the training loss curves (inline SVG) and sample outputs per arm."""
+"""details.html for a quickstart run (beside the `seqit report` page report.html): the results table,
+per-split, per-length and first-failure breakdowns, training loss curves (inline SVG) and sample
+outputs per arm. Self-contained, no plotting library."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ th:first-child,td:first-child{text-align:left}pre{background:#f6f6f6;padding:6px
 .ok{color:#176317}.bad{color:#a11}"""
 
 
-def write_report(out: Path, results: dict[str, Any], cfg: Any) -> Path:
-    """Write OUT/report.html from results.json data and the run's samples/metrics files."""
+def write_details(out: Path, results: dict[str, Any], cfg: Any) -> Path:
+    """Write OUT/details.html from results.json data and the run's samples/metrics files."""
     arms = list(results["arms"])
     parts = [f"<html><head><meta charset='utf-8'><title>seqit quickstart</title><style>{CSS}</style></head><body>",
              "<h1>seqit quickstart — IT vs SIT on the micro-world</h1>",
@@ -26,7 +27,7 @@ def write_report(out: Path, results: dict[str, Any], cfg: Any) -> Path:
              _main_table(results, arms), "<h2>Accuracy by chain length and first failure</h2>", _split_tables(results, arms),
              "<h2>Training loss</h2>", _loss_svg(out, arms), "<h2>Sample outputs</h2>", _samples(out, arms),
              f"<h2>Config</h2><pre>{html.escape(json.dumps(_cfg_dict(cfg), indent=1))}</pre></body></html>"]
-    path = out / "report.html"
+    path = out / "details.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
 

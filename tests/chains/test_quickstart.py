@@ -32,7 +32,9 @@ def test_fast_quickstart_writes_results_report_and_samples(fast_run):
         for key in ("single_acc", "chain_acc_seen", "chain_acc_unseen", "step_acc_seen", "step_acc_unseen"):
             assert 0.0 <= r[key] <= 1.0
         assert r["train"]["steps"] == SIZES["fast"].steps
-    assert "<table>" in (fast_run / "report.html").read_text()
+    assert "chain_acc_seen" in (fast_run / "report.html").read_text()
+    details = (fast_run / "details.html").read_text()
+    assert "<table>" in details and "first failure" in details
     assert json.loads((fast_run / "manifest.json").read_text())["status"] == "finished"
 
 
