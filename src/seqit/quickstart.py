@@ -3,7 +3,7 @@
     seqit quickstart --out runs/quickstart          # what `make demo` runs
     seqit quickstart --size fast --out /tmp/qs      # a shortened run (tests)
 
-Builds a character tokenizer and one random tiny Llama, trains a copy per arm with the same
+Builds the micro-world tokenizer (Title-Case words + characters) and one random tiny Llama, trains a copy per arm with the same
 compute (same steps x batch size): IT = single steps only, SIT = single steps + chains (and
 optionally phased SIT = the SIT data ordered by chain length), then evaluates every arm on the
 same held-out sets: single steps, chains of trained compositions (new inputs), chains that start
@@ -77,7 +77,7 @@ class QuickstartConfig:
 
 SIZES: dict[str, QuickstartConfig] = {
     "full": QuickstartConfig(),
-    # For tests: seconds, not minutes; still enough for SIT to beat IT on seen chains.
+    # For tests: seconds, not minutes. Too small to learn the ops; it exercises every stage for real.
     "fast": QuickstartConfig(eval_n=24, hidden_size=64, intermediate_size=256, num_layers=2,
                              num_heads=2, steps=150, batch_size=16, lr=3e-3, warmup=10, max_input_len=5, threads=1),
 }
@@ -99,15 +99,15 @@ def build_train_chains(cfg: QuickstartConfig, arm: str, ops: tuple[str, ...], he
     """Training chains for one arm; `phased` is the SIT pool sorted by chain length (stable)."""
     rng = random.Random(cfg.seed + 2)  # the same stream for every arm: SIT's singles start like IT's
     lengths = (1,) if arm == "it" else cfg.sit_lengths
-    chains = sample_chains(rng, cfg.train_pool or cfg.steps * cfg.batch_size, ops, lengths, letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac),
-                           heldout, "train")
+    inputs = letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac)
+    chains = sample_chains(rng, cfg.train_pool or cfg.steps * cfg.batch_size, ops, lengths, inputs, heldout, "train")
     if arm == "phased":
         chains = sorted(chains, key=lambda c: len(c.steps))
     return chains
 
 
 def max_new_tokens_for(chains: list[Chain]) -> int:
-    """A decoding budget: the longest expected answer (1 token per character) plus some slack."""
+    """A decoding budget: the longest expected answer in characters (>= its tokens) plus some slack."""
     return max(len(render_answer(c)) for c in chains) + 16
 
 
