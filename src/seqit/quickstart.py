@@ -50,7 +50,7 @@ class QuickstartConfig:
     min_input_len: int = 3
     max_input_len: int = 5
     upper_frac: float = 0.0  # inputs in capitals (use with the uppercase/lowercase ops)
-    sit_lengths: tuple[int, ...] = (1, 2, 3)  # SIT training mix, cycled (IT always uses (1,))
+    sit_lengths: tuple[int, ...] = (1, 2, 3, 3)  # SIT training mix, cycled (IT always uses (1,))
     train_pool: int = 0  # distinct training examples per arm; 0 = steps x batch_size (no example twice)
     eval_n: int = 120  # items per eval split
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval splits
