@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,10 +30,10 @@ console = Console()
 err = Console(stderr=True)
 
 FormatOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased (default: detect)."),
 ]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Process only the first N rows.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows.")]
 MaxRowOpt = Annotated[int, typer.Option("--max-row-bytes", help="Reject rows larger than this many bytes.")]
 
 

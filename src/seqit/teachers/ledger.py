@@ -1,0 +1,94 @@
+"""The durable request ledger: finished completions in SQLite (WAL), keyed by content hash.
+
+Every successful completion is committed the moment it arrives, so `kill -9` at any moment loses
+at most the requests that were in flight, and a rerun re-sends none of the finished ones.
+Failures are NOT stored: a rerun retries them (a failure is a fact about one run, not about the
+request). Secrets (API keys, base URLs) are never part of a key or a row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from seqit.teachers.types import Completion, Usage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    texts TEXT NOT NULL,
+    finish_reasons TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+
+
+class Ledger:
+    """SQLite ledger of finished completions. One connection, used from the event-loop thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a committed row survives a process crash (kill -9); only power loss can
+        # drop the last few commits.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(SCHEMA)
+
+    def get(self, key: str) -> Completion | None:
+        row = self._db.execute(
+            "SELECT request_id, model, texts, finish_reasons, prompt_tokens, completion_tokens, latency_s, attempts "
+            "FROM completions WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        rid, model, texts, reasons, pt, ct, lat, attempts = row
+        return Completion(
+            request_id=rid,
+            texts=json.loads(texts),
+            finish_reasons=json.loads(reasons),
+            usage=Usage(pt, ct),
+            model=model,
+            latency_s=lat,
+            cached=True,
+            attempts=attempts,
+        )
+
+    def put(self, key: str, backend: str, comp: Completion) -> None:
+        """Store a successful completion (autocommit: durable when this returns)."""
+        if not comp.ok:
+            raise ValueError("the ledger stores successful completions only")
+        self._db.execute(
+            "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                comp.request_id,
+                backend,
+                comp.model,
+                json.dumps(comp.texts, ensure_ascii=False),
+                json.dumps(comp.finish_reasons),
+                comp.usage.prompt_tokens,
+                comp.usage.completion_tokens,
+                comp.latency_s,
+                comp.attempts,
+                time.time(),
+            ),
+        )
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,241 @@
+"""The Teacher wrapper around a scripted backend: cache, retries, failures, usage, limits."""
+
+import asyncio
+import time
+
+import pytest
+
+from seqit.teachers import BackendError, ChatRequest, FakeBackend, Price, TeacherConfig, open_teacher
+from seqit.teachers.limits import TokenBucket, backoff_delay, estimate_tokens
+
+
+def req(i, **kw):
+    return ChatRequest(id=f"r{i}", messages=[{"role": "user", "content": f"question {i}"}], **kw)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+FAST = dict(model="m", backoff_base_s=0.001, backoff_max_s=0.01)
+
+
+def test_fake_backend_list_replies_in_order():
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST), backend=FakeBackend(["a", "b"])) as t:
+            return [(await t.complete(req(i))).text for i in range(3)]
+
+    assert run(go()) == ["a", "b", "a"]
+
+
+def test_fake_backend_function_and_n():
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST), backend=FakeBackend(lambda r: r.id.upper())) as t:
+            return await t.complete(req(1, n=3))
+
+    comp = run(go())
+    assert comp.ok and comp.texts == ["R1"] * 3 and comp.finish_reasons == ["stop"] * 3 and comp.request_id == "r1"
+
+
+def test_ledger_serves_finished_requests_without_resending(tmp_path):
+    ledger = tmp_path / "ledger.sqlite"
+
+    async def go(backend):
+        async with open_teacher(TeacherConfig(**FAST), ledger_path=ledger, backend=backend) as t:
+            comps = [await t.complete(req(i)) for i in range(5)]
+            return comps, t.usage_summary()
+
+    first = FakeBackend(lambda r: "answer " + r.id)
+    comps1, _ = run(go(first))
+    second = FakeBackend(lambda r: "DIFFERENT")
+    comps2, usage2 = run(go(second))
+    assert len(first.calls) == 5 and second.calls == []
+    assert [c.text for c in comps2] == [c.text for c in comps1]
+    assert all(c.cached for c in comps2) and not any(c.cached for c in comps1)
+    assert usage2["cached"] == 5 and usage2["requests"] == 0
+
+
+def test_same_content_under_new_id_is_a_cache_hit_with_the_new_id(tmp_path):
+    async def go():
+        backend = FakeBackend(["x"])
+        async with open_teacher(TeacherConfig(**FAST), ledger_path=tmp_path / "l.sqlite", backend=backend) as t:
+            a = await t.complete(ChatRequest(id="a", messages=[{"role": "user", "content": "same"}]))
+            b = await t.complete(ChatRequest(id="b", messages=[{"role": "user", "content": "same"}]))
+            return a, b, len(backend.calls)
+
+    a, b, calls = run(go())
+    assert calls == 1 and b.cached and b.request_id == "b" and b.text == a.text
+
+
+def test_failures_are_not_cached_so_a_rerun_retries_them(tmp_path):
+    ledger = tmp_path / "l.sqlite"
+
+    async def go(backend):
+        async with open_teacher(TeacherConfig(**FAST, max_retries=0), ledger_path=ledger, backend=backend) as t:
+            return await t.complete(req(1))
+
+    bad = run(go(FakeBackend(lambda r: BackendError("HTTP 400: bad", retryable=False, status=400))))
+    good = run(go(FakeBackend(["fine"])))
+    assert not bad.ok and bad.texts == [] and "HTTP 400" in bad.error
+    assert good.ok and good.text == "fine" and not good.cached
+
+
+def test_retryable_errors_are_retried_then_succeed():
+    script = iter(
+        [BackendError("HTTP 429", retryable=True, status=429, retry_after=0.01), BackendError("HTTP 500", retryable=True), "ok"]
+    )
+    backend = FakeBackend(lambda r: next(script))
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST), backend=backend) as t:
+            return await t.complete(req(1)), t.usage_summary()
+
+    comp, usage = run(go())
+    assert comp.ok and comp.text == "ok" and comp.attempts == 3 and usage["retries"] == 2
+
+
+@pytest.mark.parametrize(
+    "error, attempts",
+    [
+        (BackendError("HTTP 500: down", retryable=True, status=500), 4),  # 1 + max_retries
+        (BackendError("HTTP 400: bad request", retryable=False, status=400), 1),
+        (ValueError("a bug in a backend"), 1),
+    ],
+)
+def test_exhausted_or_fatal_errors_become_recorded_failures(error, attempts):
+    backend = FakeBackend(lambda r: error)
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST, max_retries=3), backend=backend) as t:
+            return await t.complete(req(1))
+
+    comp = run(go())
+    assert not comp.ok and comp.texts == [] and comp.text == ""
+    assert len(backend.calls) == attempts
+    assert str(error).split(":")[0] in comp.error
+
+
+def test_retry_budget_bounds_time_spent_on_one_request():
+    backend = FakeBackend(lambda r: BackendError("HTTP 429", retryable=True, status=429, retry_after=5.0))
+
+    async def go():
+        cfg = TeacherConfig(**{**FAST, "retry_budget_s": 1.0})
+        async with open_teacher(cfg, backend=backend) as t:
+            t0 = time.monotonic()
+            return await t.complete(req(1)), time.monotonic() - t0
+
+    comp, elapsed = run(go())
+    assert not comp.ok and "retry budget" in comp.error and elapsed < 1.0 and len(backend.calls) == 1
+
+
+def test_auth_failure_before_any_success_stops_all_requests():
+    backend = FakeBackend(lambda r: BackendError("HTTP 401: bad key", retryable=False, status=401, auth=True))
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST), backend=backend) as t:
+            comps = [c async for c in t.stream([req(i) for i in range(50)])]
+            return comps, t.auth_error
+
+    comps, auth_error = run(go())
+    assert "authentication failed" in auth_error
+    assert len(backend.calls) < 50 and all(not c.ok for c in comps)
+
+
+def test_concurrency_limit_is_respected():
+    active, peak = 0, 0
+
+    async def slow(r):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+        return "ok"
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST, max_concurrency=3), backend=FakeBackend(slow)) as t:
+            return [c async for c in t.stream([req(i) for i in range(20)])]
+
+    comps = run(go())
+    assert len(comps) == 20 and all(c.ok for c in comps) and peak == 3
+
+
+def test_stream_has_no_batch_barrier():
+    """A slow request does not hold back the fast ones behind it."""
+
+    async def fn(r):
+        await asyncio.sleep(0.5 if r.id == "r0" else 0.01)
+        return r.id
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST, max_concurrency=4), backend=FakeBackend(fn)) as t:
+            return [c.request_id async for c in t.stream([req(i) for i in range(12)])]
+
+    order = run(go())
+    assert sorted(order) == sorted(f"r{i}" for i in range(12)) and order[-1] == "r0"
+
+
+def test_identical_concurrent_requests_are_sent_once():
+    backend = FakeBackend(["x"], latency_s=0.05)
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST), backend=backend) as t:
+            same = [ChatRequest(id=f"d{i}", messages=[{"role": "user", "content": "same"}]) for i in range(5)]
+            return await asyncio.gather(*(t.complete(r) for r in same))
+
+    comps = run(go())
+    assert len(backend.calls) == 1 and [c.request_id for c in comps] == [f"d{i}" for i in range(5)]
+
+
+def test_usage_summary_prices_tokens_per_model():
+    cfg = TeacherConfig(**FAST, prices={"m": Price(input=1.0, output=2.0)})
+
+    async def go():
+        async with open_teacher(cfg, backend=FakeBackend(["x" * 400])) as t:
+            for i in range(10):
+                await t.complete(req(i))
+            return t.usage_summary()
+
+    u = run(go())
+    m = u["models"]["m"]
+    assert m["requests"] == 10 and m["completion_tokens"] == 1000
+    assert m["cost_usd"] == pytest.approx((m["prompt_tokens"] * 1.0 + 1000 * 2.0) / 1e6)
+    assert u["cost_usd"] == m["cost_usd"]
+
+
+def test_token_bucket_waits_for_refill():
+    now = [0.0]
+    b = TokenBucket(per_minute=60, clock=lambda: now[0])  # 1/s, capacity 1
+    assert b.wait_time(1) == 0
+    b.level -= 1
+    assert b.wait_time(1) == pytest.approx(1.0)
+    now[0] = 0.5
+    assert b.wait_time(1) == pytest.approx(0.5)
+    b.adjust(+10)
+    assert b.level == 1.0  # capped at capacity
+
+
+def test_rpm_limit_spaces_requests():
+    async def go():
+        cfg = TeacherConfig(**FAST, rpm=600)  # 10/s, burst 10
+        async with open_teacher(cfg, backend=FakeBackend(["x"])) as t:
+            t0 = time.monotonic()
+            comps = [c async for c in t.stream([req(i) for i in range(20)])]
+            return comps, time.monotonic() - t0
+
+    comps, elapsed = run(go())
+    assert len(comps) == 20 and 0.8 < elapsed < 2.0
+
+
+@pytest.mark.parametrize(
+    "attempt, retry_after, lo, hi",
+    [(1, None, 0.25, 0.5), (3, None, 1.0, 2.0), (10, None, 5.0, 10.0), (1, 3.0, 3.0, 3.2)],
+)
+def test_backoff_is_jittered_exponential_and_honours_retry_after(attempt, retry_after, lo, hi):
+    for _ in range(20):
+        d = backoff_delay(attempt, base_s=0.5, max_s=10.0, retry_after=retry_after)
+        assert lo <= d <= hi
+
+
+def test_estimate_tokens_counts_prompt_chars_and_max_tokens():
+    assert estimate_tokens([{"role": "user", "content": "x" * 400}], max_tokens=100, n=2) == 100 + 4 + 200
