@@ -66,12 +66,14 @@ class Outcome:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     options: list[str | None] = field(default_factory=list)  # per round; None = classification failed
     stages: Counter = field(default_factory=Counter)
+    kept: bool = False  # task-driven: not selected for conversion (not a reject)
 
     def summary(self) -> dict[str, Any]:
         return {
             "seed_id": self.seed_id,
             "it": self.it is not None,
             "sit": self.sit is not None,
+            "kept": self.kept,
             "depth": (self.sit or {}).get("meta", {}).get("depth"),
             "options": self.options,
             "stages": dict(self.stages),
@@ -289,5 +291,6 @@ async def _keep_as_is(ch: _Chain, instruction: str, input_text: str, it_response
         response = await ch.respond(instruction, input_text, 0, "sit", dropped=True)
         if response is None:
             return
+    ch.versions["respond"] = prompts.VERSIONS["respond"]
     extra = {"option": "D", "options": ["D"], "depth": 0, "steps": [instruction]}
     ch.out.sit = ch.record("sit", instruction, input_text, response, extra)

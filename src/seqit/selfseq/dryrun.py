@@ -1,0 +1,48 @@
+"""`--dry-run` support: scripted stage replies for the fake teacher and the worst-case request list for
+the cost estimate (every seed going through every round; real runs stop earlier at option D)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+
+from seqit.selfseq import prompts
+from seqit.selfseq.pipeline import JSON_MODE, Seed, SelfSeqSettings
+from seqit.teachers import ChatRequest
+
+
+def dry_run_reply(req: ChatRequest) -> str:
+    """A well-formed reply for each stage, so a dry run walks the whole chain once."""
+    stage = req.prompt_version.split("/")[0].split(".")[-1]
+    last = req.messages[-1]["content"]
+    if stage == "extract":
+        return json.dumps({"instruction": last.removeprefix("Prompt:\n"), "input": ""})
+    if stage == "classify":
+        return json.dumps({"reason": "dry run", "option": "B"})
+    if stage == "rewrite":
+        task = last.split("Instruction:\n", 1)[-1].split("\n\nInput (", 1)[0]
+        return json.dumps({"reason": "dry run", "new_instruction": f"First, list the key facts this task needs. Then, {task}"})
+    if stage == "validate":
+        return json.dumps({"reason": "dry run", "verdict": "pass"})
+    return "This is where the teacher's answer would go in a real run."
+
+
+def upper_bound_requests(seeds: list[Seed], s: SelfSeqSettings) -> Iterator[ChatRequest]:
+    """Requests a run could send at most: IT answer, extraction, and max_depth full rounds per seed."""
+    for seed in seeds:
+        rng = random.Random(0)
+        instruction = seed.instruction or seed.prompt
+        control = dict(temperature=0.0, max_tokens=s.control_max_tokens, response_format=JSON_MODE if s.json_mode else None)
+        respond = dict(temperature=s.respond_temperature, max_tokens=s.respond_max_tokens)
+        if s.it_baseline:
+            yield ChatRequest(f"{seed.id}:it", prompts.respond_messages(seed.system, seed.prompt, ""), **respond)
+        if seed.instruction is None:
+            yield ChatRequest(f"{seed.id}:extract", prompts.extract_messages(seed.prompt, rng), **control)
+        for rnd in range(1, s.max_depth + 1):
+            yield ChatRequest(f"{seed.id}:c{rnd}", prompts.classify_messages(instruction, seed.input, rng), **control)
+            yield ChatRequest(f"{seed.id}:r{rnd}", prompts.rewrite_messages("B", instruction, seed.input, rng), **control)
+            if s.llm_validate:
+                msgs = prompts.validate_messages(instruction, instruction, seed.input, rng)
+                yield ChatRequest(f"{seed.id}:v{rnd}", msgs, **control)
+            yield ChatRequest(f"{seed.id}:a{rnd}", prompts.respond_messages(seed.system, instruction, seed.input), **respond)
