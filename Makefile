@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Until `seqit quickstart` lands this runs the most complete real pipeline that exists:
+# validate and convert the bundled sample dataset.
 demo: install
-	$(VENV)/bin/seqit quickstart --out $(OUT)
+	$(VENV)/bin/seqit validate src/seqit/data/sample_alpaca.jsonl
+	$(VENV)/bin/seqit convert src/seqit/data/sample_alpaca.jsonl runs/demo/records.jsonl
+	@echo "demo output: runs/demo/records.jsonl (manifest: runs/demo/manifest.json)"
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -1,7 +1,9 @@
-"""Shared fixtures. `fake_openai`: a loopback OpenAI-compatible server (tests/fakes/openai_server.py)."""
+"""Shared fixtures: test isolation (no network, no real keys, tmp HOME), a tiny local model, and
+`fake_openai`: a loopback OpenAI-compatible server (tests/fakes/openai_server.py)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +12,38 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes.openai_server import FakeOpenAIServer  # noqa: E402
+
+ASSETS = Path(__file__).parent / "assets"
+SAMPLE = Path(__file__).parents[1] / "src" / "seqit" / "data" / "sample_alpaca.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory, monkeypatch):
+    """Point caches at a temp dir, force HF offline, drop API keys, so no test touches the user's state."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    for key in list(os.environ):
+        if key.endswith("_API_KEY") or key in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+            monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama + byte-level tokenizer with a chat template, saved as safetensors."""
+    from seqit.tinymodels import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"), hidden_size=32, num_layers=2, seed=0)
+
+
+@pytest.fixture
+def sample_path() -> Path:
+    return SAMPLE
 
 
 @pytest.fixture

@@ -450,8 +450,17 @@ def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
         yield from _iter_parquet(p)
     elif p.suffix == ".json" and _first_char(p) == "[":
         yield from _iter_json_list(p)
-    else:
+    elif p.suffix == ".json" and _is_single_json_document(p):
+        raise DataError(f"{p}: expected a JSON list of rows or one JSON object per line (JSONL), got a single JSON object")
+    else:  # .jsonl, or JSONL content named .json (the SIT reference writes such files)
         yield from _iter_jsonl(p)
+
+
+def _is_single_json_document(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_bytes().decode("utf-8-sig")), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
 
 
 def _first_char(path: Path) -> str:
