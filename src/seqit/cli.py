@@ -113,13 +113,13 @@ def convert(
         console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@app.command()
 def generate(
     config: Annotated[Path, typer.Argument(help="YAML config (see configs/generate/).")],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: teacher.model=gpt-4o-mini ...")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides: teacher.model=gpt-4o-mini ...")] = None,
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the first rendered prompts and a cost estimate; send nothing.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (overrides out_dir).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
@@ -153,9 +153,11 @@ def generate(
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     c = manifest["counts"]
     table = Table(show_header=True, header_style="bold")
-    for col in ("seeds", "sit", "it", "sit dropped", "read rejects", "balanced"):
+    cols = {"seeds": "seeds", "sit": "sit_records", "it": "it_records", "kept as is": "kept_unconverted",
+            "sit dropped": "sit_dropped", "read rejects": "read_rejects", "balanced": "balanced"}
+    for col in cols:
         table.add_column(col, justify="right")
-    table.add_row(str(c["seeds"]), str(c["sit_records"]), str(c["it_records"]), str(c["sit_dropped"]), str(c["read_rejects"]), str(c["balanced"]))
+    table.add_row(*(str(c[k]) for k in cols.values()))
     console.print(table)
     for rnd, dist in manifest.get("options_per_round", {}).items():
         console.print(f"  round {rnd} options: " + "  ".join(f"{k} {v}%" for k, v in dist["pct"].items()), markup=False)

@@ -156,10 +156,13 @@ def plan_taskdriven(cfg: Any, records: list[Record], max_prompts: int) -> Any:
                 reqs.append(ChatRequest(f"{j.record.id}:t", msgs, max_tokens=cfg.respond.max_tokens))
     shown = [(r.id, list(r.messages)) for r in reqs[:max_prompts]]
     for j in jobs[: max(0, max_prompts - len(shown))]:
-        fake = [(s, f"<{s} of the input>") for s in cfg.taskdriven.steps]
-        rec = td.sequential_record(j.record.id, _system(j.record), str(j.record.meta.get("instruction", "")), _input(j.record),
-                                   j.record.response or "", fake, random.Random(0))
-        shown.append((f"record {rec['id']} (teacher results shown as <...>)", rec["messages"]))
+        known = {"repeat": _input(j.record), "translate": _input(j.record)}
+        fake = [(s, known.get(s, f"<the teacher's {s} of the input>")) for s in cfg.taskdriven.steps]
+        shown_input = j.foreign_input or (f"<the teacher's {j.lang} translation>" if j.lang else _input(j.record))
+        rng = random.Random(f"{cfg.seed}:{j.record.id}:wording")
+        rec = td.sequential_record(j.record.id, _system(j.record), str(j.record.meta.get("instruction", "")), shown_input,
+                                   j.record.response or "", fake, rng)
+        shown.append((f"record {rec['id']}", rec["messages"]))
     return Plan(len(records), shown, estimate_cost(reqs, cfg.teacher))
 
 

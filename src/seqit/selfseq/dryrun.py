@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from seqit.selfseq import prompts
 from seqit.selfseq.pipeline import JSON_MODE, Seed, SelfSeqSettings
+from seqit.taskdriven import lower_first
 from seqit.teachers import ChatRequest
 
 
@@ -22,7 +23,7 @@ def dry_run_reply(req: ChatRequest) -> str:
         return json.dumps({"reason": "dry run", "option": "B"})
     if stage == "rewrite":
         task = last.split("Instruction:\n", 1)[-1].split("\n\nInput (", 1)[0]
-        return json.dumps({"reason": "dry run", "new_instruction": f"First, list the key facts this task needs. Then, {task}"})
+        return json.dumps({"reason": "dry run", "new_instruction": f"First, list the key facts this task needs. Then, {lower_first(task)}"})
     if stage == "validate":
         return json.dumps({"reason": "dry run", "verdict": "pass"})
     return "This is where the teacher's answer would go in a real run."
