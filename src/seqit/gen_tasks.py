@@ -48,7 +48,9 @@ def plan_jobs(cfg: Any, records: list[Record]) -> list[Job]:
     eligible = [i for i, r in enumerate(records) if _input(r).strip() and r.response is not None]
     if "translate" in t.steps and t.parallel:
         return _parallel_jobs(cfg, records)
-    chosen = sorted(rng.sample(eligible, min(len(eligible), t.max_items))) if t.max_items is not None else eligible
+    chosen = (
+        sorted(rng.sample(eligible, min(len(eligible), t.max_items))) if t.max_items is not None else eligible
+    )
     langs: dict[int, str] = {}
     if "translate" in t.steps:
         for k, i in enumerate(chosen):
@@ -66,7 +68,9 @@ def _parallel_jobs(cfg: Any, records: list[Record]) -> list[Job]:
     for lang, path in t.parallel.items():
         rows = [raw.row if raw.error is None else None for raw in iter_raw_rows(path)]
         if len(rows) != len(english):
-            raise DataError(f"{path}: {len(rows)} rows, but {cfg.data.path} has {len(english)}; parallel files must be index-aligned")
+            raise DataError(
+                f"{path}: {len(rows)} rows, but {cfg.data.path} has {len(english)}; parallel files must be index-aligned"
+            )
         foreign[lang] = rows
     per_lang = t.per_language if t.per_language is not None else t.max_items
     picks = td.select_parallel(english, foreign, per_lang, random.Random(f"{cfg.seed}:parallel"))
@@ -102,16 +106,38 @@ async def run_job(job: Job, teacher: Any, cfg: Any, tick: Any) -> Outcome:
             shown_input = job.foreign_input
             intermediates.append(("translate", english))
             continue
-        msgs = td.translate_messages(english, job.lang) if step == "translate" else td.paraphrase_messages(english)
-        req = ChatRequest(f"{rec.id}:{step}", msgs, temperature=0.0, max_tokens=cfg.respond.max_tokens, prompt_version=td.VERSIONS[step])
+        msgs = (
+            td.translate_messages(english, job.lang)
+            if step == "translate"
+            else td.paraphrase_messages(english)
+        )
+        req = ChatRequest(
+            f"{rec.id}:{step}",
+            msgs,
+            temperature=0.0,
+            max_tokens=cfg.respond.max_tokens,
+            prompt_version=td.VERSIONS[step],
+        )
         comp = await teacher.complete(req)
-        reason = f"teacher error: {comp.error}" if not comp.ok else td.check_intermediate(english, comp.text, step)
+        reason = (
+            f"teacher error: {comp.error}" if not comp.ok else td.check_intermediate(english, comp.text, step)
+        )
         if reason is None and comp.finish_reason == "length":
             reason = f"truncated {step} (finish_reason=length)"
         tick(step, reason is None)
         if reason:
             out.stages[f"{step}.rejected"] += 1
-            out.rejects.append({"seed_id": rec.id, "kind": "sit", "stage": step, "round": 1, "reason": reason, "dropped": True, "raw": comp.text[:2000]})
+            out.rejects.append(
+                {
+                    "seed_id": rec.id,
+                    "kind": "sit",
+                    "stage": step,
+                    "round": 1,
+                    "reason": reason,
+                    "dropped": True,
+                    "raw": comp.text[:2000],
+                }
+            )
             return out
         out.stages[f"{step}.ok"] += 1
         model, versions[step] = comp.model, td.VERSIONS[step]
@@ -125,11 +151,15 @@ async def run_job(job: Job, teacher: Any, cfg: Any, tick: Any) -> Outcome:
     if job.lang:
         meta["language"] = job.lang
     rng = random.Random(f"{cfg.seed}:{rec.id}:wording")
-    out.sit = td.sequential_record(rec.id, _system(rec), task, shown_input, rec.response or "", intermediates, rng, meta)
+    out.sit = td.sequential_record(
+        rec.id, _system(rec), task, shown_input, rec.response or "", intermediates, rng, meta
+    )
     return out
 
 
-async def run_taskdriven(cfg: Any, run: Any, records: list[Record], done: dict[str, Any], progress: bool) -> dict[str, int]:
+async def run_taskdriven(
+    cfg: Any, run: Any, records: list[Record], done: dict[str, Any], progress: bool
+) -> dict[str, int]:
     from seqit.generate import _drive
 
     jobs = plan_jobs(cfg, records)
@@ -137,7 +167,9 @@ async def run_taskdriven(cfg: Any, run: Any, records: list[Record], done: dict[s
     needs_teacher = any(j.convert for j in todo) and any(
         s == "paraphrase" or (s == "translate" and not cfg.taskdriven.parallel) for s in cfg.taskdriven.steps
     )
-    backend = None if needs_teacher else FakeBackend(["(unused)"])  # no teacher needed: never open a connection
+    backend = (
+        None if needs_teacher else FakeBackend(["(unused)"])
+    )  # no teacher needed: never open a connection
     await _drive(cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend)
     return {j.record.id: j.index for j in jobs}
 
@@ -150,7 +182,13 @@ def plan_taskdriven(cfg: Any, records: list[Record], max_prompts: int) -> Any:
     for j in jobs:
         for step in cfg.taskdriven.steps:
             if step == "paraphrase":
-                reqs.append(ChatRequest(f"{j.record.id}:p", td.paraphrase_messages(_input(j.record)), max_tokens=cfg.respond.max_tokens))
+                reqs.append(
+                    ChatRequest(
+                        f"{j.record.id}:p",
+                        td.paraphrase_messages(_input(j.record)),
+                        max_tokens=cfg.respond.max_tokens,
+                    )
+                )
             elif step == "translate" and j.foreign_input is None:
                 msgs = td.translate_messages(_input(j.record), j.lang or "")
                 reqs.append(ChatRequest(f"{j.record.id}:t", msgs, max_tokens=cfg.respond.max_tokens))
@@ -158,10 +196,19 @@ def plan_taskdriven(cfg: Any, records: list[Record], max_prompts: int) -> Any:
     for j in jobs[: max(0, max_prompts - len(shown))]:
         known = {"repeat": _input(j.record), "translate": _input(j.record)}
         fake = [(s, known.get(s, f"<the teacher's {s} of the input>")) for s in cfg.taskdriven.steps]
-        shown_input = j.foreign_input or (f"<the teacher's {j.lang} translation>" if j.lang else _input(j.record))
+        shown_input = j.foreign_input or (
+            f"<the teacher's {j.lang} translation>" if j.lang else _input(j.record)
+        )
         rng = random.Random(f"{cfg.seed}:{j.record.id}:wording")
-        rec = td.sequential_record(j.record.id, _system(j.record), str(j.record.meta.get("instruction", "")), shown_input,
-                                   j.record.response or "", fake, rng)
+        rec = td.sequential_record(
+            j.record.id,
+            _system(j.record),
+            str(j.record.meta.get("instruction", "")),
+            shown_input,
+            j.record.response or "",
+            fake,
+            rng,
+        )
         shown.append((f"record {rec['id']}", rec["messages"]))
     return Plan(len(records), shown, estimate_cost(reqs, cfg.teacher))
 
@@ -170,7 +217,9 @@ def plan_taskdriven(cfg: Any, records: list[Record], max_prompts: int) -> Any:
 # caption-then-answer (vision-language rows; no teacher)
 
 
-def read_caption_rows(path: str | Path, limit: int | None) -> tuple[list[tuple[str, dict[str, str]]], list[dict[str, Any]]]:
+def read_caption_rows(
+    path: str | Path, limit: int | None
+) -> tuple[list[tuple[str, dict[str, str]]], list[dict[str, Any]]]:
     """(id, row) for good rows and reject rows naming file:line and field for bad ones."""
     good, bad = [], []
     for raw in iter_raw_rows(path):
@@ -180,11 +229,25 @@ def read_caption_rows(path: str | Path, limit: int | None) -> tuple[list[tuple[s
         problem = raw.error
         if problem is None and not isinstance(row, dict):
             problem = "row must be a JSON object"
-        missing = [f for f in CAPTION_FIELDS if problem is None and not (isinstance(row.get(f), str) and row[f].strip())]
+        missing = [
+            f
+            for f in CAPTION_FIELDS
+            if problem is None and not (isinstance(row.get(f), str) and row[f].strip())
+        ]
         if problem is None and missing:
             problem = f"field {missing[0]!r} is missing or empty"
         if problem:
-            bad.append({"seed_id": None, "stage": "read", "file": raw.file, "line": raw.line, "reason": problem, "row": row, "dropped": True})
+            bad.append(
+                {
+                    "seed_id": None,
+                    "stage": "read",
+                    "file": raw.file,
+                    "line": raw.line,
+                    "reason": problem,
+                    "row": row,
+                    "dropped": True,
+                }
+            )
             continue
         rid = str(row.get("id") or f"{Path(raw.file).stem}-{raw.line:05d}")
         good.append((rid, {f: row[f] for f in CAPTION_FIELDS}))
@@ -199,7 +262,15 @@ def run_caption(cfg: Any, argv: list[str] | None) -> Path:
     sit, it, done = [], [], []
     source = cfg.data.source or Path(cfg.data.path).stem
     for rid, row in good:
-        s, b = td.caption_records(rid, row["image"], row["caption"], row["question"], row["answer"], random.Random(f"{cfg.seed}:{rid}"), source)
+        s, b = td.caption_records(
+            rid,
+            row["image"],
+            row["caption"],
+            row["question"],
+            row["answer"],
+            random.Random(f"{cfg.seed}:{rid}"),
+            source,
+        )
         sit.append(s)
         it.append(b)
         done.append(Outcome(rid, it=b, sit=s).summary())
@@ -207,7 +278,14 @@ def run_caption(cfg: Any, argv: list[str] | None) -> Path:
     write_jsonl(run.file("it.jsonl"), it)
     write_jsonl(run.file("rejects.jsonl"), bad)
     write_jsonl(run.file("done.jsonl"), done)
-    finalize(cfg, run, {rid: i for i, (rid, _) in enumerate(good)}, rows_in=len(good) + len(bad), read_rejects=len(bad), limited=0)
+    finalize(
+        cfg,
+        run,
+        {rid: i for i, (rid, _) in enumerate(good)},
+        rows_in=len(good) + len(bad),
+        read_rejects=len(bad),
+        limited=0,
+    )
     return run.path
 
 
@@ -217,6 +295,8 @@ def plan_caption(cfg: Any) -> Any:
     good, _ = read_caption_rows(cfg.data.path, cfg.limit)
     shown = []
     for rid, row in good[:2]:
-        s, b = td.caption_records(rid, row["image"], row["caption"], row["question"], row["answer"], random.Random(0))
+        s, b = td.caption_records(
+            rid, row["image"], row["caption"], row["question"], row["answer"], random.Random(0)
+        )
         shown += [(s["id"] + f" (image {row['image']})", s["messages"]), (b["id"], b["messages"])]
     return Plan(len(good), shown, {"requests": 0, "max_cost_usd": 0.0, "models": {}})

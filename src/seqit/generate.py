@@ -72,11 +72,15 @@ class TaskDrivenConfig:
 
         bad = [s for s in self.steps if s not in STEPS]
         if bad or not self.steps:
-            raise ValueError(f"taskdriven.steps: unknown step {bad[0] if bad else '(none)'!r}; use {', '.join(STEPS)}")
+            raise ValueError(
+                f"taskdriven.steps: unknown step {bad[0] if bad else '(none)'!r}; use {', '.join(STEPS)}"
+            )
         if "translate" in self.steps[1:]:
             raise ValueError("taskdriven.steps: translate must be the first step")
         if "translate" in self.steps and not (self.languages or self.parallel):
-            raise ValueError("taskdriven: translate needs `languages` (teacher translates) or `parallel` files")
+            raise ValueError(
+                "taskdriven: translate needs `languages` (teacher translates) or `parallel` files"
+            )
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,9 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
     run = start_run(cfg.out_dir, cfg, "generate", inputs=inputs, argv=argv)
     done = resume_state(run)
     with JsonlWriter(run.file("rejects.jsonl")) as w:
-        w.write_many({"seed_id": None, "stage": "read", **r.to_json(), "dropped": True} for r in loaded.rejects)
+        w.write_many(
+            {"seed_id": None, "stage": "read", **r.to_json(), "dropped": True} for r in loaded.rejects
+        )
     if cfg.method == "selfseq":
         seeds = [seed_from_record(r, i, cfg.selfseq.extract) for i, r in enumerate(records)]
         todo = [s for s in seeds if s.id not in done]
@@ -149,18 +155,29 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         order = {s.id: s.index for s in seeds}
     else:
         order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress))
-    finalize(cfg, run, order, rows_in=loaded.rows_in, read_rejects=len(loaded.rejects), limited=len(loaded.records) - len(records))
+    finalize(
+        cfg,
+        run,
+        order,
+        rows_in=loaded.rows_in,
+        read_rejects=len(loaded.rejects),
+        limited=len(loaded.records) - len(records),
+    )
     return run.path
 
 
 SeedFn = Callable[[Any, Any, Callable[[str, bool], None]], Awaitable[Outcome]]
 
 
-async def _drive(cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn, progress: bool, backend: Any = None) -> None:
+async def _drive(
+    cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn, progress: bool, backend: Any = None
+) -> None:
     """Run `fn(seed, teacher, tick)` for every seed, a bounded window at a time, writing each outcome at once."""
     window = cfg.max_inflight_seeds or 2 * cfg.teacher.max_concurrency
     with _Progress(progress, len(todo)) as bar, Outputs(run) as out:
-        async with open_teacher(cfg.teacher, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
+        async with open_teacher(
+            cfg.teacher, ledger_path=run.file("ledger.sqlite"), backend=backend
+        ) as teacher:
             it = iter(todo)
             pending: set[asyncio.Task] = set()
             while True:
@@ -217,7 +234,9 @@ def _seed_of(row: dict[str, Any]) -> str | None:
     return row.get("meta", {}).get("seed_id") if "meta" in row else row.get("seed_id")
 
 
-def finalize(cfg: GenerateConfig, run: Run, order: dict[str, int], rows_in: int, read_rejects: int, limited: int) -> None:
+def finalize(
+    cfg: GenerateConfig, run: Run, order: dict[str, int], rows_in: int, read_rejects: int, limited: int
+) -> None:
     """Sort outputs into seed order (byte-identical reruns), write the mix and the manifest counts."""
     key = lambda r: (order.get(_seed_of(r) or "", -1), r.get("id") or "", r.get("round", 0))  # noqa: E731
     rows = {name: sorted(read_jsonl(run.file(name)), key=key) for name in OUTPUTS}
@@ -225,7 +244,9 @@ def finalize(cfg: GenerateConfig, run: Run, order: dict[str, int], rows_in: int,
         write_jsonl(run.file(name), rs)
     done = list(read_jsonl(run.file("done.jsonl")))
     if cfg.mix.mode != "none":
-        mixed = mix_records(rows["it.jsonl"], rows["sit.jsonl"], cfg.mix.mode, cfg.mix.sit_ratio, cfg.seed, cfg.mix.shuffle)
+        mixed = mix_records(
+            rows["it.jsonl"], rows["sit.jsonl"], cfg.mix.mode, cfg.mix.sit_ratio, cfg.seed, cfg.mix.shuffle
+        )
         write_jsonl(run.file("mix.jsonl"), mixed)
         run.manifest["mix"] = {"mode": cfg.mix.mode, "rows": len(mixed), "kinds": mix_summary(mixed)}
     rejects = [r for r in rows["rejects.jsonl"] if r.get("stage") != "read"]
@@ -288,7 +309,14 @@ class _Progress:
 
     def __init__(self, enabled: bool, total: int):
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.p = Progress(
             TextColumn("{task.description:<22}"),

@@ -18,7 +18,9 @@ from typing import Any
 Row = dict[str, Any]
 
 
-def mix_records(it: list[Row], sit: list[Row], mode: str, sit_ratio: float, seed: int, shuffle: bool = True) -> list[Row]:
+def mix_records(
+    it: list[Row], sit: list[Row], mode: str, sit_ratio: float, seed: int, shuffle: bool = True
+) -> list[Row]:
     """The mixed training rows, in seed order or shuffled with `random.Random(seed)`."""
     if mode == "replace":
         by_seed = {r["meta"]["seed_id"]: r for r in sit}

@@ -48,11 +48,23 @@ FIRST_STEP = {
     ],
 }
 LIST_STEP = {
-    "repeat": ["Repeat the input word for word.", "Copy the input exactly as it is.", "Restate the input unchanged."],
-    "paraphrase": ["Paraphrase the input.", "Rewrite the input in your own words.", "Restate the input with different wording."],
+    "repeat": [
+        "Repeat the input word for word.",
+        "Copy the input exactly as it is.",
+        "Restate the input unchanged.",
+    ],
+    "paraphrase": [
+        "Paraphrase the input.",
+        "Rewrite the input in your own words.",
+        "Restate the input with different wording.",
+    ],
     "translate": ["Translate the input into English.", "Give an English translation of the input."],
 }
-LIST_INTRO = ["Do the following steps in order:", "Complete these steps one after another:", "Follow these steps in order:"]
+LIST_INTRO = [
+    "Do the following steps in order:",
+    "Complete these steps one after another:",
+    "Follow these steps in order:",
+]
 LABELS = {"repeat": "Input repeated", "paraphrase": "Paraphrased input", "translate": "English translation"}
 
 CAPTION_PROMPTS = [
@@ -221,11 +233,21 @@ def caption_records(
             {"role": "user", "content": seq_prompt},
             {"role": "assistant", "content": f"Description:\n{caption.strip()}\n\nAnswer:\n{answer.strip()}"},
         ],
-        "meta": {**meta, "kind": "sit", "option": "caption", "depth": 1, "steps": ["caption", "answer"], "caption": caption},
+        "meta": {
+            **meta,
+            "kind": "sit",
+            "option": "caption",
+            "depth": 1,
+            "steps": ["caption", "answer"],
+            "caption": caption,
+        },
     }
     base = {
         "id": f"{row_id}:it",
-        "messages": [{"role": "user", "content": base_prompt}, {"role": "assistant", "content": answer.strip()}],
+        "messages": [
+            {"role": "user", "content": base_prompt},
+            {"role": "assistant", "content": answer.strip()},
+        ],
         "meta": {**meta, "kind": "it", "depth": 0},
     }
     return sit, base

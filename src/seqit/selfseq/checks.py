@@ -1,7 +1,7 @@
 """Pure rule checks for Self-Seq outputs; each returns a reject reason (str) or None when the text passes.
 
-    >>> check_rewrite("Sum 3 and 4.", "First explain addition. Then sum the numbers.")
-    'drops key content of the original: 3, 4'
+>>> check_rewrite("Sum 3 and 4.", "First explain addition. Then sum the numbers.")
+'drops key content of the original: 3, 4'
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from collections import Counter
 from seqit.selfseq.parse import is_placeholder
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:%|\b)")
-_QUOTED = re.compile(r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|(?<!\w)'([^'\n]{2,200})'(?!\w)|`([^`\n]{1,200})`")
-_OPTION_LINE = re.compile(r"(?:^|\s)\(?([A-Da-d1-9])[).:]\s+(\S[^\n()]{0,60}?)(?=\s+\(?[A-Da-d1-9][).:]\s|\n|$)")
+_QUOTED = re.compile(
+    r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|(?<!\w)'([^'\n]{2,200})'(?!\w)|`([^`\n]{1,200})`"
+)
+_OPTION_LINE = re.compile(
+    r"(?:^|\s)\(?([A-Da-d1-9])[).:]\s+(\S[^\n()]{0,60}?)(?=\s+\(?[A-Da-d1-9][).:]\s|\n|$)"
+)
 _CODE_FENCE = re.compile(r"```.*?```", re.DOTALL)
 _SEQUENCE_WORDS = re.compile(
     r"\b(?:first(?:ly)?|then|next|after(?:wards| that)?|finally|second(?:ly)?|third|lastly|before|"
@@ -65,7 +69,9 @@ def is_sequential(original: str, rewritten: str) -> bool:
     """Does the rewrite spell out an order of tasks (sequence words, numbered steps, or extra sentences)?"""
     if len(_SEQUENCE_WORDS.findall(rewritten)) > len(_SEQUENCE_WORDS.findall(original)):
         return True
-    return len(_SENTENCE_END.findall(rewritten.strip() + " ")) > len(_SENTENCE_END.findall(original.strip() + " "))
+    return len(_SENTENCE_END.findall(rewritten.strip() + " ")) > len(
+        _SENTENCE_END.findall(original.strip() + " ")
+    )
 
 
 def check_rewrite(original: str, rewritten: str | None, min_growth_chars: int = 12) -> str | None:

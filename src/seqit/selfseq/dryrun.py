@@ -23,7 +23,12 @@ def dry_run_reply(req: ChatRequest) -> str:
         return json.dumps({"reason": "dry run", "option": "B"})
     if stage == "rewrite":
         task = last.split("Instruction:\n", 1)[-1].split("\n\nInput (", 1)[0]
-        return json.dumps({"reason": "dry run", "new_instruction": f"First, list the key facts this task needs. Then, {lower_first(task)}"})
+        return json.dumps(
+            {
+                "reason": "dry run",
+                "new_instruction": f"First, list the key facts this task needs. Then, {lower_first(task)}",
+            }
+        )
     if stage == "validate":
         return json.dumps({"reason": "dry run", "verdict": "pass"})
     return "This is where the teacher's answer would go in a real run."
@@ -34,16 +39,28 @@ def upper_bound_requests(seeds: list[Seed], s: SelfSeqSettings) -> Iterator[Chat
     for seed in seeds:
         rng = random.Random(0)
         instruction = seed.instruction or seed.prompt
-        control = dict(temperature=0.0, max_tokens=s.control_max_tokens, response_format=JSON_MODE if s.json_mode else None)
+        control = dict(
+            temperature=0.0,
+            max_tokens=s.control_max_tokens,
+            response_format=JSON_MODE if s.json_mode else None,
+        )
         respond = dict(temperature=s.respond_temperature, max_tokens=s.respond_max_tokens)
         if s.it_baseline:
-            yield ChatRequest(f"{seed.id}:it", prompts.respond_messages(seed.system, seed.prompt, ""), **respond)
+            yield ChatRequest(
+                f"{seed.id}:it", prompts.respond_messages(seed.system, seed.prompt, ""), **respond
+            )
         if seed.instruction is None:
             yield ChatRequest(f"{seed.id}:extract", prompts.extract_messages(seed.prompt, rng), **control)
         for rnd in range(1, s.max_depth + 1):
-            yield ChatRequest(f"{seed.id}:c{rnd}", prompts.classify_messages(instruction, seed.input, rng), **control)
-            yield ChatRequest(f"{seed.id}:r{rnd}", prompts.rewrite_messages("B", instruction, seed.input, rng), **control)
+            yield ChatRequest(
+                f"{seed.id}:c{rnd}", prompts.classify_messages(instruction, seed.input, rng), **control
+            )
+            yield ChatRequest(
+                f"{seed.id}:r{rnd}", prompts.rewrite_messages("B", instruction, seed.input, rng), **control
+            )
             if s.llm_validate:
                 msgs = prompts.validate_messages(instruction, instruction, seed.input, rng)
                 yield ChatRequest(f"{seed.id}:v{rnd}", msgs, **control)
-            yield ChatRequest(f"{seed.id}:a{rnd}", prompts.respond_messages(seed.system, instruction, seed.input), **respond)
+            yield ChatRequest(
+                f"{seed.id}:a{rnd}", prompts.respond_messages(seed.system, instruction, seed.input), **respond
+            )

@@ -46,7 +46,18 @@ _OTHER_PHRASE = (
     r"\b(?:choose|pick|select)|^\s*(?:choice|answer|classification|label))"
 )
 _DECISION = re.compile(
-    _OPTION_PHRASE + _SEP + r"(?:option\s*)?" + _ANY + "|" + _OTHER_PHRASE + _SEP + r"(?:option\s*" + _ANY + "|" + _UPPER + ")",
+    _OPTION_PHRASE
+    + _SEP
+    + r"(?:option\s*)?"
+    + _ANY
+    + "|"
+    + _OTHER_PHRASE
+    + _SEP
+    + r"(?:option\s*"
+    + _ANY
+    + "|"
+    + _UPPER
+    + ")",
     re.IGNORECASE | re.MULTILINE,
 )
 _MENTION = re.compile(r"\boption\s*" + _ANY, re.IGNORECASE)

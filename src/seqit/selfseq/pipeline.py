@@ -103,7 +103,9 @@ def seed_from_record(rec: Record, index: int, extract: str) -> Seed:
 class _Chain:
     """State and helpers for one seed's run (kept small: one method per stage)."""
 
-    def __init__(self, seed: Seed, teacher: TeacherLike, s: SelfSeqSettings, tick: Callable[[str, bool], None]):
+    def __init__(
+        self, seed: Seed, teacher: TeacherLike, s: SelfSeqSettings, tick: Callable[[str, bool], None]
+    ):
         self.seed, self.teacher, self.s, self.tick = seed, teacher, s, tick
         self.out = Outcome(seed.id)
         self.model = ""
@@ -112,10 +114,19 @@ class _Chain:
     def rng(self, stage: str, rnd: int) -> random.Random:
         return random.Random(f"{self.s.seed}:{self.seed.id}:{stage}:{rnd}")
 
-    def reject(self, stage: str, reason: str, rnd: int, dropped: bool, kind: str = "sit", raw: str | None = None) -> None:
+    def reject(
+        self, stage: str, reason: str, rnd: int, dropped: bool, kind: str = "sit", raw: str | None = None
+    ) -> None:
         self.out.stages[f"{stage}.rejected"] += 1
         self.tick(stage, False)
-        row = {"seed_id": self.seed.id, "kind": kind, "stage": stage, "round": rnd, "reason": reason, "dropped": dropped}
+        row = {
+            "seed_id": self.seed.id,
+            "kind": kind,
+            "stage": stage,
+            "round": rnd,
+            "reason": reason,
+            "dropped": dropped,
+        }
         if raw is not None:
             row["raw"] = raw[:2000]
         self.out.rejects.append(row)
@@ -124,7 +135,9 @@ class _Chain:
         self.out.stages[f"{stage}.ok"] += 1
         self.tick(stage, True)
 
-    async def call(self, stage: str, rnd: int, messages: list[dict[str, str]], control: bool, kind: str = "sit") -> Completion:
+    async def call(
+        self, stage: str, rnd: int, messages: list[dict[str, str]], control: bool, kind: str = "sit"
+    ) -> Completion:
         s = self.s
         version = prompts.VERSIONS[stage]
         self.versions[stage] = version
@@ -143,10 +156,14 @@ class _Chain:
             self.model = comp.model
         return comp
 
-    async def respond(self, instruction: str, input_text: str, rnd: int, kind: str, dropped: bool) -> str | None:
+    async def respond(
+        self, instruction: str, input_text: str, rnd: int, kind: str, dropped: bool
+    ) -> str | None:
         msgs = prompts.respond_messages(self.seed.system, instruction, input_text)
         comp = await self.call("respond", rnd, msgs, control=False, kind=kind)
-        reason = f"teacher error: {comp.error}" if not comp.ok else check_response(comp.text, comp.finish_reason)
+        reason = (
+            f"teacher error: {comp.error}" if not comp.ok else check_response(comp.text, comp.finish_reason)
+        )
         if reason:
             self.reject("respond", reason, rnd, dropped, kind, comp.text or None)
             return None
@@ -154,12 +171,16 @@ class _Chain:
         return comp.text.strip()
 
     async def extract(self) -> tuple[str, str] | None:
-        comp = await self.call("extract", 0, prompts.extract_messages(self.seed.prompt, self.rng("extract", 0)), True)
+        comp = await self.call(
+            "extract", 0, prompts.extract_messages(self.seed.prompt, self.rng("extract", 0)), True
+        )
         if not comp.ok:
             self.reject("extract", f"teacher error: {comp.error}", 0, True)
             return None
         parsed = parse_extraction(comp.text)
-        reason = "unparseable extraction reply" if parsed is None else check_extraction(self.seed.prompt, *parsed)
+        reason = (
+            "unparseable extraction reply" if parsed is None else check_extraction(self.seed.prompt, *parsed)
+        )
         if reason:
             self.reject("extract", reason, 0, True, raw=comp.text)
             return None
@@ -167,19 +188,27 @@ class _Chain:
         return parsed
 
     async def classify(self, instruction: str, input_text: str, rnd: int) -> str | None:
-        msgs = prompts.classify_messages(instruction, input_text, self.rng("classify", rnd), self.s.max_input_chars)
+        msgs = prompts.classify_messages(
+            instruction, input_text, self.rng("classify", rnd), self.s.max_input_chars
+        )
         comp = await self.call("classify", rnd, msgs, True)
         option = parse_option(comp.text) if comp.ok else None
         self.out.options.append(option)
         if option is None:
-            why = f"teacher error: {comp.error}" if not comp.ok else "unparseable classification (no option A-D)"
+            why = (
+                f"teacher error: {comp.error}"
+                if not comp.ok
+                else "unparseable classification (no option A-D)"
+            )
             self.reject("classify", why, rnd, rnd == 1, raw=comp.text or None)
             return None
         self.passed("classify")
         return option
 
     async def rewrite(self, option: str, instruction: str, input_text: str, rnd: int) -> str | None:
-        msgs = prompts.rewrite_messages(option, instruction, input_text, self.rng("rewrite", rnd), self.s.max_input_chars)
+        msgs = prompts.rewrite_messages(
+            option, instruction, input_text, self.rng("rewrite", rnd), self.s.max_input_chars
+        )
         comp = await self.call("rewrite", rnd, msgs, True)
         if not comp.ok:
             self.reject("rewrite", f"teacher error: {comp.error}", rnd, rnd == 1)
@@ -196,20 +225,28 @@ class _Chain:
         return new
 
     async def validate(self, original: str, new: str, input_text: str, rnd: int) -> bool:
-        msgs = prompts.validate_messages(original, new, input_text, self.rng("validate", rnd), self.s.max_input_chars)
+        msgs = prompts.validate_messages(
+            original, new, input_text, self.rng("validate", rnd), self.s.max_input_chars
+        )
         comp = await self.call("validate", rnd, msgs, True)
         verdict = parse_verdict(comp.text) if comp.ok else None
         if verdict is None or not verdict[0]:
             if not comp.ok:
                 why = f"teacher error: {comp.error}"
             else:
-                why = "unparseable validator verdict" if verdict is None else f"validator: {verdict[1] or 'fail'}"
+                why = (
+                    "unparseable validator verdict"
+                    if verdict is None
+                    else f"validator: {verdict[1] or 'fail'}"
+                )
             self.reject("validate", why, rnd, rnd == 1, raw=comp.text or None)
             return False
         self.passed("validate")
         return True
 
-    def record(self, kind: str, instruction: str, input_text: str, response: str, extra: dict[str, Any]) -> dict[str, Any]:
+    def record(
+        self, kind: str, instruction: str, input_text: str, response: str, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         msgs = prompts.respond_messages(self.seed.system, instruction, input_text)
         msgs.append({"role": "assistant", "content": response})
         depth = extra.get("depth", 0)
@@ -228,7 +265,10 @@ class _Chain:
 
 
 async def run_seed(
-    seed: Seed, teacher: TeacherLike, s: SelfSeqSettings, tick: Callable[[str, bool], None] = lambda st, ok: None
+    seed: Seed,
+    teacher: TeacherLike,
+    s: SelfSeqSettings,
+    tick: Callable[[str, bool], None] = lambda st, ok: None,
 ) -> Outcome:
     """Run one seed through the IT baseline and the Self-Seq chain; never raises for bad teacher output."""
     ch = _Chain(seed, teacher, s, tick)
@@ -286,7 +326,12 @@ async def _keep_as_is(ch: _Chain, instruction: str, input_text: str, it_response
     response = it_response if same_prompt and it_response is not None else None
     if response is None:
         if same_prompt and ch.s.it_baseline:  # the IT answer for this very prompt was already rejected
-            ch.reject("respond", "the direct answer to the kept instruction was rejected (see the it reject)", 0, True)
+            ch.reject(
+                "respond",
+                "the direct answer to the kept instruction was rejected (see the it reject)",
+                0,
+                True,
+            )
             return
         response = await ch.respond(instruction, input_text, 0, "sit", dropped=True)
         if response is None:

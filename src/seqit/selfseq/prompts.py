@@ -60,7 +60,7 @@ EXTRACT_SYSTEM = (
     "the task to perform. The input is everything else the task needs: passages, tables, code, lists, "
     "answer options, premises and hypotheses. Copy text verbatim: do not add, drop, reword or repeat "
     "anything, and do not let the two parts overlap. The input may be empty when the prompt is only a "
-    "task. Reply with a JSON object: {\"instruction\": \"...\", \"input\": \"...\"}."
+    'task. Reply with a JSON object: {"instruction": "...", "input": "..."}.'
 )
 EXTRACT_SHOTS = [
     (
@@ -105,20 +105,29 @@ CLASSIFY_SYSTEM = (
     "C: add a suffix task, a follow-up task that builds on the original task's result;\n"
     "D: keep it as it is (it is already sequential, or any added task would be forced or unnatural).\n"
     "An added task must produce its own explicit output; 'read', 'understand' or 'repeat the input' do not count. "
-    "Think briefly, then reply with a JSON object: {\"reason\": \"<one or two sentences>\", \"option\": \"A\"|\"B\"|\"C\"|\"D\"}."
+    'Think briefly, then reply with a JSON object: {"reason": "<one or two sentences>", "option": "A"|"B"|"C"|"D"}.'
 )
 CLASSIFY_SHOTS = [
     (
         "Instruction:\nPlan a three-day trip to Lisbon and estimate what it will cost.",
-        {"reason": "It already contains two steps, planning and costing, that can be made explicit and ordered.", "option": "A"},
+        {
+            "reason": "It already contains two steps, planning and costing, that can be made explicit and ordered.",
+            "option": "A",
+        },
     ),
     (
         "Instruction:\nWrite a product description for a reusable water bottle.",
-        {"reason": "Listing the bottle's key selling points first gives the description something concrete to use.", "option": "B"},
+        {
+            "reason": "Listing the bottle's key selling points first gives the description something concrete to use.",
+            "option": "B",
+        },
     ),
     (
         "Instruction:\nName the largest planet in the solar system.",
-        {"reason": "A follow-up asking for two facts about that planet builds naturally on the answer.", "option": "C"},
+        {
+            "reason": "A follow-up asking for two facts about that planet builds naturally on the answer.",
+            "option": "C",
+        },
     ),
     (
         "Instruction:\nWhat is 17 multiplied by 23?",
@@ -132,7 +141,9 @@ CLASSIFY_SHOTS = [
 ]
 
 
-def classify_messages(instruction: str, input_text: str, rng: random.Random, max_input_chars: int = 2000) -> list[dict[str, str]]:
+def classify_messages(
+    instruction: str, input_text: str, rng: random.Random, max_input_chars: int = 2000
+) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": CLASSIFY_SYSTEM},
         *_shots(CLASSIFY_SHOTS, rng),
@@ -152,7 +163,7 @@ REWRITE_RULES = (
     "code and tables.\n"
     "- The input (if any) is given after your instruction unchanged: refer to it, never copy it.\n"
     "- Say the order plainly (first ..., then ...).\n"
-    "Reply with a JSON object: {\"reason\": \"<one sentence>\", \"new_instruction\": \"...\"}."
+    'Reply with a JSON object: {"reason": "<one sentence>", "new_instruction": "..."}.'
 )
 REWRITE_GOALS = {
     "A": "Decompose the instruction into two or more sequential tasks that together do what it asks.",
@@ -241,7 +252,7 @@ VALIDATE_SYSTEM = (
     "quoted text, code, tables);\n"
     "2. it asks for at least two tasks in a clear order, and each added task has its own explicit output;\n"
     "3. it can be answered from the rewritten instruction and the input alone (the original will not be shown).\n"
-    "Reply with a JSON object: {\"reason\": \"<one sentence>\", \"verdict\": \"pass\"|\"fail\"}."
+    'Reply with a JSON object: {"reason": "<one sentence>", "verdict": "pass"|"fail"}.'
 )
 VALIDATE_SHOTS = [
     (
@@ -252,12 +263,18 @@ VALIDATE_SHOTS = [
     (
         "Original instruction:\nName the largest planet in the solar system.\n\n"
         "Rewritten instruction:\nName the largest planet in the solar system, and then give two interesting facts about it.",
-        {"reason": "Keeps the original question and adds a follow-up with its own output.", "verdict": "pass"},
+        {
+            "reason": "Keeps the original question and adds a follow-up with its own output.",
+            "verdict": "pass",
+        },
     ),
     (
         "Original instruction:\nWrite a haiku about rain.\n\n"
         "Rewritten instruction:\nRead the instruction carefully, then write a haiku about rain.",
-        {"reason": "'Read the instruction' has no output of its own, so this is not sequential.", "verdict": "fail"},
+        {
+            "reason": "'Read the instruction' has no output of its own, so this is not sequential.",
+            "verdict": "fail",
+        },
     ),
 ]
 
@@ -268,7 +285,11 @@ def validate_messages(
     user = f"Original instruction:\n{original}\n\nRewritten instruction:\n{rewritten}"
     if input_text.strip():
         user += f"\n\nInput (given after either instruction):\n{show_input(input_text, max_input_chars)}"
-    return [{"role": "system", "content": VALIDATE_SYSTEM}, *_shots(VALIDATE_SHOTS, rng), {"role": "user", "content": user}]
+    return [
+        {"role": "system", "content": VALIDATE_SYSTEM},
+        *_shots(VALIDATE_SHOTS, rng),
+        {"role": "user", "content": user},
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
