@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections import Counter
 
 from seqit.selfseq.parse import is_placeholder
@@ -81,7 +82,7 @@ def check_rewrite(original: str, rewritten: str | None, min_growth_chars: int = 
     if is_placeholder(rewritten):
         return "placeholder text instead of an instruction"
     a, b = normalize(original), normalize(rewritten)
-    if a == b or (difflib.SequenceMatcher(None, a, b).ratio() > 0.95 and len(b) < len(a) + min_growth_chars):
+    if a == b or (difflib.SequenceMatcher(None, a, b).ratio() > 0.9 and len(b) < len(a) + min_growth_chars):
         return "unchanged: the rewrite is (nearly) the original instruction"
     missing = missing_key_spans(original, rewritten)
     if missing:
@@ -138,6 +139,13 @@ def degenerate_reason(text: str, ngram: int = 4, max_repeat_share: float = 0.5) 
         line, n = Counter(lines).most_common(1)[0]
         if n >= 4 and n / len(lines) > 0.5:
             return f"the line {line[:30]!r} repeats {n} times"
+    unreadable = sum(ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\t\r") for ch in text)
+    if len(text) >= 20 and unreadable / len(text) > 0.05:
+        return f"{unreadable / len(text):.0%} unreadable or control characters"
+    scripts = Counter(unicodedata.name(ch, "? ?").split(" ")[0] for ch in text if ch.isalpha())
+    letters_total = sum(scripts.values())
+    if letters_total >= 20 and sum(1 for n in scripts.values() if n / letters_total >= 0.05) > 3:
+        return f"letters from {len(scripts)} different scripts"
     stripped = re.sub(r"\s", "", text)
     if len(stripped) >= 40 and len(set(stripped)) < 8:
         return "too few distinct characters"
