@@ -1,5 +1,4 @@
-"""Shared fixtures: test isolation (no network, no real keys, tmp HOME), a tiny local model, and
-`fake_openai`: a loopback OpenAI-compatible server (tests/fakes/openai_server.py)."""
+"""Shared fixtures: test isolation (no network, no real keys, tmp HOME) and a tiny local model."""
 
 from __future__ import annotations
 
@@ -8,10 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"
 SAMPLE = Path(__file__).parents[1] / "src" / "seqit" / "data" / "sample_alpaca.jsonl"
@@ -44,6 +39,13 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLE
+
+
+# --- teachers: a loopback OpenAI-compatible server (tests/fakes/openai_server.py) -------------
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
 
 @pytest.fixture

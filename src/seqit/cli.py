@@ -170,6 +170,59 @@ def generate(
     console.print(f"wrote {path}")
 
 
+@app.command()
+def complete(
+    requests: Annotated[Path, typer.Argument(help="JSONL of requests: {id, messages, optional sampling params}.")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides: teacher.tpm=90000 ...")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL (appended to; ids already there are skipped).")] = Path("completions.jsonl"),
+    config: Annotated[Path | None, typer.Option("--config", help="YAML with a `teacher:` section (see configs/complete/).")] = None,
+    backend: Annotated[str | None, typer.Option(help="openai, hf, vllm or fake.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (a local dir for hf/vllm).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="NAME of the env var holding the API key.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="Max requests in flight.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests-per-minute limit.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens-per-minute limit.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Per-request timeout in seconds.")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run dir for manifest, ledger, rejects (default: OUT's folder).")] = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and estimate tokens/cost; send nothing.")] = False,
+) -> None:
+    """Send chat requests to a teacher LLM; results stream to OUT, failures to rejects.jsonl. Rerun to resume.
+
+    Exit code 0 = every request completed, 1 = some rows bad or failed (see rejects.jsonl), 2 = cannot run.
+    """
+    import json
+
+    from seqit.complete import CompleteConfig, run_complete
+    from seqit.config import load_config
+
+    flags = {"backend": backend, "base_url": base_url, "model": model, "api_key_env": api_key_env,
+             "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout}
+    extra = [f"teacher.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    if limit is not None:
+        extra.append(f"limit={limit}")
+    cfg = load_config(CompleteConfig, config, list(overrides or []) + extra)
+    res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not dry_run)
+    c, est = res.counts, res.estimate
+    console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  to send: {c['to_send']}")
+    if dry_run:
+        for m, e in est["models"].items():
+            price = f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured"
+            console.print(f"  {m}: {e['requests']} requests, ~{e['prompt_tokens']} prompt tokens, "
+                          f"<= {e['max_completion_tokens']} completion tokens, {price}", markup=False)
+        console.print("dry run: nothing sent, nothing written")
+        return
+    u = res.usage
+    console.print(f"completed: {c['completed']}  failed: {c['failed']}  from ledger: {u.get('cached', 0)}  "
+                  f"tokens: {u.get('prompt_tokens', 0)}+{u.get('completion_tokens', 0)}  cost: ${u.get('cost_usd', 0):.4f}",
+                  markup=False)
+    bad = c["failed"] or c["input_rejects"]
+    console.print(f"wrote {res.out}" + (f"; failures and bad rows in {res.rejects_path}" if bad else ""), markup=False)
+    if bad:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call this in-process)."""
     try:

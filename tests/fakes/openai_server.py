@@ -170,7 +170,10 @@ class FakeOpenAIServer:
         self.attempts[key] += 1
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             self.kinds["401"] += 1
-            return 401, {}, json.dumps({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}).encode()
+            given = headers.get("authorization", "").removeprefix("Bearer ")
+            # like real providers, echo the key that was presented (tests check seqit redacts it)
+            msg = {"error": {"message": f"Incorrect API key provided: {given}", "code": "invalid_api_key"}}
+            return 401, {}, json.dumps(msg).encode()
         if self.capacity is not None and self.in_flight >= self.capacity:
             self.kinds["429_capacity"] += 1
             extra = {"retry-after": f"{self.capacity_retry_after_s:g}"} if self.capacity_retry_after_s else {}

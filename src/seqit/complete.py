@@ -1,0 +1,255 @@
+"""`seqit complete`: send a JSONL file of chat requests through a teacher, stream results to JSONL.
+
+    seqit complete requests.jsonl -o runs/c1/out.jsonl --base-url http://127.0.0.1:8000/v1 --model m
+
+Input rows: {"id", "messages", optional "model", "temperature", "top_p", "max_tokens", "stop",
+"seed", "n", "response_format", "prompt_version", "meta"}. Output rows: {"id", "text",
+"finish_reason", "usage", "error": null, "model", "cached", "attempts", "latency_s"} (+ "texts" and
+"finish_reasons" when n > 1, + "meta" passed through), written the moment each finishes.
+
+Bad input rows and requests that failed after retries go to rejects.jsonl with a reason (file:line
+for input rows). Rerunning the same command resumes: ids already in OUT are skipped, failed ones are
+retried, and the ledger (ledger.sqlite in the run dir) means nothing finished is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqit.errors import DataError, SeqitError
+from seqit.jsonl import JsonlWriter, read_ids
+from seqit.records import Reject, RowError
+from seqit.runs import start_run
+from seqit.teachers import ChatRequest, Completion, TeacherConfig, estimate_cost, open_teacher
+
+log = logging.getLogger(__name__)
+
+ROLES = ("system", "user", "assistant")
+PARAM_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "temperature": (int, float),
+    "top_p": (int, float),
+    "max_tokens": (int,),
+    "seed": (int,),
+    "n": (int,),
+    "response_format": (dict,),
+    "prompt_version": (str,),
+}
+KNOWN_KEYS = {"id", "messages", "stop", "meta", *PARAM_TYPES}
+
+
+@dataclass(frozen=True)
+class CompleteConfig:
+    """`seqit complete --config C`: the teacher section plus an optional row limit."""
+
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    limit: int | None = None
+
+
+@dataclass
+class CompleteResult:
+    out: Path
+    rejects_path: Path
+    run_dir: Path
+    counts: dict[str, int]
+    usage: dict[str, Any]
+    estimate: dict[str, Any]
+    dry_run: bool = False
+
+
+def parse_request_row(row: Any) -> ChatRequest:
+    """One input row -> ChatRequest; a RowError names the bad field."""
+    if not isinstance(row, dict):
+        raise RowError(None, f"expected a JSON object, got {type(row).__name__}")
+    unknown = sorted(set(row) - KNOWN_KEYS)
+    if unknown:
+        raise RowError(unknown[0], f"unknown field (known: {', '.join(sorted(KNOWN_KEYS))}; put extras under 'meta')")
+    rid = row.get("id")
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == "":
+        raise RowError("id", "missing or not a non-empty string/integer")
+    msgs = row.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise RowError("messages", "missing or not a non-empty list")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise RowError(f"messages[{i}]", f"expected {{'role': one of {ROLES}, 'content': string}}")
+    params: dict[str, Any] = {}
+    for key, types in PARAM_TYPES.items():
+        if row.get(key) is None:
+            continue
+        v = row[key]
+        if isinstance(v, bool) or not isinstance(v, types):
+            raise RowError(key, f"expected {' or '.join(t.__name__ for t in types)}, got {type(v).__name__}")
+        params[key] = v
+    stop = row.get("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+            raise RowError("stop", "expected a string or a list of non-empty strings")
+        params["stop"] = tuple(stop)
+    for key, ok, what in (
+        ("temperature", lambda v: 0 <= v <= 2, "between 0 and 2"),
+        ("top_p", lambda v: 0 < v <= 1, "in (0, 1]"),
+        ("max_tokens", lambda v: v >= 1, ">= 1"),
+        ("n", lambda v: 1 <= v <= 128, "between 1 and 128"),
+    ):
+        if key in params and not ok(params[key]):
+            raise RowError(key, f"must be {what}, got {params[key]}")
+    return ChatRequest(id=str(rid), messages=tuple({"role": m["role"], "content": m["content"]} for m in msgs), **params)
+
+
+def read_requests(path: Path, limit: int | None = None) -> tuple[list[tuple[ChatRequest, Any]], list[Reject], int]:
+    """Parse REQUESTS.jsonl: (request, meta) pairs, rejects with file:line, and rows read."""
+    if not path.is_file():
+        raise DataError(f"{path}: requests file not found")
+    good: list[tuple[ChatRequest, Any]] = []
+    rejects: list[Reject] = []
+    first_line: dict[str, int] = {}
+    rows = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            if limit is not None and rows >= limit:
+                break
+            rows += 1
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                rejects.append(Reject(str(path), lineno, f"not valid JSON ({e})"))
+                continue
+            try:
+                req = parse_request_row(row)
+            except RowError as e:
+                rejects.append(Reject(str(path), lineno, e.reason, e.field, row))
+                continue
+            if req.id in first_line:
+                rejects.append(Reject(str(path), lineno, f"duplicate id (first at line {first_line[req.id]})", "id", row))
+                continue
+            first_line[req.id] = lineno
+            good.append((req, row.get("meta")))
+    if rows == 0:
+        raise DataError(f"{path}: no requests (the file is empty)")
+    return good, rejects, rows
+
+
+def output_row(comp: Completion, n: int, meta: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": comp.request_id,
+        "text": comp.text,
+        "finish_reason": comp.finish_reason,
+        "usage": {"prompt_tokens": comp.usage.prompt_tokens, "completion_tokens": comp.usage.completion_tokens},
+        "error": None,
+        "model": comp.model,
+        "cached": comp.cached,
+        "attempts": comp.attempts,
+        "latency_s": round(comp.latency_s, 4),
+    }
+    if n > 1:
+        row["texts"] = comp.texts
+        row["finish_reasons"] = comp.finish_reasons
+    if meta is not None:
+        row["meta"] = meta
+    return row
+
+
+def run_complete(
+    requests_path: str | Path,
+    out: str | Path,
+    cfg: CompleteConfig,
+    run_dir: str | Path | None = None,
+    dry_run: bool = False,
+    argv: list[str] | None = None,
+    progress: bool = False,
+    backend: Any = None,
+) -> CompleteResult:
+    """Complete every request in `requests_path` not already in `out`; returns counts and usage."""
+    requests_path, out = Path(requests_path), Path(out)
+    run_dir = Path(run_dir) if run_dir is not None else out.parent
+    rejects_path = run_dir / "rejects.jsonl"
+    good, input_rejects, rows_in = read_requests(requests_path, cfg.limit)
+    done = read_ids(out) if out.exists() else set()
+    todo = [(r, meta) for r, meta in good if r.id not in done]
+    estimate = estimate_cost([r for r, _ in todo], cfg.teacher)
+    counts = {"rows_in": rows_in, "input_rejects": len(input_rejects), "already_done": len(good) - len(todo),
+              "to_send": len(todo)}
+    log.info(
+        "%d requests (%d already in %s, %d bad rows); upper-bound cost of the rest: $%.4f",
+        len(good), counts["already_done"], out.name, len(input_rejects), estimate["max_cost_usd"],
+    )
+    if dry_run:
+        return CompleteResult(out, rejects_path, run_dir, counts, {}, estimate, dry_run=True)
+
+    run = start_run(run_dir, cfg, command="complete", inputs={"requests": requests_path}, argv=argv)
+    run.manifest["outputs"] = {"completions": str(out), "rejects": str(rejects_path), "ledger": str(run.file("ledger.sqlite"))}
+    rejects_path.unlink(missing_ok=True)  # this run re-validates inputs and retries every failure
+    with JsonlWriter(out) as writer, JsonlWriter(rejects_path) as rej:
+        for r in input_rejects:
+            rej.write({"id": _row_id(r.row), "stage": "input", **r.to_json()})
+        usage, n_ok, n_failed, auth_error = asyncio.run(
+            _complete_all(cfg.teacher, todo, run.file("ledger.sqlite"), writer, rej, progress, backend)
+        )
+    counts.update(completed=n_ok, failed=n_failed, not_sent=len(todo) - n_ok - n_failed)
+    run.manifest["usage"] = usage
+    run.manifest["estimate"] = estimate
+    if auth_error:
+        run.manifest["stopped"] = auth_error
+    run.finish(counts=counts)
+    if auth_error:
+        raise SeqitError(f"{auth_error} — {n_ok} completed; fix the key and rerun to resume", exit_code=2)
+    return CompleteResult(out, rejects_path, run_dir, counts, usage, estimate)
+
+
+async def _complete_all(teacher_cfg, todo, ledger_path, writer, rej, progress, backend):
+    metas = {r.id: (r.n, meta) for r, meta in todo}
+    n_ok = n_failed = 0
+    bar, task = _progress(len(todo)) if progress else (None, None)
+    t0 = time.monotonic()
+    try:
+        async with open_teacher(teacher_cfg, ledger_path=ledger_path, backend=backend) as teacher:
+            async for comp in teacher.stream(r for r, _ in todo):
+                n, meta = metas[comp.request_id]
+                if comp.ok:
+                    writer.write(output_row(comp, n, meta))
+                    n_ok += 1
+                else:
+                    rej.write({"id": comp.request_id, "stage": "teacher", "reason": comp.error, "attempts": comp.attempts,
+                               "model": comp.model})
+                    n_failed += 1
+                if bar is not None:
+                    bar.update(task, advance=1, failed=n_failed, cost=teacher.usage.cost,
+                               rps=(n_ok + n_failed) / max(1e-9, time.monotonic() - t0))
+            return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _progress(total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("complete"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TextColumn("{task.fields[rps]:.1f} req/s"),
+        TimeRemainingColumn(),
+        TextColumn("${task.fields[cost]:.4f}"),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("complete", total=total, failed=0, cost=0.0, rps=0.0)
+    bar.start()
+    return bar, task
+
+
+def _row_id(row: Any) -> str | None:
+    return str(row["id"]) if isinstance(row, dict) and isinstance(row.get("id"), (str, int)) else None
