@@ -12,16 +12,32 @@ REWRITE_CASES = [
     ("Name the largest planet.", "Name the largest planet, and then give two facts about it.", None),
     ("Sum 3 and 4.", "First explain what a sum is. Then sum 3 and 4.", None),
     ("Sum 3 and 4.", "First explain addition. Then sum the two numbers.", "drops key content"),
-    ("Which is a mammal? (a) trout (b) dolphin", "First define a mammal. Then say which animal is one.", "drops key content"),
-    ('Translate "good morning" into French.', "First translate it into French, then into German.", "drops key content"),
+    (
+        "Which is a mammal? (a) trout (b) dolphin",
+        "First define a mammal. Then say which animal is one.",
+        "drops key content",
+    ),
+    (
+        'Translate "good morning" into French.',
+        "First translate it into French, then into German.",
+        "drops key content",
+    ),
     ("Fix this: `x = 1 +`", "First explain the error in `x = 1 +`. Then fix it.", None),
     ("Name the largest planet.", "Name the largest planet.", "unchanged"),
     ("Name the largest planet.", "name the largest planet!", "unchanged"),
     ("Name the largest planet.", None, "missing"),
     ("Name the largest planet.", "   ", "missing"),
     ("Name the largest planet.", "THIS EVALUATION FAILED AFTER 5 ATTEMPTS.", "placeholder"),
-    ("Name the largest planet in our solar system.", "Name the largest planet in our solar system please", "unchanged"),
-    ("Describe a sunset over the sea.", "Describe a beautiful, colourful sunset over the calm sea", "not sequential"),
+    (
+        "Name the largest planet in our solar system.",
+        "Name the largest planet in our solar system please",
+        "unchanged",
+    ),
+    (
+        "Describe a sunset over the sea.",
+        "Describe a beautiful, colourful sunset over the calm sea",
+        "not sequential",
+    ),
 ]
 
 
@@ -50,10 +66,25 @@ def test_key_spans_finds_numbers_quotes_and_options(text, spans):
 @pytest.mark.parametrize(
     "prompt,instruction,input_text,reason",
     [
-        ("Which is a mammal? Options: (a) trout (b) dolphin", "Which is a mammal?", "Options: (a) trout (b) dolphin", None),
+        (
+            "Which is a mammal? Options: (a) trout (b) dolphin",
+            "Which is a mammal?",
+            "Options: (a) trout (b) dolphin",
+            None,
+        ),
         ("Write a poem about snow.", "Write a poem about snow.", "", None),
-        ("Which is a mammal? Options: (a) trout (b) dolphin", "Which animal is a mammal?", "", "extraction loses text"),
-        ("Write a poem.", "Write a long poem about the beautiful winter snow in the mountains.", "", "extraction adds"),
+        (
+            "Which is a mammal? Options: (a) trout (b) dolphin",
+            "Which animal is a mammal?",
+            "",
+            "extraction loses text",
+        ),
+        (
+            "Write a poem.",
+            "Write a long poem about the beautiful winter snow in the mountains.",
+            "",
+            "extraction adds",
+        ),
         ("Write a poem.", "", "", "empty extraction"),
     ],
 )

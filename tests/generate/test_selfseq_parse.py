@@ -23,7 +23,10 @@ OPTION_CASES = [
         "So the option is: C.",
         "C",
     ),
-    ("Let's think step by step. This is one arithmetic question with a single answer. So the option is: D", "D"),
+    (
+        "Let's think step by step. This is one arithmetic question with a single answer. So the option is: D",
+        "D",
+    ),
     ("So the option is **B**.", "B"),
     ("Final answer: A", "A"),
     ("Answer: B", "B"),
@@ -62,23 +65,37 @@ def test_parse_option_reads_the_decision_or_returns_none(text, expected):
 
 
 NEW_INSTRUCTION_CASES = [
-    ('{"reason": "adds a prefix", "new_instruction": "First, list three selling points. Then, write the description."}',
-     "First, list three selling points. Then, write the description."),
-    ('```json\n{"new_instruction": "Name the planet, and then give two facts about it."}\n```',
-     "Name the planet, and then give two facts about it."),
-    ("#Original Instruction#: 'Name the largest planet.'\nA natural follow-up is to ask for facts.\n"
-     "#New Instruction#: “Name the largest planet, then give two facts about it.”###",
-     "Name the largest planet, then give two facts about it."),
-    ('Reasoning first. New instruction: "Translate the sentence into French, and then into German."\n###\nExplanation: ...',
-     "Translate the sentence into French, and then into German."),
-    ("**New Instruction:** \"First identify the main claim. Then summarize the article in two sentences.\"\n\n"
-     "**Explanation:** the first step feeds the summary.",
-     "First identify the main claim. Then summarize the article in two sentences."),
-    ("### New Instruction\nFirst list the ingredients, then give the steps.\nExplanation: splits the task.",
-     "First list the ingredients, then give the steps."),
+    (
+        '{"reason": "adds a prefix", "new_instruction": "First, list three selling points. Then, write the description."}',
+        "First, list three selling points. Then, write the description.",
+    ),
+    (
+        '```json\n{"new_instruction": "Name the planet, and then give two facts about it."}\n```',
+        "Name the planet, and then give two facts about it.",
+    ),
+    (
+        "#Original Instruction#: 'Name the largest planet.'\nA natural follow-up is to ask for facts.\n"
+        "#New Instruction#: “Name the largest planet, then give two facts about it.”###",
+        "Name the largest planet, then give two facts about it.",
+    ),
+    (
+        'Reasoning first. New instruction: "Translate the sentence into French, and then into German."\n###\nExplanation: ...',
+        "Translate the sentence into French, and then into German.",
+    ),
+    (
+        '**New Instruction:** "First identify the main claim. Then summarize the article in two sentences."\n\n'
+        "**Explanation:** the first step feeds the summary.",
+        "First identify the main claim. Then summarize the article in two sentences.",
+    ),
+    (
+        "### New Instruction\nFirst list the ingredients, then give the steps.\nExplanation: splits the task.",
+        "First list the ingredients, then give the steps.",
+    ),
     # the LAST marker wins (the reference's few-shot echoes contain earlier markers)
-    ("#New Instruction#: example one ###\nNow yours:\n#New Instruction#: 'Sort the list, then print the first item.'###",
-     "Sort the list, then print the first item."),
+    (
+        "#New Instruction#: example one ###\nNow yours:\n#New Instruction#: 'Sort the list, then print the first item.'###",
+        "Sort the list, then print the first item.",
+    ),
     # missing markers, empty and placeholder texts
     ("First list the ingredients, then give the steps.", None),
     ("#New Instruction#: ###", None),
@@ -97,11 +114,15 @@ def test_parse_new_instruction_extracts_the_rewrite_or_returns_none(text, expect
 
 
 EXTRACTION_CASES = [
-    ('{"instruction": "Which of these is a mammal?", "input": "Options: (a) trout (b) dolphin"}',
-     ("Which of these is a mammal?", "Options: (a) trout (b) dolphin")),
+    (
+        '{"instruction": "Which of these is a mammal?", "input": "Options: (a) trout (b) dolphin"}',
+        ("Which of these is a mammal?", "Options: (a) trout (b) dolphin"),
+    ),
     ('{"instruction": "Write a poem about snow.", "input": ""}', ("Write a poem about snow.", "")),
-    ('Instruction: "Is the hypothesis entailed?"###\nInput: Premise: A man sleeps. Hypothesis: A man is awake.###',
-     ("Is the hypothesis entailed?", "Premise: A man sleeps. Hypothesis: A man is awake.")),
+    (
+        'Instruction: "Is the hypothesis entailed?"###\nInput: Premise: A man sleeps. Hypothesis: A man is awake.###',
+        ("Is the hypothesis entailed?", "Premise: A man sleeps. Hypothesis: A man is awake."),
+    ),
     ("Instruction: Summarize the text.\nInput: None", ("Summarize the text.", "")),
     ("I think the prompt is a question about mammals.", None),
     ('{"instruction": "", "input": "x"}', None),
@@ -116,7 +137,10 @@ def test_parse_extraction_splits_instruction_and_input(text, expected):
 
 VERDICT_CASES = [
     ('{"reason": "keeps everything", "verdict": "pass"}', (True, "keeps everything")),
-    ('{"reason": "drops the options (a) coal (b) wind", "verdict": "fail"}', (False, "drops the options (a) coal (b) wind")),
+    (
+        '{"reason": "drops the options (a) coal (b) wind", "verdict": "fail"}',
+        (False, "drops the options (a) coal (b) wind"),
+    ),
     ('{"verdict": true}', (True, "")),
     ("Verdict: PASS - the rewrite keeps the question.", (True, "the rewrite keeps the question")),
     ("Answer: No. It drops the numbers.", (False, "It drops the numbers")),

@@ -13,7 +13,11 @@ from seqit.selfseq import prompts
 from seqit.selfseq.pipeline import Seed, SelfSeqSettings, run_seed
 from seqit.teachers import BackendError, Completion, FakeBackend, TeacherConfig, Usage, open_teacher
 
-SEED = Seed(id="s1", prompt="Name the largest planet in the solar system.", instruction="Name the largest planet in the solar system.")
+SEED = Seed(
+    id="s1",
+    prompt="Name the largest planet in the solar system.",
+    instruction="Name the largest planet in the solar system.",
+)
 SEED_WITH_INPUT = Seed(
     id="s2",
     prompt="Summarize the text in one sentence.\n\nThe council approved 12 new bike lanes on Monday.",
@@ -79,8 +83,16 @@ def test_d_in_round_two_freezes_the_round_one_record():
         ({"classify": "Hmm, the U.S.A. has many planets?"}, "classify", "unparseable classification"),
         ({"classify": "THIS EVALUATION FAILED AFTER 5 ATTEMPTS."}, "classify", "unparseable classification"),
         ({"rewrite": "Let me think about how to extend this task."}, "rewrite", "missing"),
-        ({"rewrite": '{"new_instruction": "Name the largest planet in the solar system."}'}, "validate", "unchanged"),
-        ({"validate": '{"verdict": "fail", "reason": "the added step has no output"}'}, "validate", "validator: the added step"),
+        (
+            {"rewrite": '{"new_instruction": "Name the largest planet in the solar system."}'},
+            "validate",
+            "unchanged",
+        ),
+        (
+            {"validate": '{"verdict": "fail", "reason": "the added step has no output"}'},
+            "validate",
+            "validator: the added step",
+        ),
         ({"validate": "It looks okay-ish to me."}, "validate", "unparseable validator verdict"),
         ({"respond:r1": ""}, "respond", "empty response"),
         ({"respond:r1": "Jupiter " * 40}, "respond", "degenerate response"),
@@ -102,7 +114,11 @@ def test_rewrite_that_drops_numbers_of_the_original_is_rejected():
 
 
 def test_round_two_failure_keeps_the_depth_one_record_and_logs_the_reject():
-    out, _ = run(SEED, scripted({"classify:r2": '{"option": "A"}', "rewrite:r2": "#New Instruction#: N/A ###"}), max_depth=3)
+    out, _ = run(
+        SEED,
+        scripted({"classify:r2": '{"option": "A"}', "rewrite:r2": "#New Instruction#: N/A ###"}),
+        max_depth=3,
+    )
     assert out.sit["meta"]["depth"] == 1
     [rej] = out.rejects
     assert rej["stage"] == "rewrite" and rej["round"] == 2 and rej["dropped"] is False
@@ -119,7 +135,9 @@ def test_truncated_response_is_rejected():
 def test_teacher_errors_become_rejects_not_exceptions():
     out, _ = run(SEED, scripted({"classify": BackendError("400 bad request", retryable=False)}))
     assert out.sit is None
-    assert out.rejects[0]["stage"] == "classify" and out.rejects[0]["reason"].startswith("teacher error: 400 bad request")
+    assert out.rejects[0]["stage"] == "classify" and out.rejects[0]["reason"].startswith(
+        "teacher error: 400 bad request"
+    )
 
 
 def test_it_reject_does_not_stop_the_sit_chain():
@@ -138,7 +156,11 @@ def test_input_is_sent_once_and_kept_out_of_the_rewrite():
 
 
 def test_extraction_splits_monolithic_prompts_before_classifying():
-    seed = Seed(id="f1", prompt="Which of these is a mammal?\nOptions: (a) trout (b) dolphin (c) gecko", system="Be brief.")
+    seed = Seed(
+        id="f1",
+        prompt="Which of these is a mammal?\nOptions: (a) trout (b) dolphin (c) gecko",
+        system="Be brief.",
+    )
     out, fake = run(seed, scripted({}), max_depth=1)
     assert stage_of(list(fake.calls[1].messages)) == "extract"
     meta = out.sit["meta"]
