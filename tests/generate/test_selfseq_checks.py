@@ -112,6 +112,7 @@ def _random_bytes_text(n: int) -> str:
         ("ab " * 30, "stop", "degenerate"),
         ("#$%^&*(){}[]<>|~" * 5, "stop", "degenerate"),
         (_random_bytes_text(300), "stop", "degenerate"),
+        ("GJY,\ufffd\ufffd", "stop", "degenerate"),
     ],
 )
 def test_check_response_rejects_empty_truncated_and_degenerate(text, finish, reason):

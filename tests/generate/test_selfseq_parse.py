@@ -56,6 +56,10 @@ OPTION_CASES = [
     ("", None),
     ("THIS EVALUATION FAILED AFTER 5 ATTEMPTS.", None),
     ("I'm sorry, I can't help with that.", None),
+    # garbage from a random model: broken bytes and control characters around a letter
+    ("\ufffd\x1fC", None),
+    ("\x05B\x05", None),
+    ("--- C ---", None),
 ]
 
 

@@ -139,9 +139,12 @@ def degenerate_reason(text: str, ngram: int = 4, max_repeat_share: float = 0.5) 
         line, n = Counter(lines).most_common(1)[0]
         if n >= 4 and n / len(lines) > 0.5:
             return f"the line {line[:30]!r} repeats {n} times"
-    unreadable = sum(ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\t\r") for ch in text)
-    if len(text) >= 20 and unreadable / len(text) > 0.05:
-        return f"{unreadable / len(text):.0%} unreadable or control characters"
+    unreadable = sum(
+        ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\t\r")
+        for ch in text
+    )
+    if unreadable and ("\ufffd" in text or unreadable / len(text) > 0.02):
+        return f"{unreadable} unreadable or control characters"
     scripts = Counter(unicodedata.name(ch, "? ?").split(" ")[0] for ch in text if ch.isalpha())
     letters_total = sum(scripts.values())
     if letters_total >= 20 and sum(1 for n in scripts.values() if n / letters_total >= 0.05) > 3:

@@ -61,7 +61,7 @@ _DECISION = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _MENTION = re.compile(r"\boption\s*" + _ANY, re.IGNORECASE)
-_BARE = re.compile(r"^\W*(?:option\s*)?" + _ANY + r"\W*$", re.IGNORECASE | re.DOTALL)
+_BARE = re.compile(r"^\s*[*(\[]*\s*(?:option\s*)?([ABCDabcd])\s*[*)\]]*\s*[.:]?\s*[*]*\s*$", re.IGNORECASE)
 
 
 def _group(m: re.Match[str]) -> str:
@@ -83,6 +83,13 @@ _TRAILERS = re.compile(
     re.IGNORECASE,
 )
 _QUOTES = "\"'“”‘’«»`"
+
+
+def is_unreadable(text: str) -> bool:
+    """True when text holds broken decoding (U+FFFD) or control characters: never a teacher's real answer."""
+    return any(
+        ch == "\ufffd" or (ord(ch) < 32 and ch not in "\n\r\t") or 0x7F <= ord(ch) < 0xA0 for ch in text
+    )
 
 
 def is_placeholder(text: str | None) -> bool:
@@ -136,7 +143,7 @@ def parse_option(text: str | None) -> Option | None:
     option is: C", "I choose C", "Answer: C"); otherwise a single distinct "option X" mention.
     A letter inside a word or abbreviation never counts.
     """
-    if text is None or is_placeholder(text):
+    if text is None or is_placeholder(text) or is_unreadable(text):
         return None
     obj = find_json_object(text)
     if obj is not None:
@@ -176,7 +183,7 @@ def parse_new_instruction(text: str | None) -> str | None:
     explanation, with quotes and markdown stripped. Missing markers, empty text and failure or
     placeholder text give None.
     """
-    if text is None or is_placeholder(text):
+    if text is None or is_placeholder(text) or is_unreadable(text):
         return None
     obj = find_json_object(text)
     if obj is not None:
@@ -196,7 +203,7 @@ def parse_new_instruction(text: str | None) -> str | None:
 
 def parse_extraction(text: str | None) -> tuple[str, str] | None:
     """(instruction, input) from an extract reply: JSON {"instruction","input"} or `Instruction: ... Input: ...`."""
-    if text is None or is_placeholder(text):
+    if text is None or is_placeholder(text) or is_unreadable(text):
         return None
     obj = find_json_object(text)
     if obj is not None:
@@ -224,7 +231,7 @@ def parse_verdict(text: str | None) -> tuple[bool, str] | None:
 
     Only a whole-word verdict counts ("know" or "not" is never a No; reference bug 15).
     """
-    if text is None or is_placeholder(text):
+    if text is None or is_placeholder(text) or is_unreadable(text):
         return None
     obj = find_json_object(text)
     if obj is not None:

@@ -1,0 +1,44 @@
+"""`seqit generate` with the tiny random model as teacher (hf backend): garbage text everywhere, so every
+item is rejected with a reason, nothing crashes and the counts balance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seqit.config import load_config
+from seqit.generate import GenerateConfig, run_generate
+from seqit.jsonl import read_jsonl
+
+CONFIGS = Path(__file__).parents[2] / "configs" / "generate"
+
+
+@pytest.mark.slow
+def test_tiny_random_teacher_gets_every_item_rejected_with_a_reason(tmp_path, tiny_model_dir, sample_path):
+    overrides = [
+        f"data.path={sample_path}",
+        f"out_dir={tmp_path / 'run'}",
+        "teacher.backend=hf",
+        f"teacher.model={tiny_model_dir}",
+        "teacher.max_concurrency=4",
+        "teacher.hf.batch_size=4",
+        "selfseq.control_max_tokens=24",
+        "respond.max_tokens=24",
+        "limit=4",
+    ]
+    cfg = load_config(GenerateConfig, CONFIGS / "alpaca-selfseq.yaml", overrides)
+    run = run_generate(cfg, progress=False)
+    m = json.loads((run / "manifest.json").read_text())
+    c = m["counts"]
+    assert c["balanced"] and c["seeds"] == 4
+    assert c["sit_records"] == 0 and c["it_records"] == 0 and c["sit_dropped"] == 4 and c["it_dropped"] == 4
+    rejects = list(read_jsonl(run / "rejects.jsonl"))
+    assert {(r["kind"], r["dropped"]) for r in rejects} == {("it", True), ("sit", True)}
+    assert all(r["reason"] for r in rejects)
+    assert {r["seed_id"] for r in rejects if r["kind"] == "sit"} == {
+        r["seed_id"] for r in rejects if r["kind"] == "it"
+    }
+    assert m["options_per_round"]["1"]["unparsed"] == 4
+    assert m["usage"]["requests"] == 8  # 4 direct answers + 4 classifications, then the chain stops
