@@ -10,6 +10,7 @@ option distribution per round, token usage and cost). Rerun the same command to 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections import Counter
@@ -141,7 +142,9 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
     records = loaded.records[: cfg.limit] if cfg.limit else loaded.records
     inputs = {"data": cfg.data.path, **{f"parallel.{k}": v for k, v in cfg.taskdriven.parallel.items()}}
+    earlier = previous_usage(Path(cfg.out_dir))
     run = start_run(cfg.out_dir, cfg, "generate", inputs=inputs, argv=argv)
+    run.manifest["usage_total"] = earlier
     done = resume_state(run)
     with JsonlWriter(run.file("rejects.jsonl")) as w:
         w.write_many(
@@ -189,7 +192,11 @@ async def _drive(
                 for task in finished:
                     out.write(task.result())
                     bar.seed_done()
-            run.manifest["usage"] = teacher.usage_summary()
+            usage = teacher.usage_summary()
+            run.manifest["usage"] = usage
+            total = run.manifest.setdefault("usage_total", {})
+            for k in USAGE_TOTALS:
+                total[k] = round(total.get(k, 0) + usage.get(k, 0), 6)
             run.save()
 
 
@@ -213,6 +220,18 @@ class Outputs:
     def __exit__(self, *exc: object) -> None:
         for w in self.w.values():
             w.close()
+
+
+USAGE_TOTALS = ("prompt_tokens", "completion_tokens", "requests", "cached", "failed", "cost_usd")
+
+
+def previous_usage(out_dir: Path) -> dict[str, float]:
+    """Token and cost totals of earlier attempts in this run dir (so a resumed run reports its full cost)."""
+    try:
+        old = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return {k: v for k, v in (old.get("usage_total") or {}).items() if k in USAGE_TOTALS}
 
 
 def resume_state(run: Run) -> dict[str, dict[str, Any]]:

@@ -128,6 +128,8 @@ def test_rerun_resumes_without_resending_and_repairs_a_crash(tmp_path, fake_open
     assert {n: (run / n).read_bytes() for n in before} == before
     m = json.loads((run / "manifest.json").read_text())
     assert m["attempts"] == 2 and m["counts"]["balanced"]
+    assert m["usage"]["requests"] == 0 and m["usage"]["cached"] > 0  # this attempt: all from the ledger
+    assert m["usage_total"]["requests"] > 0  # both attempts together
 
 
 def test_same_config_gives_byte_identical_outputs(tmp_path, fake_openai, sample_path):

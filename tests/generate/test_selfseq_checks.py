@@ -57,6 +57,10 @@ def test_check_rewrite_rejects_with_a_named_reason(original, rewritten, reason):
         ("Which is a mammal?\nA. trout\nB. dolphin\nC. gecko", ["trout", "dolphin", "gecko"]),
         ('Say "hello world" in 3 languages.', ["3", "hello world"]),
         ("Write a poem about rain.", []),
+        (
+            "Which city is larger?\n| city | people |\n|---|---|\n| Oslo | 0.7m |",
+            ["0.7", "city", "people", "Oslo", "0.7m"],
+        ),
     ],
 )
 def test_key_spans_finds_numbers_quotes_and_options(text, spans):

@@ -13,7 +13,7 @@ from collections import Counter
 
 from seqit.selfseq.parse import is_placeholder
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:%|\b)")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?")
 _QUOTED = re.compile(
     r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|(?<!\w)'([^'\n]{2,200})'(?!\w)|`([^`\n]{1,200})`"
 )
@@ -37,7 +37,7 @@ def normalize(text: str) -> str:
 
 
 def key_spans(text: str) -> list[str]:
-    """Content a rewrite must keep: numbers, quoted spans, inline code, fenced code and answer options.
+    """Content a rewrite must keep: numbers, quoted spans, inline and fenced code, answer options, table cells.
 
     >>> key_spans('Is 12 > 7? Options: (a) yes (b) no')
     ['12', '7', 'yes', 'no']
@@ -48,6 +48,13 @@ def key_spans(text: str) -> list[str]:
     spans += [m.group(0).rstrip(".,") for m in _NUMBER.finditer(body)]
     spans += [next(g for g in m.groups() if g) for m in _QUOTED.finditer(body)]
     spans += [m.group(2).strip(" ,;") for m in _OPTION_LINE.finditer(body)]
+    for line in body.splitlines():  # markdown/pipe tables: every non-empty cell
+        if line.count("|") >= 2:
+            spans += [
+                c.strip()
+                for c in line.strip().strip("|").split("|")
+                if c.strip() and not set(c.strip()) <= set("-: ")
+            ]
     seen, out = set(), []
     for s in spans:
         if s and s not in seen:
