@@ -10,15 +10,19 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqit import taskdriven as td
 from seqit.errors import DataError
 from seqit.jsonl import write_jsonl
 from seqit.records import DatasetReader, Record, iter_raw_rows
 from seqit.runs import start_run
+from seqit.selfseq.dryrun import Plan
 from seqit.selfseq.pipeline import Outcome
 from seqit.teachers import ChatRequest, FakeBackend, estimate_cost
+
+if TYPE_CHECKING:
+    from seqit.generate import GenerateConfig
 
 CAPTION_FIELDS = ("image", "caption", "question", "answer")
 
@@ -41,7 +45,7 @@ def _system(rec: Record) -> str:
     return rec.messages[0]["content"] if rec.messages[0]["role"] == "system" else ""
 
 
-def plan_jobs(cfg: Any, records: list[Record]) -> list[Job]:
+def plan_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
     """Which seeds are converted (and into which language); eligible = has a separate, non-empty input."""
     t = cfg.taskdriven
     rng = random.Random(f"{cfg.seed}:taskdriven")
@@ -59,7 +63,7 @@ def plan_jobs(cfg: Any, records: list[Record]) -> list[Job]:
     return [Job(r, i, i in keep, langs.get(i)) for i, r in enumerate(records)]
 
 
-def _parallel_jobs(cfg: Any, records: list[Record]) -> list[Job]:
+def _parallel_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
     t = cfg.taskdriven
     reader = DatasetReader(cfg.data.path, cfg.data.format, source=cfg.data.source)
     position = {item.id: i for i, item in enumerate(reader) if isinstance(item, Record)}
@@ -88,7 +92,7 @@ def it_record(rec: Record) -> dict[str, Any]:
     return {"id": f"{rec.id}:it", "messages": [dict(m) for m in rec.messages], "meta": meta}
 
 
-async def run_job(job: Job, teacher: Any, cfg: Any, tick: Any) -> Outcome:
+async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Outcome:
     """One seed: its IT record, and if selected, the sequential record (teacher only for missing intermediates)."""
     rec = job.record
     out = Outcome(rec.id, it=it_record(rec))
@@ -158,9 +162,9 @@ async def run_job(job: Job, teacher: Any, cfg: Any, tick: Any) -> Outcome:
 
 
 async def run_taskdriven(
-    cfg: Any, run: Any, records: list[Record], done: dict[str, Any], progress: bool
+    cfg: GenerateConfig, run: Any, records: list[Record], done: dict[str, Any], progress: bool
 ) -> dict[str, int]:
-    from seqit.generate import _drive
+    from seqit.generate import drive_seeds
 
     jobs = plan_jobs(cfg, records)
     todo = [j for j in jobs if j.record.id not in done]
@@ -170,13 +174,11 @@ async def run_taskdriven(
     backend = (
         None if needs_teacher else FakeBackend(["(unused)"])
     )  # no teacher needed: never open a connection
-    await _drive(cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend)
+    await drive_seeds(cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend)
     return {j.record.id: j.index for j in jobs}
 
 
-def plan_taskdriven(cfg: Any, records: list[Record], max_prompts: int) -> Any:
-    from seqit.generate import Plan
-
+def plan_taskdriven(cfg: GenerateConfig, records: list[Record], max_prompts: int) -> Plan:
     jobs = [j for j in plan_jobs(cfg, records) if j.convert]
     reqs = []
     for j in jobs:
@@ -254,7 +256,7 @@ def read_caption_rows(
     return good, bad
 
 
-def run_caption(cfg: Any, argv: list[str] | None) -> Path:
+def run_caption(cfg: GenerateConfig, argv: list[str] | None) -> Path:
     from seqit.generate import finalize
 
     run = start_run(cfg.out_dir, cfg, "generate", inputs={"data": cfg.data.path}, argv=argv)
@@ -289,9 +291,7 @@ def run_caption(cfg: Any, argv: list[str] | None) -> Path:
     return run.path
 
 
-def plan_caption(cfg: Any) -> Any:
-    from seqit.generate import Plan
-
+def plan_caption(cfg: GenerateConfig) -> Plan:
     good, _ = read_caption_rows(cfg.data.path, cfg.limit)
     shown = []
     for rid, row in good[:2]:

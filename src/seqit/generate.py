@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from seqit.jsonl import JsonlWriter, read_jsonl, write_jsonl
 from seqit.mix import mix_records, mix_summary
 from seqit.records import load_records
 from seqit.runs import Run, start_run
+from seqit.selfseq.dryrun import Plan, plan_selfseq
 from seqit.selfseq.pipeline import Outcome, SelfSeqSettings, run_seed, seed_from_record
 from seqit.teachers import TeacherConfig, open_teacher
 
@@ -154,7 +154,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         seeds = [seed_from_record(r, i, cfg.selfseq.extract) for i, r in enumerate(records)]
         todo = [s for s in seeds if s.id not in done]
         s = selfseq_settings(cfg)
-        asyncio.run(_drive(cfg, run, todo, lambda seed, t, tick: run_seed(seed, t, s, tick), progress))
+        asyncio.run(drive_seeds(cfg, run, todo, lambda seed, t, tick: run_seed(seed, t, s, tick), progress))
         order = {s.id: s.index for s in seeds}
     else:
         order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress))
@@ -172,7 +172,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
 SeedFn = Callable[[Any, Any, Callable[[str, bool], None]], Awaitable[Outcome]]
 
 
-async def _drive(
+async def drive_seeds(
     cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn, progress: bool, backend: Any = None
 ) -> None:
     """Run `fn(seed, teacher, tick)` for every seed, a bounded window at a time, writing each outcome at once."""
@@ -374,15 +374,6 @@ class _Progress:
 # dry run
 
 
-@dataclass
-class Plan:
-    """What a run would do: the first rendered prompts and an upper-bound cost estimate."""
-
-    seeds: int
-    prompts: list[tuple[str, list[dict[str, str]]]]
-    estimate: dict[str, Any]
-
-
 def plan_generate(cfg: GenerateConfig, max_prompts: int = 6) -> Plan:
     """Run the first seed against a scripted fake teacher (nothing sent, nothing written)."""
     from seqit import gen_tasks
@@ -395,30 +386,5 @@ def plan_generate(cfg: GenerateConfig, max_prompts: int = 6) -> Plan:
         raise ConfigError(f"{cfg.data.path}: no usable seed rows ({len(loaded.rejects)} rejected)")
     if cfg.method == "taskdriven":
         return gen_tasks.plan_taskdriven(cfg, records, max_prompts)
-    return _plan_selfseq(cfg, records, max_prompts)
-
-
-def _plan_selfseq(cfg: GenerateConfig, records: list[Any], max_prompts: int) -> Plan:
-    from seqit.selfseq.dryrun import dry_run_reply, upper_bound_requests
-    from seqit.teachers import FakeBackend, estimate_cost
-
-    s = selfseq_settings(cfg)
     seeds = [seed_from_record(r, i, cfg.selfseq.extract) for i, r in enumerate(records)]
-    fake = FakeBackend(dry_run_reply)
-
-    async def first() -> None:
-        async with open_teacher(cfg.teacher, ledger_path=None, backend=fake) as teacher:
-            await run_seed(seeds[0], teacher, s)
-
-    asyncio.run(first())
-    shown = [(f"{req.prompt_version} ({req.id})", list(req.messages)) for req in fake.calls[:max_prompts]]
-    estimate = estimate_cost(upper_bound_requests(seeds, s), cfg.teacher)
-    return Plan(len(seeds), shown, estimate)
-
-
-def pick(rng: random.Random, items: list[Any], n: int | None) -> list[Any]:
-    """A seeded sample of at most n items, kept in input order."""
-    if n is None or n >= len(items):
-        return list(items)
-    idx = sorted(rng.sample(range(len(items)), n))
-    return [items[i] for i in idx]
+    return plan_selfseq(seeds, selfseq_settings(cfg), cfg.teacher, max_prompts)

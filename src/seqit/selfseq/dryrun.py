@@ -3,14 +3,39 @@ the cost estimate (every seed going through every round; real runs stop earlier 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from seqit.selfseq import prompts
-from seqit.selfseq.pipeline import JSON_MODE, Seed, SelfSeqSettings
+from seqit.selfseq.pipeline import JSON_MODE, Seed, SelfSeqSettings, run_seed
 from seqit.taskdriven import lower_first
-from seqit.teachers import ChatRequest
+from seqit.teachers import ChatRequest, FakeBackend, TeacherConfig, estimate_cost, open_teacher
+
+
+@dataclass
+class Plan:
+    """What a run would do: the first rendered prompts and an upper-bound cost estimate."""
+
+    seeds: int
+    prompts: list[tuple[str, list[dict[str, str]]]]
+    estimate: dict[str, Any]
+
+
+def plan_selfseq(seeds: list[Seed], s: SelfSeqSettings, teacher: TeacherConfig, max_prompts: int) -> Plan:
+    """Walk the first seed through every stage with scripted replies; estimate the cost of all seeds."""
+    fake = FakeBackend(dry_run_reply)
+
+    async def first() -> None:
+        async with open_teacher(teacher, ledger_path=None, backend=fake) as t:
+            await run_seed(seeds[0], t, s)
+
+    asyncio.run(first())
+    shown = [(f"{req.prompt_version} ({req.id})", list(req.messages)) for req in fake.calls[:max_prompts]]
+    return Plan(len(seeds), shown, estimate_cost(upper_bound_requests(seeds, s), teacher))
 
 
 def dry_run_reply(req: ChatRequest) -> str:
