@@ -12,6 +12,7 @@ REWRITE_CASES = [
     ("Name the largest planet.", "Name the largest planet, and then give two facts about it.", None),
     ("Sum 3 and 4.", "First explain what a sum is. Then sum 3 and 4.", None),
     ("Sum 3 and 4.", "First explain addition. Then sum the two numbers.", "drops key content"),
+    ("Give 3 tips for sleep.", "First name a common sleep problem. Then give three tips for sleep.", None),
     (
         "Which is a mammal? (a) trout (b) dolphin",
         "First define a mammal. Then say which animal is one.",

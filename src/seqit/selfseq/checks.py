@@ -63,13 +63,25 @@ def key_spans(text: str) -> list[str]:
     return out
 
 
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
+
+
 def missing_key_spans(original: str, rewritten: str) -> list[str]:
-    """Key spans of `original` that `rewritten` no longer contains (case/whitespace/quote-insensitive)."""
+    """Key spans of `original` that `rewritten` no longer contains (case/whitespace/quote-insensitive).
+
+    A small number may be spelled out ("3" is kept by "three").
+    """
     target = normalize(rewritten)
     missing = []
     for span in key_spans(original):
-        if normalize(span) not in target:
-            missing.append(span)
+        if normalize(span) in target:
+            continue
+        if span.isdigit() and int(span) < len(_NUMBER_WORDS) and re.search(rf"\b{_NUMBER_WORDS[int(span)]}\b", target):
+            continue
+        missing.append(span)
     return missing
 
 
