@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "generate"))
 
-from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from teacher_scripts import good_reply  # noqa: E402
 
+from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from seqit.config import load_config  # noqa: E402
 from seqit.generate import GenerateConfig, run_generate  # noqa: E402
 
