@@ -226,3 +226,56 @@ def test_bad_config_values_name_the_key(override, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config(GenerateConfig, CONFIGS / "alpaca-selfseq.yaml", [override])
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path, fake_openai, sample_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake_openai.reply = messy_teacher
+    fake_openai.latency_s = 0.05
+    args = [f"data.path={sample_path}", f"teacher.base_url={fake_openai.url}", "teacher.model=fake-model",
+            "teacher.api_key_env=null", "teacher.max_concurrency=2", "max_inflight_seeds=2", "limit=12"]  # fmt: skip
+    out = tmp_path / "killed"
+    src = str(Path(__file__).parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqit",
+        "generate",
+        str(CONFIGS / "alpaca-selfseq.yaml"),
+        *args,
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = out / "done.jsonl"
+        if done.exists() and len(done.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    fake_openai.latency_s = 0.0
+    resumed = run_generate(
+        load_config(GenerateConfig, CONFIGS / "alpaca-selfseq.yaml", [*args, f"out_dir={out}"]),
+        progress=False,
+    )
+    whole = run_generate(
+        load_config(
+            GenerateConfig, CONFIGS / "alpaca-selfseq.yaml", [*args, f"out_dir={tmp_path / 'whole'}"]
+        ),
+        progress=False,
+    )
+    for name in ("sit.jsonl", "it.jsonl", "rejects.jsonl", "mix.jsonl"):
+        assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
+    assert json.loads((resumed / "manifest.json").read_text())["counts"]["balanced"]
