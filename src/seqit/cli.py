@@ -55,6 +55,7 @@ def _root(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False, show_time=False)],
     )
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)  # one INFO line per request
 
 
 @app.command()
