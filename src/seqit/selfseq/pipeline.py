@@ -276,7 +276,7 @@ async def run_seed(
     if s.it_baseline:
         it_response = await ch.respond(seed.prompt, "", 0, "it", dropped=True)
         if it_response is not None:
-            ch.out.it = ch.record("it", seed.prompt, "", it_response, {"depth": 0})
+            ch.out.it = ch.record("it", seed.prompt, "", it_response, {"depth": 0, "steps": [seed.prompt]})
             ch.out.it["meta"].update(instruction=seed.instruction or seed.prompt, input=seed.input)
     ch.versions.clear()
     await _sit_chain(ch, it_response)
