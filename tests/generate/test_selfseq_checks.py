@@ -42,6 +42,14 @@ REWRITE_CASES = [
 ]
 
 
+def test_check_rewrite_rejects_answers_and_copied_inputs():
+    passage = "The council approved 12 new bike lanes on Monday after a long debate."
+    assert check_rewrite("Summarize the text.", "First list the key facts, then summarize.", passage) is None
+    copied = f"First list the key facts of this text: {passage} Then summarize it."
+    assert check_rewrite("Summarize the text.", copied, passage).startswith("copies the input")
+    assert check_rewrite("Name a planet.", "Jupiter is the largest planet. " * 25).startswith("too long")
+
+
 @pytest.mark.parametrize("original,rewritten,reason", REWRITE_CASES)
 def test_check_rewrite_rejects_with_a_named_reason(original, rewritten, reason):
     got = check_rewrite(original, rewritten)

@@ -79,7 +79,11 @@ def missing_key_spans(original: str, rewritten: str) -> list[str]:
     for span in key_spans(original):
         if normalize(span) in target:
             continue
-        if span.isdigit() and int(span) < len(_NUMBER_WORDS) and re.search(rf"\b{_NUMBER_WORDS[int(span)]}\b", target):
+        if (
+            span.isdigit()
+            and int(span) < len(_NUMBER_WORDS)
+            and re.search(rf"\b{_NUMBER_WORDS[int(span)]}\b", target)
+        ):
             continue
         missing.append(span)
     return missing
@@ -94,13 +98,20 @@ def is_sequential(original: str, rewritten: str) -> bool:
     )
 
 
-def check_rewrite(original: str, rewritten: str | None, min_growth_chars: int = 12) -> str | None:
-    """The reason a rewrite is unusable, or None: missing, placeholder, unchanged, drops key content, not sequential."""
+def check_rewrite(
+    original: str, rewritten: str | None, input_text: str = "", min_growth_chars: int = 12
+) -> str | None:
+    """The reason a rewrite is unusable, or None: missing, placeholder, unchanged, too long, copies the input,
+    drops key content, not sequential."""
     if rewritten is None or not rewritten.strip():
         return "missing: no new instruction in the reply"
     if is_placeholder(rewritten):
         return "placeholder text instead of an instruction"
     a, b = normalize(original), normalize(rewritten)
+    if len(b) > max(600, 6 * len(a)):
+        return f"too long: {len(b)} characters for a {len(a)}-character instruction (an answer, not an instruction?)"
+    if len(input_text) >= 40 and normalize(input_text) in b:
+        return "copies the input into the instruction (the input is appended once after it)"
     if a == b or (difflib.SequenceMatcher(None, a, b).ratio() > 0.9 and len(b) < len(a) + min_growth_chars):
         return "unchanged: the rewrite is (nearly) the original instruction"
     missing = missing_key_spans(original, rewritten)
