@@ -43,6 +43,7 @@ class SelfSeqConfig:
     max_depth: int = 2  # rounds of classify->respond; the reference saw ~94% D by round 3
     extract: Literal["auto", "always", "never"] = "auto"  # auto: only seeds without a separate input field
     llm_validate: bool = True  # ask the teacher to check each rewrite (after the rule checks)
+    llm_check_response: bool = False  # ask the teacher whether each SIT answer does every task, in order
     json_mode: bool = True  # response_format json_object for control steps (turn off if a server rejects it)
     control_max_tokens: int = 512
     max_input_chars: int = 2000  # input shown to control steps; the respond step always gets all of it
@@ -117,6 +118,7 @@ def selfseq_settings(cfg: GenerateConfig) -> SelfSeqSettings:
         max_depth=s.max_depth,
         extract=s.extract,
         llm_validate=s.llm_validate,
+        llm_check_response=s.llm_check_response,
         json_mode=s.json_mode,
         control_max_tokens=s.control_max_tokens,
         max_input_chars=s.max_input_chars,

@@ -20,6 +20,8 @@ def stage_of(messages: list[dict]) -> str:
         return "rewrite"
     if system.startswith("You check a rewritten"):
         return "validate"
+    if system.startswith("You check a response"):
+        return "check"
     if system.startswith("Paraphrase the text"):
         return "paraphrase"
     if system.startswith("Translate the text"):
@@ -53,7 +55,7 @@ def good_reply(messages: list[dict]) -> str:
         instr = target_instruction(messages)
         new = f"First, list the three facts that matter most for this task. Then, {lower_first(instr)}"
         return json.dumps({"reason": "adds a prefix task", "new_instruction": new})
-    if stage == "validate":
+    if stage in ("validate", "check"):
         return '```json\n{"reason": "Keeps every detail and adds an ordered step.", "verdict": "pass"}\n```'
     if stage == "paraphrase":
         return "In other words: " + messages[-1]["content"]

@@ -124,6 +124,16 @@ def test_round_two_failure_keeps_the_depth_one_record_and_logs_the_reject():
     assert rej["stage"] == "rewrite" and rej["round"] == 2 and rej["dropped"] is False
 
 
+def test_optional_response_check_rejects_answers_that_skip_a_task():
+    fail = '{"reason": "the list of facts is missing", "verdict": "fail"}'
+    out, fake = run(SEED, scripted({"check": fail}), llm_check_response=True)
+    assert out.sit is None and out.rejects[0]["stage"] == "check"
+    assert out.rejects[0]["reason"] == "response misses a task: the list of facts is missing"
+    ok, fake = run(SEED, scripted({}), llm_check_response=True, max_depth=1)
+    assert ok.sit["meta"]["depth"] == 1 and ok.sit["meta"]["prompt_versions"]["check"] == "selfseq.check/v1"
+    assert [stage_of(list(r.messages)) for r in fake.calls][-1] == "check"
+
+
 def test_truncated_response_is_rejected():
     def truncated(req):
         return Completion(req.id, ["Jupiter is the"], ["length"], Usage(10, 5), "teacher-x")

@@ -54,7 +54,7 @@ def dry_run_reply(req: ChatRequest) -> str:
                 "new_instruction": f"First, list the key facts this task needs. Then, {lower_first(task)}",
             }
         )
-    if stage == "validate":
+    if stage in ("validate", "check"):
         return json.dumps({"reason": "dry run", "verdict": "pass"})
     return "This is where the teacher's answer would go in a real run."
 
@@ -89,3 +89,10 @@ def upper_bound_requests(seeds: list[Seed], s: SelfSeqSettings) -> Iterator[Chat
             yield ChatRequest(
                 f"{seed.id}:a{rnd}", prompts.respond_messages(seed.system, instruction, seed.input), **respond
             )
+            if s.llm_check_response:
+                answer = "x" * 4 * s.respond_max_tokens  # the longest answer the respond step may return
+                yield ChatRequest(
+                    f"{seed.id}:k{rnd}",
+                    prompts.check_messages(instruction, seed.input, answer, rng),
+                    **control,
+                )

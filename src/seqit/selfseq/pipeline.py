@@ -53,6 +53,7 @@ class SelfSeqSettings:
     respond_max_tokens: int = 1024
     respond_seed: int | None = None
     it_baseline: bool = True
+    llm_check_response: bool = False
     seed: int = 0
 
 
@@ -244,6 +245,23 @@ class _Chain:
         self.passed("validate")
         return True
 
+    async def check(self, instruction: str, input_text: str, response: str, rnd: int) -> bool:
+        rng = self.rng("check", rnd)
+        msgs = prompts.check_messages(instruction, input_text, response, rng, self.s.max_input_chars)
+        comp = await self.call("check", rnd, msgs, True)
+        verdict = parse_verdict(comp.text) if comp.ok else None
+        if verdict is None or not verdict[0]:
+            if not comp.ok:
+                why = f"teacher error: {comp.error}"
+            elif verdict is None:
+                why = "unparseable check verdict"
+            else:
+                why = f"response misses a task: {verdict[1] or 'fail'}"
+            self.reject("check", why, rnd, rnd == 1, raw=comp.text or None)
+            return False
+        self.passed("check")
+        return True
+
     def record(
         self, kind: str, instruction: str, input_text: str, response: str, extra: dict[str, Any]
     ) -> dict[str, Any]:
@@ -308,7 +326,7 @@ async def _sit_chain(ch: _Chain, it_response: str | None) -> None:
         elif not await ch.validate(steps[-1], new, input_text, rnd):
             break
         response = await ch.respond(new, input_text, rnd, "sit", dropped=rnd == 1)
-        if response is None:
+        if response is None or (s.llm_check_response and not await ch.check(new, input_text, response, rnd)):
             break
         steps.append(new)
         responses.append(response)

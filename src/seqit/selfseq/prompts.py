@@ -18,6 +18,7 @@ VERSIONS = {
     "rewrite": "selfseq.rewrite/v1",
     "validate": "selfseq.validate/v1",
     "respond": "selfseq.respond/v1",
+    "check": "selfseq.check/v1",
 }
 
 OPTION_MEANINGS = {
@@ -288,6 +289,43 @@ def validate_messages(
     return [
         {"role": "system", "content": VALIDATE_SYSTEM},
         *_shots(VALIDATE_SHOTS, rng),
+        {"role": "user", "content": user},
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# check (optional): does the response carry out every task of the sequential instruction, in order?
+
+CHECK_SYSTEM = (
+    "You check a response to a sequential instruction (one instruction asking for several tasks in order). It passes "
+    "only if it carries out every task, in the order asked, and gives each task's own result. Do not judge style. "
+    'Reply with a JSON object: {"reason": "<one sentence>", "verdict": "pass"|"fail"}.'
+)
+CHECK_SHOTS = [
+    (
+        "Instruction:\nName the largest planet in the solar system, and then give two interesting facts about it.\n\n"
+        "Response:\nJupiter is the largest planet. It has a storm, the Great Red Spot, larger than Earth, and at least "
+        "95 known moons.",
+        {"reason": "Names the planet, then gives two facts.", "verdict": "pass"},
+    ),
+    (
+        "Instruction:\nFirst, list three key selling points of a reusable water bottle. Then, write a product "
+        "description that uses those points.\n\nResponse:\nStay hydrated in style with our sleek bottle, made to last.",
+        {"reason": "The list of selling points is missing.", "verdict": "fail"},
+    ),
+]
+
+
+def check_messages(
+    instruction: str, input_text: str, response: str, rng: random.Random, max_input_chars: int = 2000
+) -> list[dict[str, str]]:
+    user = f"Instruction:\n{instruction}"
+    if input_text.strip():
+        user += f"\n\nInput:\n{show_input(input_text, max_input_chars)}"
+    user += f"\n\nResponse:\n{response}"
+    return [
+        {"role": "system", "content": CHECK_SYSTEM},
+        *_shots(CHECK_SHOTS, rng),
         {"role": "user", "content": user},
     ]
 
