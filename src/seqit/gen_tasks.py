@@ -104,7 +104,7 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
     shown_input, model, versions = english, "", {}
     for step in cfg.taskdriven.steps:
         if step == "repeat":
-            intermediates.append(("repeat", english))
+            intermediates.append(("repeat", shown_input))  # the input as the model sees it
             continue
         if step == "translate" and job.foreign_input is not None:
             shown_input = job.foreign_input
