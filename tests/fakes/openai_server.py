@@ -4,13 +4,14 @@ Speaks just enough HTTP/1.1 (keep-alive, Content-Length) for the official `opena
 POST /v1/chat/completions and GET /v1/models. Behaviour knobs:
 
 - `reply(body) -> str`: the assistant text (default: "echo: " + last user message)
-- `latency_s`: fixed delay before each answer
+- `latency_s`: fixed delay before each answer (`slow_frac` of answers take `slow_mult` x that)
 - `capacity`: max concurrent requests; one more gets a 429 ("over capacity")
 - `faults`: probabilities per attempt, e.g. {"429": 0.2, "500": 0.1, "hang": 0.05, "garbage": 0.05}
   (429 carries `Retry-After: retry_after_s`; "hang" sleeps `hang_s` then answers; "garbage" is a
   200 with a non-JSON body)
 - `api_key`: when set, any other bearer token gets a 401
 
+GET /v1/_stats (?reset=1) returns the counters as JSON for out-of-process use.
 Counters (thread-safe to read after the fact): `attempts[content]`, `successes[content]`
 (keyed by the last user message), `kinds[kind]`, `max_in_flight`, `auth_headers`.
 
@@ -46,6 +47,8 @@ class FakeOpenAIServer:
         retry_after_s: float = 0.05,
         capacity_retry_after_s: float | None = None,
         hang_s: float = 5.0,
+        slow_frac: float = 0.0,
+        slow_mult: float = 1.0,
         api_key: str | None = None,
         seed: int = 0,
         port: int = 0,
@@ -57,6 +60,8 @@ class FakeOpenAIServer:
         self.retry_after_s = retry_after_s
         self.capacity_retry_after_s = capacity_retry_after_s
         self.hang_s = hang_s
+        self.slow_frac = slow_frac  # this share of answers takes slow_mult x latency_s (long outputs)
+        self.slow_mult = slow_mult
         self.api_key = api_key
         self._rng = random.Random(seed)
         self._port = port
@@ -159,6 +164,12 @@ class FakeOpenAIServer:
         await writer.drain()
 
     async def _route(self, method: str, path: str, headers: dict[str, str], raw: bytes):
+        if method == "GET" and path.split("?")[0].endswith("/_stats"):  # for out-of-process use (benchmarks)
+            stats = {"kinds": dict(self.kinds), "max_in_flight": self.max_in_flight,
+                     "attempts": sum(self.attempts.values()), "successes": sum(self.successes.values())}
+            if path.endswith("?reset=1"):
+                self.reset_counts()
+            return 200, {}, json.dumps(stats).encode()
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return 200, {}, json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}).encode()
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
@@ -190,7 +201,8 @@ class FakeOpenAIServer:
             if kind == "hang":
                 await asyncio.sleep(self.hang_s)
             if self.latency_s:
-                await asyncio.sleep(self.latency_s)
+                slow = self.slow_frac and self._rng.random() < self.slow_frac
+                await asyncio.sleep(self.latency_s * (self.slow_mult if slow else 1.0))
             if kind == "garbage":
                 return 200, {"content-type": "application/json"}, b"<html>502 Bad Gateway</html>"
             n = int(body.get("n") or 1)
@@ -233,10 +245,13 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--capacity", type=int, default=None)
+    ap.add_argument("--slow-frac", type=float, default=0.0)
+    ap.add_argument("--slow-mult", type=float, default=1.0)
     args = ap.parse_args()
 
     async def run() -> None:
-        server = FakeOpenAIServer(latency_s=args.latency, capacity=args.capacity, port=args.port)
+        server = FakeOpenAIServer(latency_s=args.latency, capacity=args.capacity, port=args.port,
+                                  slow_frac=args.slow_frac, slow_mult=args.slow_mult)
         await server.serve()
         print(f"PORT {server.port}", flush=True)
         await asyncio.Event().wait()

@@ -156,3 +156,12 @@ def test_empty_requests_file_is_a_data_error(tmp_path):
 
     with pytest.raises(DataError, match="empty"):
         read_requests(tmp_path / "req.jsonl")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob("configs/complete/*.yaml")))
+def test_shipped_complete_configs_load_and_show_their_command(path):
+    from seqit.config import load_config
+
+    cfg = load_config(CompleteConfig, path)
+    assert cfg.teacher.backend in ("openai", "hf")
+    assert path.read_text().startswith("# ") and "seqit complete" in path.read_text().splitlines()[0]

@@ -239,3 +239,36 @@ def test_backoff_is_jittered_exponential_and_honours_retry_after(attempt, retry_
 
 def test_estimate_tokens_counts_prompt_chars_and_max_tokens():
     assert estimate_tokens([{"role": "user", "content": "x" * 400}], max_tokens=100, n=2) == 100 + 4 + 200
+
+
+@pytest.mark.parametrize("reply_chars, lo, hi", [(2000, 0.8, 2.5), (4, 0.0, 0.3)])
+def test_tpm_limit_paces_by_estimate_corrected_by_actual_usage(reply_chars, lo, hi):
+    """4 requests estimating ~504 tokens each against 1000 tokens/s (burst 1000): long replies use
+    what was estimated, so the bucket makes them wait ~1 s; tiny replies refund it, so no waiting."""
+
+    async def go():
+        cfg = TeacherConfig(**FAST, tpm=60000)
+        async with open_teacher(cfg, backend=FakeBackend(["x" * reply_chars])) as t:
+            t0 = time.monotonic()
+            comps = [c async for c in t.stream([req(i, max_tokens=500) for i in range(4)])]
+            return comps, time.monotonic() - t0
+
+    comps, elapsed = run(go())
+    assert len(comps) == 4 and all(c.ok for c in comps) and lo < elapsed < hi
+
+
+def test_cancelled_stream_leaves_no_dangling_work():
+    backend = FakeBackend(["x"], latency_s=0.05)
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST, max_concurrency=2), backend=backend) as t:
+            got = []
+            async for c in t.stream([req(i) for i in range(20)]):
+                got.append(c)
+                if len(got) == 3:
+                    break
+            await asyncio.sleep(0.1)
+            return got, len(backend.calls)
+
+    got, calls = run(go())
+    assert len(got) == 3 and calls <= 6
