@@ -191,6 +191,17 @@ def test_cli_run_prints_summary(tmp_path, fake_openai, sample_path, capsys):
     )
 
 
+def test_a_dataset_of_only_bad_rows_gives_an_empty_balanced_run(tmp_path):
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"instruction": "", "output": "x"}\nnot json\n')
+    cfg = load_config(GenerateConfig, CONFIGS / "alpaca-selfseq.yaml", [f"data.path={data}", f"out_dir={tmp_path / 'r'}",
+                      "teacher.backend=fake"])  # fmt: skip
+    run = run_generate(cfg, progress=False)
+    c = json.loads((run / "manifest.json").read_text())["counts"]
+    assert c["rows_in"] == 2 and c["read_rejects"] == 2 and c["seeds"] == 0 and c["balanced"]
+    assert [r["line"] for r in _rows(run, "rejects.jsonl")] == [1, 2]
+
+
 def test_missing_api_key_is_a_clear_error(tmp_path, sample_path, capsys):
     rc = main(
         [
