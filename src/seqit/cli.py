@@ -155,7 +155,7 @@ def generate(
     c = manifest["counts"]
     table = Table(show_header=True, header_style="bold")
     cols = {"seeds": "seeds", "sit": "sit_records", "it": "it_records", "kept as is": "kept_unconverted",
-            "sit dropped": "sit_dropped", "read rejects": "read_rejects", "balanced": "balanced"}
+            "sit dropped": "sit_dropped", "pending": "pending", "read rejects": "read_rejects", "balanced": "balanced"}
     for col in cols:
         table.add_column(col, justify="right")
     table.add_row(*(str(c[k]) for k in cols.values()))
@@ -169,6 +169,10 @@ def generate(
         console.print(f"  tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion, "
                       f"{usage.get('cached', 0)} cached calls, cost ${usage.get('cost_usd', 0):.4f}", markup=False)
     console.print(f"wrote {path}")
+    if c["pending"]:
+        err.print(f"[yellow]{c['pending']} seeds hit teacher errors (see rejects.jsonl, retry: true); "
+                  "run the same command again to retry them[/yellow]")
+        raise typer.Exit(1)
 
 
 @app.command()

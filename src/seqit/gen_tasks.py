@@ -130,6 +130,7 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
             reason = f"truncated {step} (finish_reason=length)"
         tick(step, reason is None)
         if reason:
+            out.retry = not comp.ok
             out.stages[f"{step}.rejected"] += 1
             out.rejects.append(
                 {

@@ -209,6 +209,9 @@ class Outputs:
         self.w = {name: JsonlWriter(run.file(name)) for name in (*OUTPUTS, "done.jsonl")}
 
     def write(self, o: Outcome) -> None:
+        if o.retry:  # a teacher call failed: keep the reasons, leave the seed unfinished for the next run
+            self.w["rejects.jsonl"].write_many({**r, "dropped": False, "retry": True} for r in o.rejects)
+            return
         if o.it is not None:
             self.w["it.jsonl"].write(o.it)
         if o.sit is not None:
@@ -276,7 +279,9 @@ def finalize(
         "rows_in": rows_in,
         "read_rejects": read_rejects,
         "skipped_by_limit": limited,
-        "seeds": len(done),
+        "seeds": len(order),
+        "finished": len(done),
+        "pending": len(set(order) - {d["seed_id"] for d in done}),  # teacher errors: a rerun retries them
         "sit_records": len(rows["sit.jsonl"]),
         "it_records": len(rows["it.jsonl"]),
         "kept_unconverted": sum(1 for d in done if d.get("kept")),
@@ -285,7 +290,11 @@ def finalize(
         "rejects_rows": len(rows["rejects.jsonl"]),
     }
     sit_side = counts["sit_records"] + counts["sit_dropped"] + counts["kept_unconverted"]
-    counts["balanced"] = counts["seeds"] + read_rejects + limited == rows_in and sit_side == counts["seeds"]
+    counts["balanced"] = (
+        counts["seeds"] + read_rejects + limited == rows_in
+        and counts["finished"] + counts["pending"] == counts["seeds"]
+        and sit_side == counts["finished"]
+    )
     run.finish(counts=counts)
 
 

@@ -132,6 +132,30 @@ def test_rerun_resumes_without_resending_and_repairs_a_crash(tmp_path, fake_open
     assert m["usage_total"]["requests"] > 0  # both attempts together
 
 
+def test_teacher_errors_leave_seeds_pending_and_a_rerun_retries_them(
+    tmp_path, fake_openai, sample_path, capsys
+):
+    fake_openai.reply = messy_teacher
+    fake_openai.faults = {"500": 0.3}
+    args = [f"data.path={sample_path}", f"teacher.base_url={fake_openai.url}", "teacher.model=fake-model",
+            "teacher.api_key_env=null", "teacher.max_retries=0", "limit=6", "--out", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
+    rc = main(["generate", str(CONFIGS / "alpaca-selfseq.yaml"), *args])
+    m = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert rc == 1 and "run the same command again" in capsys.readouterr().err
+    assert m["counts"]["pending"] > 0 and m["counts"]["balanced"]
+    retry = [r for r in _rows(tmp_path / "r", "rejects.jsonl") if r.get("retry")]
+    assert retry and not any(r["dropped"] for r in retry)
+    for seed in {r["seed_id"] for r in retry}:  # each pending seed failed at least one teacher call
+        assert any(r["reason"].startswith("teacher error") for r in retry if r["seed_id"] == seed)
+    fake_openai.faults = {}
+    assert main(["generate", str(CONFIGS / "alpaca-selfseq.yaml"), *args]) == 0
+    m = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert m["counts"]["pending"] == 0 and m["counts"]["finished"] == 6 and m["counts"]["balanced"]
+    assert not [r for r in _rows(tmp_path / "r", "rejects.jsonl") if r.get("retry")]
+    whole = run_generate(_cfg(tmp_path, fake_openai.url, sample_path, "whole", ["limit=6"]), progress=False)
+    assert (tmp_path / "r" / "sit.jsonl").read_bytes() == (whole / "sit.jsonl").read_bytes()
+
+
 def test_same_config_gives_byte_identical_outputs(tmp_path, fake_openai, sample_path):
     fake_openai.reply = messy_teacher
     a = run_generate(_cfg(tmp_path, fake_openai.url, sample_path, "a", ["limit=6"]), progress=False)

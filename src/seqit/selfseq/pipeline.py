@@ -68,6 +68,7 @@ class Outcome:
     options: list[str | None] = field(default_factory=list)  # per round; None = classification failed
     stages: Counter = field(default_factory=Counter)
     kept: bool = False  # task-driven: not selected for conversion (not a reject)
+    retry: bool = False  # a teacher call failed (transport/API): not finished, a rerun retries it
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -153,7 +154,9 @@ class _Chain:
             prompt_version=version,
         )
         comp = await self.teacher.complete(req)
-        if comp.ok and comp.model:
+        if not comp.ok:
+            self.out.retry = True
+        elif comp.model:
             self.model = comp.model
         return comp
 
