@@ -148,6 +148,7 @@ def test_teacher_errors_become_rejects_not_exceptions():
     assert out.rejects[0]["stage"] == "classify" and out.rejects[0]["reason"].startswith(
         "teacher error: 400 bad request"
     )
+    assert out.retry, "a failed teacher call leaves the seed unfinished (retried on the next run)"
 
 
 def test_it_reject_does_not_stop_the_sit_chain():
