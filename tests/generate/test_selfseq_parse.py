@@ -16,6 +16,7 @@ OPTION_CASES = [
     ('{"option": "prefix", "reason": "..."}', "B"),
     ('{"option": "E", "reason": "none fit"}', None),
     ('{"reason": "I could not decide"}', None),
+    ('{"reason": "a follow-up fits"}\nSo the option is: C', "C"),  # JSON without the key: read the text
     # the reference's free-text form
     (
         'The instruction is: "Describe the structure of an atom."\n\nLet\'s think step by step. The instruction asks for '
@@ -108,6 +109,10 @@ NEW_INSTRUCTION_CASES = [
     ("THIS EVALUATION FAILED AFTER 5 ATTEMPTS.", None),
     ('{"new_instruction": ""}', None),
     ('{"new_instruction": null, "reason": "cannot rewrite"}', None),
+    (
+        '{"reason": "prefix"}\n#New Instruction#: First list the facts, then answer.###',
+        "First list the facts, then answer.",
+    ),
     ("", None),
 ]
 
@@ -176,6 +181,7 @@ def test_is_placeholder_flags_failure_text(text, expected):
     assert is_placeholder(text) is expected
 
 
-def test_find_json_object_skips_braces_that_are_not_json():
+def test_find_json_object_skips_braces_that_are_not_json_and_objects_without_the_keys():
     assert find_json_object('use {x} then {"option": "A"}') == {"option": "A"}
     assert find_json_object("no json {here}") is None
+    assert find_json_object('{"a": 1} {"Option": "B"}', ("option",)) == {"Option": "B"}

@@ -99,8 +99,9 @@ def is_placeholder(text: str | None) -> bool:
     return bool(_PLACEHOLDERS.search(text.strip()))
 
 
-def find_json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in a reply (bare, inside a ```json fence, or inside prose), else None."""
+def find_json_object(text: str, keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The first JSON object in a reply (bare, in a ```json fence, or in prose) that has one of `keys`
+    (any object when no keys are given), else None."""
     if not text:
         return None
     dec = json.JSONDecoder()
@@ -109,9 +110,13 @@ def find_json_object(text: str) -> dict[str, Any] | None:
             obj, _ = dec.raw_decode(text, m.start())
         except json.JSONDecodeError:
             continue
-        if isinstance(obj, dict):
+        if isinstance(obj, dict) and (not keys or _has_key(obj, keys)):
             return obj
     return None
+
+
+def _has_key(obj: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    return any(str(k).lower().replace(" ", "_") in keys for k in obj)
 
 
 def _json_field(obj: dict[str, Any] | None, *keys: str) -> Any:
@@ -145,9 +150,10 @@ def parse_option(text: str | None) -> Option | None:
     """
     if text is None or is_placeholder(text) or is_unreadable(text):
         return None
-    obj = find_json_object(text)
+    keys = ("option", "choice", "answer", "label")
+    obj = find_json_object(text, keys)
     if obj is not None:
-        return _option_from_value(_json_field(obj, "option", "choice", "answer", "label"))
+        return _option_from_value(_json_field(obj, *keys))
     if m := _BARE.match(text):
         return m.group(1).upper()  # type: ignore[return-value]
     decisions = [_group(m) for m in _DECISION.finditer(text)]
@@ -185,9 +191,10 @@ def parse_new_instruction(text: str | None) -> str | None:
     """
     if text is None or is_placeholder(text) or is_unreadable(text):
         return None
-    obj = find_json_object(text)
+    keys = ("new_instruction", "instruction", "rewritten_instruction")
+    obj = find_json_object(text, keys)
     if obj is not None:
-        value = _json_field(obj, "new_instruction", "instruction", "rewritten_instruction")
+        value = _json_field(obj, *keys)
         if not isinstance(value, str):
             return None
         out = clean_span(value)
@@ -205,7 +212,7 @@ def parse_extraction(text: str | None) -> tuple[str, str] | None:
     """(instruction, input) from an extract reply: JSON {"instruction","input"} or `Instruction: ... Input: ...`."""
     if text is None or is_placeholder(text) or is_unreadable(text):
         return None
-    obj = find_json_object(text)
+    obj = find_json_object(text, ("instruction", "task"))
     if obj is not None:
         instr, inp = _json_field(obj, "instruction", "task"), _json_field(obj, "input", "context")
         if not isinstance(instr, str) or not (inp is None or isinstance(inp, str)):
@@ -233,9 +240,10 @@ def parse_verdict(text: str | None) -> tuple[bool, str] | None:
     """
     if text is None or is_placeholder(text) or is_unreadable(text):
         return None
-    obj = find_json_object(text)
+    keys = ("verdict", "valid", "ok", "pass", "answer")
+    obj = find_json_object(text, keys)
     if obj is not None:
-        verdict = _json_field(obj, "verdict", "valid", "ok", "pass", "answer")
+        verdict = _json_field(obj, *keys)
         reason = _json_field(obj, "reason", "explanation")
         reason = reason.strip() if isinstance(reason, str) else ""
         if isinstance(verdict, bool):
