@@ -88,7 +88,14 @@ def _parallel_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
 
 
 def it_record(rec: Record) -> dict[str, Any]:
-    meta = {**rec.meta, "seed_id": rec.id, "kind": "it", "depth": 0}
+    meta = {
+        **rec.meta,
+        "seed_id": rec.id,
+        "kind": "it",
+        "depth": 0,
+        "steps": [str(rec.meta.get("instruction", ""))],
+    }
+    meta.update(teacher_model=None, prompt_versions={})  # the seed's own answer: no teacher involved
     return {"id": f"{rec.id}:it", "messages": [dict(m) for m in rec.messages], "meta": meta}
 
 
@@ -175,7 +182,9 @@ async def run_taskdriven(
     backend = (
         None if needs_teacher else FakeBackend(["(unused)"])
     )  # no teacher needed: never open a connection
-    await drive_seeds(cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend)
+    await drive_seeds(
+        cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend
+    )
     return {j.record.id: j.index for j in jobs}
 
 
