@@ -99,16 +99,50 @@ def it_record(rec: Record) -> dict[str, Any]:
     return {"id": f"{rec.id}:it", "messages": [dict(m) for m in rec.messages], "meta": meta}
 
 
+async def teacher_step(
+    step: str, text: str, job: Job, teacher: Any, cfg: GenerateConfig, out: Outcome
+) -> str | None:
+    """The teacher's paraphrase/translation of `text`, or None after recording a reject on `out`."""
+    msgs = (
+        td.translate_messages(text, job.lang or "") if step == "translate" else td.paraphrase_messages(text)
+    )
+    req = ChatRequest(
+        f"{job.record.id}:{step}",
+        msgs,
+        temperature=0.0,
+        max_tokens=cfg.respond.max_tokens,
+        prompt_version=td.VERSIONS[step],
+    )
+    comp = await teacher.complete(req)
+    reason = f"teacher error: {comp.error}" if not comp.ok else td.check_intermediate(text, comp.text, step)
+    if reason is None and comp.finish_reason == "length":
+        reason = f"truncated {step} (finish_reason=length)"
+    if reason:
+        out.retry = not comp.ok
+        out.stages[f"{step}.rejected"] += 1
+        row = {
+            "seed_id": job.record.id,
+            "kind": "sit",
+            "stage": step,
+            "round": 1,
+            "reason": reason,
+            "dropped": True,
+        }
+        out.rejects.append({**row, "raw": comp.text[:2000]})
+        return None
+    out.stages[f"{step}.ok"] += 1
+    return comp.text.strip()
+
+
 async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Outcome:
     """One seed: its IT record, and if selected, the sequential record (teacher only for missing intermediates)."""
     rec = job.record
-    out = Outcome(rec.id, it=it_record(rec))
+    out = Outcome(rec.id, it=it_record(rec), kept=not job.convert)
     if not job.convert:
-        out.kept = True
         return out
-    english = _input(rec)
+    english = shown_input = _input(rec)
     intermediates: list[tuple[str, str]] = []
-    shown_input, model, versions = english, "", {}
+    versions: dict[str, str] = {}
     for step in cfg.taskdriven.steps:
         if step == "repeat":
             intermediates.append(("repeat", shown_input))  # the input as the model sees it
@@ -117,52 +151,20 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
             shown_input = job.foreign_input
             intermediates.append(("translate", english))
             continue
-        msgs = (
-            td.translate_messages(english, job.lang)
-            if step == "translate"
-            else td.paraphrase_messages(english)
-        )
-        req = ChatRequest(
-            f"{rec.id}:{step}",
-            msgs,
-            temperature=0.0,
-            max_tokens=cfg.respond.max_tokens,
-            prompt_version=td.VERSIONS[step],
-        )
-        comp = await teacher.complete(req)
-        reason = (
-            f"teacher error: {comp.error}" if not comp.ok else td.check_intermediate(english, comp.text, step)
-        )
-        if reason is None and comp.finish_reason == "length":
-            reason = f"truncated {step} (finish_reason=length)"
-        tick(step, reason is None)
-        if reason:
-            out.retry = not comp.ok
-            out.stages[f"{step}.rejected"] += 1
-            out.rejects.append(
-                {
-                    "seed_id": rec.id,
-                    "kind": "sit",
-                    "stage": step,
-                    "round": 1,
-                    "reason": reason,
-                    "dropped": True,
-                    "raw": comp.text[:2000],
-                }
-            )
+        result = await teacher_step(step, english, job, teacher, cfg, out)
+        tick(step, result is not None)
+        if result is None:
             return out
-        out.stages[f"{step}.ok"] += 1
-        model, versions[step] = comp.model, td.VERSIONS[step]
-        if step == "translate":
-            shown_input = comp.text.strip()
+        versions[step] = td.VERSIONS[step]
+        if step == "translate":  # the teacher made the foreign input; the English original is the answer
+            shown_input = result
             intermediates.append(("translate", english))
         else:
-            intermediates.append((step, comp.text.strip()))
-    task = str(rec.meta.get("instruction", ""))
-    meta = {"source": rec.meta.get("source", ""), "teacher_model": model, "prompt_versions": versions}
-    if job.lang:
-        meta["language"] = job.lang
+            intermediates.append((step, result))
+    meta = {"source": rec.meta.get("source", ""), "teacher_model": cfg.teacher.model if versions else None}
+    meta.update(prompt_versions=versions, **({"language": job.lang} if job.lang else {}))
     rng = random.Random(f"{cfg.seed}:{rec.id}:wording")
+    task = str(rec.meta.get("instruction", ""))
     out.sit = td.sequential_record(
         rec.id, _system(rec), task, shown_input, rec.response or "", intermediates, rng, meta
     )
