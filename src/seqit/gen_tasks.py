@@ -101,8 +101,8 @@ def it_record(rec: Record) -> dict[str, Any]:
 
 async def teacher_step(
     step: str, text: str, job: Job, teacher: Any, cfg: GenerateConfig, out: Outcome
-) -> str | None:
-    """The teacher's paraphrase/translation of `text`, or None after recording a reject on `out`."""
+) -> tuple[str, str] | None:
+    """(the teacher's paraphrase/translation of `text`, the model that made it), or None after a reject on `out`."""
     msgs = (
         td.translate_messages(text, job.lang or "") if step == "translate" else td.paraphrase_messages(text)
     )
@@ -131,7 +131,7 @@ async def teacher_step(
         out.rejects.append({**row, "raw": comp.text[:2000]})
         return None
     out.stages[f"{step}.ok"] += 1
-    return comp.text.strip()
+    return comp.text.strip(), comp.model
 
 
 async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Outcome:
@@ -143,6 +143,7 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
     english = shown_input = _input(rec)
     intermediates: list[tuple[str, str]] = []
     versions: dict[str, str] = {}
+    model = None
     for step in cfg.taskdriven.steps:
         if step == "repeat":
             intermediates.append(("repeat", shown_input))  # the input as the model sees it
@@ -151,17 +152,18 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
             shown_input = job.foreign_input
             intermediates.append(("translate", english))
             continue
-        result = await teacher_step(step, english, job, teacher, cfg, out)
-        tick(step, result is not None)
-        if result is None:
+        made = await teacher_step(step, english, job, teacher, cfg, out)
+        tick(step, made is not None)
+        if made is None:
             return out
+        result, model = made
         versions[step] = td.VERSIONS[step]
         if step == "translate":  # the teacher made the foreign input; the English original is the answer
             shown_input = result
             intermediates.append(("translate", english))
         else:
             intermediates.append((step, result))
-    meta = {"source": rec.meta.get("source", ""), "teacher_model": cfg.teacher.model if versions else None}
+    meta = {"source": rec.meta.get("source", ""), "teacher_model": model}
     meta.update(prompt_versions=versions, **({"language": job.lang} if job.lang else {}))
     rng = random.Random(f"{cfg.seed}:{rec.id}:wording")
     task = str(rec.meta.get("instruction", ""))
