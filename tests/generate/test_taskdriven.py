@@ -129,6 +129,7 @@ def test_paraphrase_then_answer_calls_the_teacher_once_per_converted_seed(tmp_pa
     for r in sit:
         assert "Paraphrased input:\nIn other words: " in r["messages"][-1]["content"]
         assert r["meta"]["prompt_versions"] == {"paraphrase": "taskdriven.paraphrase/v1"}
+        assert r["meta"]["teacher_model"] == "fake-model"
     mix = list(read_jsonl(run / "mix.jsonl"))
     assert len(mix) == 50 and sum(r["meta"]["kind"] == "sit" for r in mix) == 5
 
