@@ -13,12 +13,13 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from seqit.errors import ConfigError
+from seqit.gen_stats import mean_lengths, summarize
 from seqit.jsonl import JsonlWriter, read_jsonl, write_jsonl
 from seqit.mix import mix_records, mix_summary
 from seqit.records import load_records
@@ -275,6 +276,7 @@ def finalize(
         run.manifest["mix"] = {"mode": cfg.mix.mode, "rows": len(mixed), "kinds": mix_summary(mixed)}
     rejects = [r for r in rows["rejects.jsonl"] if r.get("stage") != "read"]
     run.manifest.update(summarize(done, rejects))
+    run.manifest["lengths"] = {"it": mean_lengths(rows["it.jsonl"]), "sit": mean_lengths(rows["sit.jsonl"])}
     counts = {
         "rows_in": rows_in,
         "read_rejects": read_rejects,
@@ -296,38 +298,6 @@ def finalize(
         and sit_side == counts["finished"]
     )
     run.finish(counts=counts)
-
-
-def summarize(done: list[dict[str, Any]], rejects: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per-stage counts, reject reasons, depth histogram and option distribution per round."""
-    stages: Counter = Counter()
-    rounds: dict[int, Counter] = {}
-    depths: Counter = Counter()
-    for d in done:
-        stages.update(d.get("stages", {}))
-        for i, opt in enumerate(d.get("options", []), 1):
-            rounds.setdefault(i, Counter())[opt or "unparsed"] += 1
-        if d.get("sit"):
-            depths[str(d.get("depth"))] += 1
-    reasons = Counter(f"{r['stage']}: {_reason_key(r['reason'])}" for r in rejects)
-    return {
-        "stages": dict(sorted(stages.items())),
-        "reject_reasons": dict(reasons.most_common()),
-        "depths": dict(sorted(depths.items())),
-        "options_per_round": {
-            str(i): {**dict(sorted(c.items())), "pct": _pct(c)} for i, c in sorted(rounds.items())
-        },
-    }
-
-
-def _reason_key(reason: str) -> str:
-    """Group reasons that differ only in details ('drops key content of the original: 3, 4')."""
-    return reason.split(":", 1)[0] if not reason.startswith("teacher error") else "teacher error"
-
-
-def _pct(c: Counter) -> dict[str, float]:
-    total = sum(c.values()) or 1
-    return {k: round(100 * v / total, 1) for k, v in sorted(c.items())}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,6 +104,10 @@ def test_selfseq_run_balances_counts_and_writes_correct_records(tmp_path, fake_o
     dist = m["options_per_round"]["1"]
     assert sum(v for k, v in dist.items() if k != "pct") == 16 and dist["unparsed"] >= 1
     assert m["usage"]["requests"] > 0 and m["stages"]["classify.ok"] >= 1
+    assert (
+        m["lengths"]["it"]["0"]["n"] == len(it)
+        and m["lengths"]["sit"]["1"]["prompt_chars"] > m["lengths"]["it"]["0"]["prompt_chars"]
+    )
     kept = {r["meta"]["seed_id"] for r in sit + it}
     mix = _rows(run, "mix.jsonl")  # replace: every seed with any record exactly once, SIT preferred
     assert len(mix) == m["mix"]["rows"] == len(kept) == len({r["meta"]["seed_id"] for r in mix})
