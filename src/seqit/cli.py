@@ -210,7 +210,8 @@ def complete(
     cfg = load_config(CompleteConfig, config, list(overrides or []) + extra)
     res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not dry_run)
     c, est = res.counts, res.estimate
-    console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  to send: {c['to_send']}")
+    console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  "
+                  f"answered in ledger: {c['in_ledger']}  to send: {c['to_send']}")
     if dry_run:
         for m, e in est["models"].items():
             price = f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured"

@@ -26,7 +26,10 @@ from seqit.errors import DataError, SeqitError
 from seqit.jsonl import JsonlWriter, read_ids
 from seqit.records import Reject, RowError
 from seqit.runs import start_run
-from seqit.teachers import ChatRequest, Completion, TeacherConfig, estimate_cost, open_teacher
+from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
+from seqit.teachers.backends import preflight
+from seqit.teachers.ledger import cached_keys
+from seqit.teachers.usage import merge_usage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "prompt_version": (str,),
 }
 KNOWN_KEYS = {"id", "messages", "stop", "meta", *PARAM_TYPES}
+MANIFEST_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -172,33 +176,37 @@ def run_complete(
 ) -> CompleteResult:
     """Complete every request in `requests_path` not already in `out`; returns counts and usage."""
     requests_path, out = Path(requests_path), Path(out)
+    if backend is None:
+        preflight(cfg.teacher)
     run_dir = Path(run_dir) if run_dir is not None else out.parent
     rejects_path = run_dir / "rejects.jsonl"
     good, input_rejects, rows_in = read_requests(requests_path, cfg.limit)
     done = read_ids(out) if out.exists() else set()
     todo = [(r, meta) for r, meta in good if r.id not in done]
-    estimate = estimate_cost([r for r, _ in todo], cfg.teacher)
+    in_ledger = _in_ledger(run_dir / "ledger.sqlite", [r for r, _ in todo], cfg.teacher, backend)
+    estimate = estimate_cost([r for r, _ in todo if r.id not in in_ledger], cfg.teacher)
     counts = {"rows_in": rows_in, "input_rejects": len(input_rejects), "already_done": len(good) - len(todo),
-              "to_send": len(todo)}
+              "to_send": len(todo) - len(in_ledger), "in_ledger": len(in_ledger)}
     log.info(
-        "%d requests (%d already in %s, %d bad rows); upper-bound cost of the rest: $%.4f",
-        len(good), counts["already_done"], out.name, len(input_rejects), estimate["max_cost_usd"],
+        "%d requests (%d already in %s, %d answered in the ledger, %d bad rows); upper-bound cost of the rest: $%.4f",
+        len(good), counts["already_done"], out.name, len(in_ledger), len(input_rejects), estimate["max_cost_usd"],
     )
     if dry_run:
         return CompleteResult(out, rejects_path, run_dir, counts, {}, estimate, dry_run=True)
 
+    before = _previous_usage(run_dir / "manifest.json")
     run = start_run(run_dir, cfg, command="complete", inputs={"requests": requests_path}, argv=argv)
+    run.manifest["estimate"] = estimate
     run.manifest["outputs"] = {"completions": str(out), "rejects": str(rejects_path), "ledger": str(run.file("ledger.sqlite"))}
     rejects_path.unlink(missing_ok=True)  # this run re-validates inputs and retries every failure
     with JsonlWriter(out) as writer, JsonlWriter(rejects_path) as rej:
         for r in input_rejects:
             rej.write({"id": _row_id(r.row), "stage": "input", **r.to_json()})
         usage, n_ok, n_failed, auth_error = asyncio.run(
-            _complete_all(cfg.teacher, todo, run.file("ledger.sqlite"), writer, rej, progress, backend)
+            _complete_all(cfg.teacher, todo, run, before, writer, rej, progress, backend)
         )
-    counts.update(completed=n_ok, failed=n_failed, not_sent=len(todo) - n_ok - n_failed)
-    run.manifest["usage"] = usage
-    run.manifest["estimate"] = estimate
+    counts.update(completed=n_ok, failed=n_failed, not_finished=len(todo) - n_ok - n_failed)
+    _record_usage(run, usage, before)
     if auth_error:
         run.manifest["stopped"] = auth_error
     run.finish(counts=counts)
@@ -207,13 +215,13 @@ def run_complete(
     return CompleteResult(out, rejects_path, run_dir, counts, usage, estimate)
 
 
-async def _complete_all(teacher_cfg, todo, ledger_path, writer, rej, progress, backend):
+async def _complete_all(teacher_cfg, todo, run, before, writer, rej, progress, backend):
     metas = {r.id: (r.n, meta) for r, meta in todo}
     n_ok = n_failed = 0
     bar, task = _progress(len(todo)) if progress else (None, None)
-    t0 = time.monotonic()
+    t0 = last_save = time.monotonic()
     try:
-        async with open_teacher(teacher_cfg, ledger_path=ledger_path, backend=backend) as teacher:
+        async with open_teacher(teacher_cfg, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
             async for comp in teacher.stream(r for r, _ in todo):
                 n, meta = metas[comp.request_id]
                 if comp.ok:
@@ -226,6 +234,9 @@ async def _complete_all(teacher_cfg, todo, ledger_path, writer, rej, progress, b
                 if bar is not None:
                     bar.update(task, advance=1, failed=n_failed, cost=teacher.usage.cost,
                                rps=(n_ok + n_failed) / max(1e-9, time.monotonic() - t0))
+                if time.monotonic() - last_save > MANIFEST_EVERY_S:  # a crash keeps a near-current cost record
+                    _record_usage(run, teacher.usage_summary(), before)
+                    last_save = time.monotonic()
             return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
     finally:
         if bar is not None:
@@ -249,6 +260,27 @@ def _progress(total: int):
     task = bar.add_task("complete", total=total, failed=0, cost=0.0, rps=0.0)
     bar.start()
     return bar, task
+
+
+def _previous_usage(manifest_path: Path) -> dict[str, Any] | None:
+    """Total usage recorded by earlier (possibly killed) runs in this run dir."""
+    try:
+        return json.loads(manifest_path.read_text(encoding="utf-8")).get("usage_total")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _record_usage(run: Any, usage: dict[str, Any], before: dict[str, Any] | None) -> None:
+    run.manifest["usage"] = usage  # this invocation
+    run.manifest["usage_total"] = merge_usage(before, usage)  # across resumes
+    run.save()
+
+
+def _in_ledger(path: Path, reqs: list[ChatRequest], teacher: TeacherConfig, backend: Any) -> set[str]:
+    """Ids whose answer the run's ledger already holds (they will not be sent or charged)."""
+    name = backend.name if backend is not None else teacher.backend
+    keys = {cache_key(r, name, r.model or teacher.model): r.id for r in reqs}
+    return {keys[k] for k in cached_keys(path, list(keys))}
 
 
 def _row_id(row: Any) -> str | None:

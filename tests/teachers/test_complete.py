@@ -165,3 +165,57 @@ def test_shipped_complete_configs_load_and_show_their_command(path):
     cfg = load_config(CompleteConfig, path)
     assert cfg.teacher.backend in ("openai", "hf")
     assert path.read_text().startswith("# ") and "seqit complete" in path.read_text().splitlines()[0]
+
+
+def test_dry_run_counts_ledger_answers_as_free_and_writes_nothing(tmp_path, fake_openai, capsys):
+    req = write_requests(tmp_path / "req.jsonl", 6)
+    out = tmp_path / "out.jsonl"
+    args = ["complete", str(req), "-o", str(out), "--base-url", fake_openai.url, "--model", "m"]
+    assert main(args + ["--limit", "4"]) == 0
+    out.unlink()  # the outputs are gone, but the ledger still holds 4 answers
+    before = sorted(p.name for p in tmp_path.iterdir())
+    capsys.readouterr()
+    assert main(args + ["--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "answered in ledger: 4" in printed and "to send: 2" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert main(args) == 0
+    assert sum(fake_openai.attempts.values()) == 6 and len(rows(out)) == 6
+
+
+def test_manifest_totals_usage_across_resumed_runs(tmp_path, fake_openai):
+    req = write_requests(tmp_path / "req.jsonl", 10)
+    args = ["complete", str(req), "-o", str(tmp_path / "out.jsonl"), "--base-url", fake_openai.url, "--model", "m",
+            "teacher.prices.m.input=1.0", "teacher.prices.m.output=1.0"]
+    assert main(args + ["--limit", "4"]) == 0
+    first = json.loads((tmp_path / "manifest.json").read_text())
+    assert main(args) == 0
+    second = json.loads((tmp_path / "manifest.json").read_text())
+    assert first["usage"]["requests"] == 4 and second["usage"]["requests"] == 6
+    assert second["usage_total"]["requests"] == 10 and second["usage_total"]["models"]["m"]["requests"] == 10
+    assert second["usage_total"]["cost_usd"] == pytest.approx(first["usage"]["cost_usd"] + second["usage"]["cost_usd"])
+    assert second["attempts"] == 2
+
+
+def test_merge_usage_sums_nested_numbers():
+    from seqit.teachers.usage import merge_usage
+
+    a = {"models": {"m": {"requests": 1, "cost_usd": 0.5}}, "cost_usd": 0.5}
+    b = {"models": {"m": {"requests": 2, "cost_usd": 0.25}, "n": {"requests": 1, "cost_usd": 0.0}}, "cost_usd": 0.25}
+    assert merge_usage(a, b) == {"cost_usd": 0.75, "models": {"m": {"cost_usd": 0.75, "requests": 3},
+                                                              "n": {"cost_usd": 0.0, "requests": 1}}}
+    assert merge_usage(None, b) == merge_usage(b, None) == merge_usage({}, b)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model", "gpt-x"], "OPENAI_API_KEY"),  # the official API without a key
+        (["--base-url", "http://127.0.0.1:9/v1"], "teacher.model"),
+    ],
+)
+def test_preflight_fails_fast_before_anything_is_written(tmp_path, capsys, flags, message):
+    req = write_requests(tmp_path / "req.jsonl", 3)
+    rc = main(["complete", str(req), "-o", str(tmp_path / "run" / "out.jsonl"), *flags])
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -93,3 +93,20 @@ def test_named_template_is_applied_and_unknown_template_is_an_error(tiny_dir):
     assert backend.render(req(0, "hi")).endswith("<|im_start|>assistant\n")
     with pytest.raises(SeqitError, match="unknown chat template"):
         HFBackend(cfg(tiny_dir, template="nope"))
+
+
+def test_seqit_complete_with_the_hf_backend(tiny_dir, tmp_path):
+    import json
+
+    from seqit.cli import main
+
+    req = tmp_path / "req.jsonl"
+    req.write_text("".join(
+        json.dumps({"id": f"h{i}", "messages": [{"role": "user", "content": f"hello {i}"}], "max_tokens": 5}) + "\n"
+        for i in range(4)
+    ))
+    out = tmp_path / "out.jsonl"
+    assert main(["complete", str(req), "-o", str(out), "--backend", "hf", "--model", str(tiny_dir)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == ["h0", "h1", "h2", "h3"]
+    assert all(r["usage"]["completion_tokens"] == 5 and r["finish_reason"] == "length" for r in rows)

@@ -120,3 +120,11 @@ def test_openai_backend_does_not_retry_auth_errors(fake_openai, monkeypatch):
     comps, _ = complete_all(_cfg(fake_openai), [ChatRequest(id="x", messages=MSG)])
     assert "HTTP 401" in comps[0].error and "SEQIT_TEST_KEY" in comps[0].error and "sk-wrong" not in comps[0].error
     assert fake_openai.attempts["hi"] == 1
+
+
+def test_max_completion_tokens_param_for_newer_openai_models():
+    from seqit.teachers import OpenAISettings
+
+    cfg = TeacherConfig(model="m", openai=OpenAISettings(max_tokens_param="max_completion_tokens"))
+    payload = build_payload(ChatRequest(id="a", messages=MSG, max_tokens=9), cfg)
+    assert payload["max_completion_tokens"] == 9 and "max_tokens" not in payload

@@ -272,3 +272,27 @@ def test_cancelled_stream_leaves_no_dangling_work():
 
     got, calls = run(go())
     assert len(got) == 3 and calls <= 6
+
+
+def test_retry_after_pauses_every_sender_not_just_the_limited_request():
+    """After a 429 with Retry-After, no request is sent until it has passed (no 429 storm)."""
+    sent_at: list[tuple[str, float]] = []
+    first = [True]
+
+    async def fn(r):
+        sent_at.append((r.id, time.monotonic()))
+        if first[0]:
+            first[0] = False
+            return BackendError("HTTP 429", retryable=True, status=429, retry_after=0.3)
+        await asyncio.sleep(0.01)
+        return "ok"
+
+    async def go():
+        async with open_teacher(TeacherConfig(**FAST, max_concurrency=1), backend=FakeBackend(fn)) as t:
+            t0 = time.monotonic()
+            comps = [c async for c in t.stream([req(i) for i in range(4)])]
+            return comps, t0
+
+    comps, t0 = run(go())
+    assert all(c.ok for c in comps)
+    assert [round(t - t0, 1) >= 0.3 for _, t in sent_at[1:]] == [True] * 4

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from seqit.teachers.types import Completion, Usage
 
@@ -92,3 +93,24 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+
+def cached_keys(path: str | Path, keys: list[str]) -> set[str]:
+    """Which of `keys` an existing ledger already holds (read-only: creates and writes nothing)."""
+    path = Path(path)
+    if not path.exists() or not keys:
+        return set()
+    # a cleanly closed ledger has no -wal file: open it immutable so not even a -shm file is created;
+    # after a crash the -wal holds recent rows, so read it (mode=ro) like any reader
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{mode}", uri=True)
+    try:
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            rows = db.execute(f"SELECT key FROM completions WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update(r[0] for r in rows)
+        return found
+    finally:
+        db.close()

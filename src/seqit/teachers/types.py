@@ -137,6 +137,14 @@ class VLLMSettings:
 
 
 @dataclass(frozen=True)
+class OpenAISettings:
+    """Wire details for `backend: openai`."""
+
+    # newer OpenAI reasoning models accept only max_completion_tokens; most other servers want max_tokens
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+
+
+@dataclass(frozen=True)
 class FakeSettings:
     """Scripted replies for `backend: fake` (dry runs): cycled in order; empty = echo the last user message."""
 
@@ -162,6 +170,7 @@ class TeacherConfig:
     retry_budget_s: float | None = 600.0  # total seconds one request may spend retrying
     prices: dict[str, Price] = field(default_factory=dict)  # per model, USD per 1M tokens
     extra_body: dict[str, Any] = field(default_factory=dict)  # openai: extra JSON fields for the server
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
     hf: HFSettings = field(default_factory=HFSettings)
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
     fake: FakeSettings = field(default_factory=FakeSettings)

@@ -44,3 +44,21 @@ def make_backend(cfg: TeacherConfig) -> Backend:
 
         return FakeBackend(list(cfg.fake.replies) or None, latency_s=cfg.fake.latency_s)
     raise ValueError(f"unknown teacher backend {cfg.backend!r}")
+
+
+def preflight(cfg: TeacherConfig) -> None:
+    """Fail fast, before a run starts, on what would make every request fail: a missing optional
+    package or a missing API key. Loads no model and opens no connection."""
+    from seqit.errors import ConfigError, require
+
+    if cfg.backend in ("openai", "hf", "vllm") and not cfg.model:
+        raise ConfigError(f"teacher.model: required for the {cfg.backend} backend")
+    if cfg.backend == "openai":
+        from seqit.teachers.backends.openai import api_key_from_env
+
+        api_key_from_env(cfg)
+    elif cfg.backend == "hf":
+        require("torch", "train", "the hf teacher backend")
+        require("transformers", "train", "the hf teacher backend")
+    elif cfg.backend == "vllm":
+        require("vllm", "vllm", "the vllm teacher backend")

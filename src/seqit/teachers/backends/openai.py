@@ -28,7 +28,7 @@ def build_payload(req: ChatRequest, cfg: TeacherConfig) -> dict[str, Any]:
         "messages": [dict(m) for m in req.messages],
         "temperature": req.temperature,
         "top_p": req.top_p,
-        "max_tokens": req.max_tokens,
+        cfg.openai.max_tokens_param: req.max_tokens,
     }
     if req.n != 1:
         payload["n"] = req.n
