@@ -59,6 +59,12 @@ def test_option_d_in_round_one_keeps_the_seed_and_reuses_the_it_answer():
     assert out.options == ["D"] and out.rejects == []
 
 
+def test_option_d_without_it_baseline_answers_the_kept_instruction():
+    out, fake = run(SEED, scripted({"classify": "D"}), it_baseline=False)
+    assert [stage_of(list(r.messages)) for r in fake.calls] == ["classify", "respond"]
+    assert out.it is None and out.sit["meta"]["depth"] == 0 and out.sit["id"] == "s1:sit:d0"
+
+
 def test_two_rounds_record_depth_steps_options_and_provenance():
     out, _ = run(SEED, scripted({"classify:r2": "Option A is wrong here; I choose C."}), max_depth=2)
     meta = out.sit["meta"]
