@@ -208,3 +208,12 @@ def test_caption_run_rejects_bad_rows_with_file_and_line(tmp_path):
     assert rej[0]["line"] == 2 and "answer" in rej[0]["reason"]
     assert json.loads((run / "manifest.json").read_text())["counts"]["balanced"]
     assert plan_generate(cfg).prompts[0][0].startswith("vqa-00001:sit:caption")
+
+
+def test_shipped_translate_config_runs_on_the_bundled_parallel_sample(tmp_path, monkeypatch):
+    monkeypatch.chdir(CONFIGS.parents[1])  # the config's data paths are relative to the repo root
+    run = run_generate(_cfg(tmp_path, "translate-then-answer.yaml", []), progress=False)
+    sit = list(read_jsonl(run / "sit.jsonl"))
+    assert sorted(r["meta"]["language"] for r in sit) == ["de"] * 5 + ["es"] * 5
+    assert len({r["meta"]["seed_id"] for r in sit}) == 10  # disjoint across languages
+    assert json.loads((run / "manifest.json").read_text())["counts"]["balanced"]
