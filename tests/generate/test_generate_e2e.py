@@ -14,6 +14,7 @@ from seqit.cli import main
 from seqit.config import load_config
 from seqit.generate import GenerateConfig, run_generate
 from seqit.jsonl import read_jsonl
+from seqit.records import load_records
 from seqit.selfseq.parse import is_placeholder
 
 CONFIGS = Path(__file__).parents[2] / "configs" / "generate"
@@ -112,6 +113,9 @@ def test_selfseq_run_balances_counts_and_writes_correct_records(tmp_path, fake_o
     mix = _rows(run, "mix.jsonl")  # replace: every seed with any record exactly once, SIT preferred
     assert len(mix) == m["mix"]["rows"] == len(kept) == len({r["meta"]["seed_id"] for r in mix})
     assert sum(r["meta"]["kind"] == "sit" for r in mix) == len(sit)
+    for name in ("sit.jsonl", "it.jsonl", "mix.jsonl"):  # valid training records for the rest of seqit
+        loaded = load_records(run / name)
+        assert loaded.rejects == [] and loaded.formats == {str(run / name): "messages"}
 
 
 def test_rerun_resumes_without_resending_and_repairs_a_crash(tmp_path, fake_openai, sample_path):
