@@ -175,6 +175,8 @@ def test_parse_verdict_reads_whole_word_verdicts_only(text, expected):
         ("[Your new instruction here]", True),
         ("Name the largest planet.", False),
         ("An error in the proof is on line 3.", False),
+        ("Error: 429 Too Many Requests", True),
+        ("Error-check the function, then fix the bug you find.", False),
     ],
 )
 def test_is_placeholder_flags_failure_text(text, expected):

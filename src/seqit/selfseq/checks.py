@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 
-from seqit.selfseq.parse import is_placeholder
+from seqit.selfseq.parse import is_failure_text, is_placeholder
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?")
 _QUOTED = re.compile(
@@ -149,7 +149,7 @@ def check_response(text: str | None, finish_reason: str | None) -> str | None:
         return "empty response"
     if finish_reason == "length":
         return "truncated response (finish_reason=length)"
-    if is_placeholder(text) and len(text) < 200:
+    if is_failure_text(text) and len(text) < 200:
         return "placeholder or refusal text instead of a response"
     why = degenerate_reason(text)
     return f"degenerate response: {why}" if why else None

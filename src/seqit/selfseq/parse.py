@@ -46,18 +46,7 @@ _OTHER_PHRASE = (
     r"\b(?:choose|pick|select)|^\s*(?:choice|answer|classification|label))"
 )
 _DECISION = re.compile(
-    _OPTION_PHRASE
-    + _SEP
-    + r"(?:option\s*)?"
-    + _ANY
-    + "|"
-    + _OTHER_PHRASE
-    + _SEP
-    + r"(?:option\s*"
-    + _ANY
-    + "|"
-    + _UPPER
-    + ")",
+    rf"{_OPTION_PHRASE}{_SEP}(?:option\s*)?{_ANY}|{_OTHER_PHRASE}{_SEP}(?:option\s*{_ANY}|{_UPPER})",
     re.IGNORECASE | re.MULTILINE,
 )
 _MENTION = re.compile(r"\boption\s*" + _ANY, re.IGNORECASE)
@@ -68,12 +57,13 @@ def _group(m: re.Match[str]) -> str:
     return next(g for g in m.groups() if g).upper()
 
 
-_PLACEHOLDERS = re.compile(
-    r"failed after \d+ attempts|^\s*(?:n/?a|none|null|todo|tbd|\.\.\.|…)\s*\.?\s*$|"
-    r"\[(?:insert|your|new instruction)[^\]]*\]|<(?:new[ _]instruction|insert)[^>]*>|"
-    r"^\s*(?:error|exception)\b[^\n]{0,80}$|as an ai (?:language )?model,? i (?:cannot|can't)",
+_FAILURE = re.compile(
+    r"failed after \d+ attempts|\[(?:insert|your|new instruction)[^\]]*\]|<(?:new[ _]instruction|insert)[^>]*>|"
+    r"^\s*(?:error|exception)(?: code)?\s*:\s*(?:\d{3}\b|rate limit|time ?out|timed out|internal|connection|api\b)|"
+    r"as an ai (?:language )?model,? i (?:cannot|can't)",
     re.IGNORECASE,
 )
+_EMPTYISH = re.compile(r"^\s*(?:n/?a|none|null|todo|tbd|\.\.\.|…)\s*\.?\s*$", re.IGNORECASE)
 _NEW_INSTR_MARKER = re.compile(
     r"(?:#+\s*|\*\*\s*)?\bnew[ _]+instruction\s*(?:#+|\*\*)?\s*(?:\*\*)?\s*[:：]?\s*(?:\*\*)?", re.IGNORECASE
 )
@@ -92,11 +82,17 @@ def is_unreadable(text: str) -> bool:
     )
 
 
+def is_failure_text(text: str) -> bool:
+    """True for text a failed pipeline writes instead of an answer ("THIS EVALUATION FAILED AFTER 5 ATTEMPTS.",
+    "Error: 429 ...", "[insert ...]", an AI-model refusal)."""
+    return bool(_FAILURE.search(text.strip()))
+
+
 def is_placeholder(text: str | None) -> bool:
-    """True for failure or placeholder text that must never become data ("... FAILED AFTER 5 ATTEMPTS.")."""
+    """True for failure text or an empty stand-in ("N/A", "None", "...") where an instruction was expected."""
     if text is None or not text.strip():
         return True
-    return bool(_PLACEHOLDERS.search(text.strip()))
+    return is_failure_text(text) or bool(_EMPTYISH.match(text.strip()))
 
 
 def find_json_object(text: str, keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
