@@ -177,7 +177,7 @@ def degenerate_reason(text: str, ngram: int = 4, max_repeat_share: float = 0.5) 
         return f"{unreadable} unreadable or control characters"
     scripts = Counter(unicodedata.name(ch, "? ?").split(" ")[0] for ch in text if ch.isalpha())
     letters_total = sum(scripts.values())
-    if letters_total >= 20 and sum(1 for n in scripts.values() if n / letters_total >= 0.05) > 3:
+    if letters_total >= 20 and sum(1 for n in scripts.values() if n / letters_total >= 0.08) > 4:
         return f"letters from {len(scripts)} different scripts"
     stripped = re.sub(r"\s", "", text)
     if len(stripped) >= 40 and len(set(stripped)) < 8:
