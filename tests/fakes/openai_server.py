@@ -8,7 +8,7 @@ POST /v1/chat/completions and GET /v1/models. Behaviour knobs:
 - `capacity`: max concurrent requests; one more gets a 429 ("over capacity")
 - `faults`: probabilities per attempt, e.g. {"429": 0.2, "500": 0.1, "hang": 0.05, "garbage": 0.05}
   (429 carries `Retry-After: retry_after_s`; "hang" sleeps `hang_s` then answers; "garbage" is a
-  200 with a non-JSON body)
+  200 with a non-JSON body; "trickle" sends a 200 body one byte every `trickle_s`)
 - `api_key`: when set, any other bearer token gets a 401
 
 GET /v1/_stats (?reset=1) returns the counters as JSON for out-of-process use.
@@ -60,6 +60,7 @@ class FakeOpenAIServer:
         self.retry_after_s = retry_after_s
         self.capacity_retry_after_s = capacity_retry_after_s
         self.hang_s = hang_s
+        self.trickle_s = 0.1
         self.slow_frac = slow_frac  # this share of answers takes slow_mult x latency_s (long outputs)
         self.slow_mult = slow_mult
         self.api_key = api_key
@@ -156,10 +157,18 @@ class FakeOpenAIServer:
                 pass
 
     async def _respond(self, writer: asyncio.StreamWriter, status: int, extra: dict[str, str], payload: bytes) -> None:
+        trickle = extra.pop("x-trickle", None)
         reason = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
         ctype = extra.pop("content-type", "application/json")
         head = f"HTTP/1.1 {status} {reason.get(status, 'Error')}\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in extra.items()) + "\r\n"
+        if trickle:  # a live but uselessly slow server: one body byte every trickle_s
+            writer.write(head.encode("latin-1"))
+            for i in range(len(payload)):
+                writer.write(payload[i : i + 1])
+                await writer.drain()
+                await asyncio.sleep(self.trickle_s)
+            return
         writer.write(head.encode("latin-1") + payload)
         await writer.drain()
 
@@ -203,6 +212,8 @@ class FakeOpenAIServer:
             if self.latency_s:
                 slow = self.slow_frac and self._rng.random() < self.slow_frac
                 await asyncio.sleep(self.latency_s * (self.slow_mult if slow else 1.0))
+            if kind == "trickle":
+                return 200, {"x-trickle": "1"}, json.dumps(_completion_body(body, self.reply(body), 1)).encode()
             if kind == "garbage":
                 return 200, {"content-type": "application/json"}, b"<html>502 Bad Gateway</html>"
             n = int(body.get("n") or 1)

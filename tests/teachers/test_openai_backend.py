@@ -102,15 +102,17 @@ def test_openai_backend_completes_against_a_local_server(fake_openai, monkeypatc
 
 
 @pytest.mark.parametrize(
-    "faults, expect_ok",
-    [({"429": 1.0}, False), ({"500": 1.0}, False), ({"garbage": 1.0}, False), ({"hang": 1.0}, False)],
+    "faults, reason",
+    [({"429": 1.0}, "HTTP 429"), ({"500": 1.0}, "HTTP 500"), ({"garbage": 1.0}, "unparseable response"),
+     ({"hang": 1.0}, "timed out"), ({"trickle": 1.0}, "timed out")],
 )
-def test_openai_backend_records_failure_after_bounded_retries(fake_openai, faults, expect_ok):
+def test_openai_backend_records_failure_after_bounded_retries(fake_openai, faults, reason):
     fake_openai.faults = faults
     fake_openai.hang_s = 1.0
     fake_openai.retry_after_s = 0.01
     comps, usage = complete_all(_cfg(fake_openai, max_retries=2, timeout_s=0.2), [ChatRequest(id="x", messages=MSG)])
-    assert comps[0].ok is expect_ok and comps[0].texts == [] and comps[0].attempts == 3
+    assert not comps[0].ok and comps[0].texts == [] and comps[0].attempts == 3
+    assert reason in comps[0].error and "gave up after 3 attempts" in comps[0].error
     assert fake_openai.attempts["hi"] == 3 and usage["failed"] == 1
 
 

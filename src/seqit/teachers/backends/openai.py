@@ -8,6 +8,8 @@ Completion mappings are pure functions (`build_payload`, `parse_response`).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import logging
 import os
@@ -83,6 +85,20 @@ def api_key_from_env(cfg: TeacherConfig) -> str | None:
     return key or None
 
 
+def _http_client(openai: Any, max_concurrency: int, timeout_s: float) -> Any:
+    """The client's default HTTP client with a connection pool sized for `max_concurrency`
+    (the default keeps only 100 connections alive, so more concurrency would reconnect constantly)."""
+    client_cls = openai.DefaultAsyncHttpxClient
+    try:
+        httpx = importlib.import_module(client_cls.__mro__[1].__module__.split(".")[0])
+        limits = httpx.Limits(max_connections=max(1000, 2 * max_concurrency),
+                              max_keepalive_connections=max(100, max_concurrency))
+        return client_cls(limits=limits, timeout=timeout_s)
+    except (ImportError, AttributeError, TypeError):
+        log.debug("openai backend: using the default HTTP connection pool")
+        return None
+
+
 class OpenAIBackend:
     name = "openai"
 
@@ -95,7 +111,11 @@ class OpenAIBackend:
         self.secrets = [key] if key else []
         # local servers usually ignore the key; the client insists on a non-empty one
         self.client = openai.AsyncOpenAI(
-            api_key=key or "EMPTY", base_url=cfg.base_url, max_retries=0, timeout=cfg.timeout_s
+            api_key=key or "EMPTY",
+            base_url=cfg.base_url,
+            max_retries=0,
+            timeout=cfg.timeout_s,
+            http_client=_http_client(openai, cfg.max_concurrency, cfg.timeout_s),
         )
 
     async def generate(self, req: ChatRequest, model: str) -> Completion:
@@ -104,11 +124,14 @@ class OpenAIBackend:
         payload["model"] = model
         t0 = time.monotonic()
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(
-                **payload, extra_body=self.cfg.extra_body or None
+            # the client's timeout is per network operation; this bounds the whole exchange too
+            # (a server trickling bytes slowly would otherwise never time out)
+            raw = await asyncio.wait_for(
+                self.client.chat.completions.with_raw_response.create(**payload, extra_body=self.cfg.extra_body or None),
+                timeout=self.cfg.timeout_s * 2,
             )
             text = raw.http_response.text
-        except openai.APITimeoutError:
+        except (openai.APITimeoutError, asyncio.TimeoutError):
             raise BackendError(f"timed out after {self.cfg.timeout_s:g}s", retryable=True) from None
         except openai.APIConnectionError as e:
             raise BackendError(self._clean(f"connection error: {e}"), retryable=True) from None
