@@ -173,6 +173,14 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
     return out
 
 
+def needs_teacher(cfg: GenerateConfig) -> bool:
+    """Does a task-driven config ask the teacher for an intermediate result (paraphrase, or translate without data)?"""
+    steps = cfg.taskdriven.steps
+    return cfg.method == "taskdriven" and (
+        "paraphrase" in steps or ("translate" in steps and not cfg.taskdriven.parallel)
+    )
+
+
 async def run_taskdriven(
     cfg: GenerateConfig, run: Any, records: list[Record], done: dict[str, Any], progress: bool
 ) -> dict[str, int]:
@@ -180,12 +188,8 @@ async def run_taskdriven(
 
     jobs = plan_jobs(cfg, records)
     todo = [j for j in jobs if j.record.id not in done]
-    needs_teacher = any(j.convert for j in todo) and any(
-        s == "paraphrase" or (s == "translate" and not cfg.taskdriven.parallel) for s in cfg.taskdriven.steps
-    )
-    backend = (
-        None if needs_teacher else FakeBackend(["(unused)"])
-    )  # no teacher needed: never open a connection
+    need = needs_teacher(cfg) and any(j.convert for j in todo)
+    backend = None if need else FakeBackend(["(unused)"])  # no teacher needed: never open a connection
     await drive_seeds(
         cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend
     )

@@ -27,6 +27,7 @@ from seqit.runs import Run, start_run
 from seqit.selfseq.dryrun import Plan, plan_selfseq
 from seqit.selfseq.pipeline import Outcome, SelfSeqSettings, run_seed, seed_from_record
 from seqit.teachers import TeacherConfig, open_teacher
+from seqit.teachers.backends import preflight
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("sit.jsonl", "it.jsonl", "rejects.jsonl")
@@ -142,6 +143,8 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
 
     if cfg.method == "caption":
         return gen_tasks.run_caption(cfg, argv)
+    if cfg.method == "selfseq" or gen_tasks.needs_teacher(cfg):
+        preflight(cfg.teacher)  # a missing key or package fails here, before the run dir is made
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
     records = loaded.records[: cfg.limit] if cfg.limit else loaded.records
     inputs = {"data": cfg.data.path, **{f"parallel.{k}": v for k, v in cfg.taskdriven.parallel.items()}}

@@ -246,6 +246,7 @@ def test_missing_api_key_is_a_clear_error(tmp_path, sample_path, capsys):
         ]
     )
     assert rc == 2 and "OPENAI_API_KEY" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists(), "preflight fails before the run dir is made"
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

@@ -121,7 +121,11 @@ def _random_bytes_text(n: int) -> str:
         ("Jupiter is the largest", "length", "truncated"),
         ("THIS EVALUATION FAILED AFTER 5 ATTEMPTS.", "stop", "placeholder"),
         ("None.", "stop", None),
-        ("French: bonjour. Russian: привет. Chinese: 你好. Arabic: مرحبا. Hindi: नमस्ते.", "stop", None),  # a legitimate short answer ("Which of these numbers is prime?")
+        (
+            "French: bonjour. Russian: привет. Chinese: 你好. Arabic: مرحبا. Hindi: नमस्ते.",
+            "stop",
+            None,
+        ),  # a legitimate short answer ("Which of these numbers is prime?")
         ("the cat sat on the mat " * 12, "stop", "degenerate"),
         ("Sure!\n" * 10, "stop", "degenerate"),
         ("ab " * 30, "stop", "degenerate"),
