@@ -217,3 +217,12 @@ def test_shipped_translate_config_runs_on_the_bundled_parallel_sample(tmp_path, 
     assert sorted(r["meta"]["language"] for r in sit) == ["de"] * 5 + ["es"] * 5
     assert len({r["meta"]["seed_id"] for r in sit}) == 10  # disjoint across languages
     assert json.loads((run / "manifest.json").read_text())["counts"]["balanced"]
+
+
+def test_dry_run_of_a_teacher_step_shows_its_prompts_and_counts_its_requests(tmp_path, sample_path):
+    overrides = [f"data.path={sample_path}", "taskdriven.steps=[paraphrase,repeat]", "taskdriven.max_items=4"]
+    plan = plan_generate(_cfg(tmp_path, "repeat-then-answer.yaml", overrides), max_prompts=6)
+    titles = [t for t, _ in plan.prompts]
+    assert plan.estimate["requests"] == 4 and plan.seeds == 50
+    assert plan.prompts[0][1][0]["content"].startswith("Paraphrase the text")
+    assert any(t.startswith("record ") for t in titles) and not (tmp_path / "run").exists()
