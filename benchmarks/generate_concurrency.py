@@ -52,7 +52,9 @@ def main() -> None:
         server.stop()
     base = results[1][0]
     for conc, (dt, reqs) in results.items():
-        print(f"max_concurrency={conc:>2}: {dt:6.2f} s for {reqs} requests ({reqs / dt:6.1f} req/s), speed-up x{base / dt:.1f}")
+        print(
+            f"max_concurrency={conc:>2}: {dt:6.2f} s for {reqs} requests ({reqs / dt:6.1f} req/s), speed-up x{base / dt:.1f}"
+        )
 
 
 if __name__ == "__main__":
