@@ -114,6 +114,95 @@ def convert(
         console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
 
 
+OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")]
+
+
+def _overrides(overrides: list[str] | None, out: Path | None) -> list[str]:
+    return list(overrides or []) + ([f"out_dir={out}"] if out is not None else [])
+
+
+@app.command()
+def score(
+    config: Annotated[Path, typer.Argument(help="Score config YAML (see configs/score/).")],
+    overrides: OverridesArg = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing, write nothing: counts, cost estimate, first prompt.")] = False,
+    out: OutOpt = None,
+) -> None:
+    """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
+    import json
+
+    from seqit.config import load_config
+    from seqit.score import ScoreConfig, estimate_score, run_score
+
+    cfg = load_config(ScoreConfig, config, _overrides(overrides, out))
+    if dry_run:
+        if cfg.method != "judge":
+            console.print(f"dry run: proxy scoring ({cfg.proxy.kind}) is free and sends nothing; nothing written")
+            return
+        plan = estimate_score(cfg, limit)
+        for m in plan.get("first_prompt", []):
+            console.print(f"[bold]{m['role']}[/bold]:", m["content"], markup=False, highlight=False)
+        est = plan["estimate"]
+        console.print(
+            f"records: {plan['records']}  already scored: {plan['already_scored']}  to judge: {plan['to_judge']}  "
+            f"unreadable rows: {plan['read_rejects']}"
+        )
+        console.print(f"upper-bound cost: ${est['max_cost_usd']:.4f} for {est['requests']} requests ({json.dumps(est['models'])})", markup=False)
+        if plan.get("fake_row"):
+            console.print("fake judge row:", json.dumps(plan["fake_row"]["meta"], ensure_ascii=False)[:400], markup=False)
+        console.print("dry run: nothing sent, nothing written")
+        return
+    path = run_score(cfg, limit=limit, argv=sys.argv)
+    _print_run(path, "scored.jsonl")
+
+
+@app.command()
+def split(
+    config: Annotated[Path, typer.Argument(help="Split config YAML (see configs/split/).")],
+    overrides: OverridesArg = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Filter and split in memory; write nothing.")] = False,
+    out: OutOpt = None,
+) -> None:
+    """Dedup, then cut scored data into phases (thresholds, quantiles, KDE valleys, chain depth, or the random control)."""
+    from seqit.config import load_config
+    from seqit.split import SplitConfig, run_split
+
+    cfg = load_config(SplitConfig, config, _overrides(overrides, out))
+    path = run_split(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    if dry_run:
+        console.print("dry run: nothing written")
+        return
+    _print_run(path, "phase-*.jsonl")
+
+
+def _print_run(path: Path, outputs: str) -> None:
+    import json
+
+    m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    counts = {k: v for k, v in m.get("counts", {}).items() if not isinstance(v, bool)}
+    console.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()), markup=False)
+    for p in m.get("phases", []):
+        sc = p.get("score") or {}
+        console.print(
+            f"  phase {p['phase']}: {p['count']} records"
+            + (f", score {sc['min']:g}-{sc['max']:g} (mean {sc['mean']:g})" if sc else "")
+            + (f", {p['tokens']['mean']:.1f} tokens/record" if p.get("tokens") else ""),
+            markup=False,
+        )
+    sc = m.get("scores") or {}
+    if sc.get("n"):
+        console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
+                      f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
+                      markup=False)  # fmt: skip
+    usage = m.get("usage_all_attempts")
+    if usage:
+        console.print(f"  judge usage (all attempts): {usage}", markup=False)
+    console.print(f"wrote {path}/{outputs} and manifest.json")
+
+
 @app.command()
 def generate(
     config: Annotated[Path, typer.Argument(help="YAML config (see configs/generate/).")],

@@ -1,0 +1,74 @@
+"""The loss proxy for difficulty: how surprising the reference output is to a small local model.
+
+Mean negative log-likelihood per token of the assistant's final reply given the prompt, rendered
+with the chat template. A PROXY (not a judge score): it mixes difficulty with style and with how
+well the model knows the domain. torch/transformers are imported only when this runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from seqit.errors import SeqitError, require
+from seqit.records import Record
+from seqit.templates import install_template
+
+log = logging.getLogger(__name__)
+
+
+def response_losses(
+    records: list[Record],
+    model_dir: str | None,
+    template: str | None,
+    max_length: int,
+    device: str = "cpu",
+    tick: Callable[[], None] | None = None,
+) -> list[float | str]:
+    """Mean NLL (nats/token) of each record's final reply, or a reason string when it cannot be computed.
+
+    `tick` is called after each record (progress bars)."""
+    torch = require("torch", "train", "the loss proxy scorer")
+    transformers = require("transformers", "train", "the loss proxy scorer")
+    if not model_dir:
+        raise SeqitError("proxy.kind=loss needs proxy.model: a local model directory")
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    install_template(tok, template)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=False).to(device)
+    model.eval()
+    out: list[float | str] = []
+    with torch.no_grad():
+        for r in records:
+            out.append(_one_loss(torch, tok, model, r, max_length, device))
+            if tick is not None:
+                tick()
+    return out
+
+
+def split_ids(tok: Any, record: Record) -> tuple[list[int], int] | str:
+    """(token ids of the whole conversation, number of prompt tokens), or why it cannot be split."""
+    prompt = tok.apply_chat_template(record.prompt_messages, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(record.messages, tokenize=False)
+    if not full.startswith(prompt):
+        return "the chat template does not render the prompt as a prefix of the conversation"
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    f_ids = tok(full, add_special_tokens=False)["input_ids"]
+    if f_ids[: len(p_ids)] != p_ids:
+        return "prompt tokens are not a prefix of the conversation tokens"
+    return f_ids, len(p_ids)
+
+
+def _one_loss(torch: Any, tok: Any, model: Any, r: Record, max_length: int, device: str) -> float | str:
+    split = split_ids(tok, r)
+    if isinstance(split, str):
+        return split
+    ids, n_prompt = split
+    ids = ids[:max_length]
+    if len(ids) <= n_prompt:
+        return f"the prompt alone fills max_length={max_length} tokens; no reply token left to score"
+    x = torch.tensor([ids], device=device)
+    logits = model(input_ids=x).logits[0, :-1]  # (T-1, V): position t predicts token t+1
+    targets = x[0, 1:]
+    nll = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")
+    return round(float(nll[n_prompt - 1 :].mean()), 6)
