@@ -237,6 +237,7 @@ async def _complete_all(teacher_cfg, todo, run, before, writer, rej, progress, b
                 if time.monotonic() - last_save > MANIFEST_EVERY_S:  # a crash keeps a near-current cost record
                     _record_usage(run, teacher.usage_summary(), before)
                     last_save = time.monotonic()
+            run.manifest["teacher"] = teacher.stats()
             return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
     finally:
         if bar is not None:

@@ -296,3 +296,48 @@ def test_retry_after_pauses_every_sender_not_just_the_limited_request():
     comps, t0 = run(go())
     assert all(c.ok for c in comps)
     assert [round(t - t0, 1) >= 0.3 for _, t in sent_at[1:]] == [True] * 4
+
+
+def test_adaptive_limit_halves_once_per_overload_burst_and_recovers():
+    from seqit.teachers.limits import AdaptiveLimit
+
+    async def go():
+        lim = AdaptiveLimit(8)
+        sent = [await lim.acquire() for _ in range(8)]
+        for t in sent:  # 8 requests of one burst all get a 429
+            lim.overloaded(t)
+        after_burst = lim.limit
+        for _ in range(8):
+            await lim.release(ok=False)
+        later = await lim.acquire()  # sent after the cut: a new overload counts again
+        lim.overloaded(later)
+        after_second = lim.limit
+        await lim.release(ok=False)
+        for _ in range(40):
+            await lim.acquire()
+            await lim.release(ok=True)
+        return after_burst, after_second, lim.limit, lim.cuts
+
+    after_burst, after_second, recovered, cuts = run(go())
+    assert (after_burst, after_second, cuts) == (4.0, 2.0, 2) and recovered == 8.0
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_adaptive_concurrency_backs_off_a_server_with_less_capacity(fake_openai, adaptive):
+    fake_openai.capacity = 4  # 429 without Retry-After when more than 4 are in flight
+    fake_openai.latency_s = 0.02
+    cfg = TeacherConfig(model="m", base_url=fake_openai.url, max_concurrency=32, adaptive_concurrency=adaptive,
+                        backoff_base_s=0.02, backoff_max_s=0.2, max_retries=20)
+    reqs = [req(i) for i in range(120)]
+
+    async def go():
+        async with open_teacher(cfg) as t:
+            return [c async for c in t.stream(reqs)], t.stats()
+
+    comps, stats = run(go())
+    assert all(c.ok for c in comps) and len(comps) == 120
+    overloads = fake_openai.kinds["429_capacity"]
+    if adaptive:
+        assert stats["concurrency_cuts"] >= 1 and overloads < 120
+    else:
+        assert stats["concurrency_cuts"] == 0 and overloads >= 120

@@ -64,3 +64,47 @@ def backoff_delay(attempt: int, base_s: float, max_s: float, retry_after: float 
     if retry_after is not None:
         delay = max(delay, retry_after + rng.uniform(0, base_s / 4))
     return delay
+
+
+class AdaptiveLimit:
+    """A concurrency limit that halves when the server says it is overloaded (429) and creeps back
+    up by ~1 per round trip on success (AIMD, like TCP), never above `max_limit`.
+
+    Only overloads reported by requests sent *after* the last cut count, so one burst of 429s from
+    a single overload event halves the limit once, not once per request. With `adaptive=False` it
+    is a plain semaphore of `max_limit`.
+    """
+
+    def __init__(self, max_limit: int, adaptive: bool = True, clock=time.monotonic):
+        self.max_limit = max_limit
+        self.adaptive = adaptive
+        self.limit = float(max_limit)
+        self.in_use = 0
+        self.cuts = 0
+        self._last_cut = float("-inf")
+        self._clock = clock
+        self._cond = asyncio.Condition()
+
+    def _room(self) -> bool:
+        return self.in_use < max(1, int(self.limit))
+
+    async def acquire(self) -> float:
+        """Take a slot; returns the send time to pass to `overloaded`."""
+        async with self._cond:
+            await self._cond.wait_for(self._room)
+            self.in_use += 1
+        return self._clock()
+
+    async def release(self, ok: bool) -> None:
+        async with self._cond:
+            self.in_use -= 1
+            before = int(self.limit)
+            if ok and self.adaptive and self.limit < self.max_limit:
+                self.limit = min(float(self.max_limit), self.limit + 1.0 / self.limit)
+            self._cond.notify(1 + max(0, int(self.limit) - before))
+
+    def overloaded(self, sent_at: float) -> None:
+        if self.adaptive and sent_at > self._last_cut:
+            self.limit = max(1.0, self.limit / 2)
+            self._last_cut = self._clock()
+            self.cuts += 1

@@ -21,7 +21,7 @@ from typing import Any
 from seqit.teachers.backends import Backend, make_backend
 from seqit.teachers.errors import BackendError, redact
 from seqit.teachers.ledger import Ledger
-from seqit.teachers.limits import TokenBucket, backoff_delay, estimate_tokens
+from seqit.teachers.limits import AdaptiveLimit, TokenBucket, backoff_delay, estimate_tokens
 from seqit.teachers.types import ChatRequest, Completion, TeacherConfig, cache_key, failed
 from seqit.teachers.usage import UsageLedger
 
@@ -36,7 +36,7 @@ class Teacher:
         self.backend = backend
         self.ledger = ledger
         self.usage = UsageLedger(prices=dict(cfg.prices))
-        self._sem = asyncio.Semaphore(cfg.max_concurrency)
+        self._limit = AdaptiveLimit(cfg.max_concurrency, adaptive=cfg.adaptive_concurrency)
         self._rpm = TokenBucket(cfg.rpm) if cfg.rpm else None
         self._tpm = TokenBucket(cfg.tpm) if cfg.tpm else None
         self._pause_until = 0.0  # set by 429 + Retry-After: nobody sends before this (no 429 storms)
@@ -92,6 +92,16 @@ class Teacher:
         s["retries"] = self.retries
         return s
 
+    def stats(self) -> dict[str, Any]:
+        """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved."""
+        return {
+            "attempts_sent": self.sent,
+            "retries": self.retries,
+            "max_concurrency": self.cfg.max_concurrency,
+            "final_concurrency": int(self._limit.limit),
+            "concurrency_cuts": self._limit.cuts,
+        }
+
     # -- internals ---------------------------------------------------------------------------
 
     async def _complete(self, req: ChatRequest, model: str) -> Completion:
@@ -133,7 +143,9 @@ class Teacher:
             if self.auth_error is not None:
                 return failed(req.id, model, self.auth_error, attempts=attempt - 1)
             await self._wait_pause()
-            async with self._sem:
+            await self._limit.acquire()
+            error: BackendError | None = None
+            try:
                 if self._rpm is not None:
                     await self._rpm.acquire(1)
                 if self._tpm is not None:
@@ -143,13 +155,16 @@ class Teacher:
                 t_send = time.monotonic()
                 try:
                     comp = await self.backend.generate(req, model)
-                    error = None
                 except BackendError as e:
                     error = e
                 except (asyncio.TimeoutError, TimeoutError):
                     error = BackendError(f"timed out after {cfg.timeout_s:g}s", retryable=True)
                 except (ConnectionError, OSError) as e:
                     error = BackendError(f"connection error: {e}", retryable=True)
+                if error is not None and error.status == 429:
+                    self._limit.overloaded(t_send)
+            finally:
+                await self._limit.release(ok=error is None)
             if error is None:
                 if self._tpm is not None and comp.usage.total_tokens:
                     self._tpm.adjust(estimate - comp.usage.total_tokens)

@@ -161,6 +161,7 @@ class TeacherConfig:
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"  # NAME of the env var; the key itself never in config
     max_concurrency: int = 16
+    adaptive_concurrency: bool = True  # halve the concurrency on 429s, creep back up on success (AIMD)
     rpm: int | None = None  # requests per minute (token bucket)
     tpm: int | None = None  # tokens per minute (estimate: prompt chars/4 + max_tokens, corrected by usage)
     timeout_s: float = 120.0
