@@ -200,6 +200,7 @@ async def drive_seeds(
                     bar.seed_done()
             usage = teacher.usage_summary()
             run.manifest["usage"] = usage
+            run.manifest["teacher"] = teacher.stats()
             total = run.manifest.setdefault("usage_total", {})
             for k in USAGE_TOTALS:
                 total[k] = round(total.get(k, 0) + usage.get(k, 0), 6)

@@ -105,6 +105,7 @@ def test_selfseq_run_balances_counts_and_writes_correct_records(tmp_path, fake_o
     dist = m["options_per_round"]["1"]
     assert sum(v for k, v in dist.items() if k != "pct") == 16 and dist["unparsed"] >= 1
     assert m["usage"]["requests"] > 0 and m["stages"]["classify.ok"] >= 1
+    assert m["teacher"]["retries"] > 0, "the 429/500 faults were retried by the teacher layer"
     assert (
         m["lengths"]["it"]["0"]["n"] == len(it)
         and m["lengths"]["sit"]["1"]["prompt_chars"] > m["lengths"]["it"]["0"]["prompt_chars"]
