@@ -141,6 +141,20 @@ def test_auth_failure_before_any_success_stops_all_requests():
     assert len(backend.calls) < 50 and all(not c.ok for c in comps)
 
 
+def test_auth_failure_stops_requests_already_queued_for_a_slot():
+    backend = FakeBackend(
+        lambda r: BackendError("HTTP 401: bad key", retryable=False, status=401, auth=True), latency_s=0.02
+    )
+
+    async def go():
+        cfg = TeacherConfig(**FAST, max_concurrency=2, adaptive_concurrency=False)
+        async with open_teacher(cfg, backend=backend) as t:
+            return await asyncio.gather(*(t.complete(req(i)) for i in range(20)))
+
+    comps = run(go())
+    assert len(backend.calls) <= 2 and all("authentication failed" in c.error for c in comps[2:])
+
+
 def test_concurrency_limit_is_respected():
     active, peak = 0, 0
 

@@ -151,6 +151,8 @@ class Teacher:
                 if self._tpm is not None:
                     await self._tpm.acquire(estimate)
                 await self._wait_pause()
+                if self.auth_error is not None:  # auth failed while this request queued for a slot
+                    return failed(req.id, model, self.auth_error, attempts=attempt - 1)
                 self.sent += 1
                 t_send = time.monotonic()
                 try:
@@ -170,7 +172,7 @@ class Teacher:
                     self._tpm.adjust(estimate - comp.usage.total_tokens)
                 return replace(comp, request_id=req.id, attempts=attempt, latency_s=time.monotonic() - t_send)
             message = redact(str(error), self._secrets)
-            if error.auth and self.successes == 0:
+            if error.auth and self.successes == 0 and self.auth_error is None:
                 self.auth_error = f"authentication failed, stopping: {message}"
                 log.error("teacher: %s", self.auth_error)
             if not error.retryable or attempt > cfg.max_retries:

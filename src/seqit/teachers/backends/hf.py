@@ -66,12 +66,16 @@ class HFBackend:
             )
         self.model = model.to(self.device).eval()
         self._batcher = MicroBatcher(self._generate_batch, s.batch_size, s.max_wait_ms, key=batch_key)
+        self._warned_format = False
 
     @property
     def batch_sizes(self) -> list[int]:
         return self._batcher.batch_sizes
 
     async def generate(self, req: ChatRequest, model: str) -> Completion:
+        if req.response_format and not self._warned_format:
+            log.warning("hf backend: response_format is not enforced (no constrained decoding); parse the text")
+            self._warned_format = True
         return await self._batcher.submit(req)
 
     def render(self, req: ChatRequest) -> str:
