@@ -318,6 +318,30 @@ def complete(
         raise typer.Exit(1)
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config YAML (see configs/train/).")],
+    overrides: OverridesArg = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Preflight report only: encode, count, show samples.")] = False,
+    out: OutOpt = None,
+) -> None:
+    """Fine-tune (full / LoRA / QLoRA) over one or more phases; rerun the same command to resume."""
+    from seqit.config import load_config
+    from seqit.train import TrainConfig, run_train
+
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file checkpoint lines drown ours
+    cfg = load_config(TrainConfig, config, _overrides(overrides, out))
+    result = run_train(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun only rank 0 reports
+        return
+    if dry_run:
+        console.print((result / "preflight.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+        console.print(f"dry run: preflight report in {result}, no training")
+    else:
+        console.print(f"model: {result}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call this in-process)."""
     try:

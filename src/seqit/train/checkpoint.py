@@ -1,0 +1,98 @@
+"""Checkpoints: accelerate state (model, optimizer, RNG) + our position (phase, step, tokens).
+
+A checkpoint dir is written as `step-NNNNNNN.tmp` and renamed once `state.json` is in it, so a
+kill -9 never leaves a half checkpoint that resume would pick up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqit.errors import SeqitError
+from seqit.jsonl import read_jsonl, write_json_atomic, write_jsonl
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainState:
+    phase: int = 0  # index of the phase being (or about to be) trained
+    step_in_phase: int = 0  # optimizer steps done in that phase
+    global_step: int = 0
+    tokens_seen: int = 0  # real (non-pad) tokens processed
+    trained_tokens: int = 0  # tokens the loss covered
+    phases: list[dict[str, Any]] = field(default_factory=list)  # finished phases' summaries
+    fingerprint: str = ""  # hash of what the step plan depends on (config, data, template, processes)
+
+    def advance(self, tokens: int, trained: int) -> None:
+        self.step_in_phase += 1
+        self.global_step += 1
+        self.tokens_seen += tokens
+        self.trained_tokens += trained
+
+
+def checkpoints(out: Path) -> list[Path]:
+    root = out / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")
+                  and (p / "state.json").exists())
+
+
+def save(acc: Any, out: Path, state: TrainState, keep: int) -> Path:
+    """Write a checkpoint for `state` (all processes call this) and prune old ones."""
+    final = out / "checkpoints" / f"step-{state.global_step:07d}"
+    tmp = final.with_name(final.name + ".tmp")
+    if acc.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        write_json_atomic(tmp / "state.json", asdict(state))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        for old in checkpoints(out)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+        log.info("checkpoint %s (global step %d)", final, state.global_step)
+    acc.wait_for_everyone()
+    return final
+
+
+def resume(acc: Any, out: Path, fingerprint: str) -> TrainState | None:
+    """Load the newest complete checkpoint, if any; returns its position.
+
+    Refuses when the checkpoint was made with a different plan (config, data, template or number
+    of processes): its step would point at different data.
+    """
+    found = checkpoints(out)
+    if not found:
+        return None
+    last = found[-1]
+    state = TrainState(**json.loads((last / "state.json").read_text(encoding="utf-8")))
+    if state.fingerprint != fingerprint:
+        raise SeqitError(
+            f"{last}: this checkpoint was made with a different config, data, template, --limit or number of "
+            "processes, so its step does not point at the same data. Restore them, or use a new out_dir "
+            "(only max_steps, save_every_steps, keep_checkpoints, log_every_steps, report_to may change)."
+        )
+    acc.load_state(str(last))
+    log.info("resuming from %s: phase %d, step %d in phase, global step %d",
+             last, state.phase, state.step_in_phase, state.global_step)
+    return state
+
+
+def trim_metrics(path: Path, global_step: int) -> None:
+    """Drop metric rows logged after the checkpoint we resume from (they will be trained again)."""
+    if not path.exists():
+        return
+    rows = list(read_jsonl(path))
+    kept = [r for r in rows if r.get("step", 0) <= global_step]
+    if len(kept) != len(rows):
+        write_jsonl(path, kept)

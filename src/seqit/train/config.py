@@ -1,0 +1,119 @@
+"""`seqit train` configuration: frozen dataclasses loaded strictly from YAML.
+
+    cfg = load_config(TrainConfig, "configs/train/tiny-cpu.yaml", ["model.path=/tmp/tiny"])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str  # local HF model dir or hub id
+    template: str | None = None  # None/"tokenizer" = the tokenizer's own; or tulu, chatml, llama3, alpaca
+    tokenizer: str | None = None  # default: same as path
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # weights as loaded
+    # seqit_varlen: padding-free per-example SDPA (any device); flash_attention_2 on GPU; sdpa/eager use a
+    # block-diagonal mask built from the restarting position_ids
+    attn_implementation: str = "seqit_varlen"
+    gradient_checkpointing: bool = False
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    merge_on_save: bool = False  # save a merged full model instead of the adapter
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 2e-5  # peak lr; a phase may override it
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = 0.03
+    max_grad_norm: float = 1.0  # 0 = no clipping
+
+    def __post_init__(self):
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if len(self.betas) != 2:
+            raise ValueError("betas must have two values")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    max_seq_len: int = 2048  # longer examples are truncated from the end
+    packing: bool = True
+    row_len: int | None = None  # packed row length (default max_seq_len)
+    pack_window: int = 1  # 1 = strict order; k = first fit over the k most recent rows (fuller rows)
+    micro_batch_rows: int = 1  # rows per forward pass (per process)
+    grad_accum: int = 1  # micro-batches per optimizer step (per process)
+
+    def __post_init__(self):
+        for name in ("max_seq_len", "pack_window", "micro_batch_rows", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.row_len is not None and self.row_len < self.max_seq_len:
+            raise ValueError("row_len must be >= max_seq_len (examples are never split)")
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    data: str  # dataset path (any format seqit reads)
+    name: str | None = None  # default: phase-<k>
+    format: str | None = None  # default: detect once per file
+    epochs: int = 1
+    lr: float | None = None  # default: optim.lr
+    optimizer: Literal["reset", "carry"] = "reset"  # fresh AdamW state, or keep the previous phase's
+    schedule: Literal["reset", "carry"] = "reset"  # new warmup+decay, or continue the previous schedule
+    shuffle: bool = True  # shuffle examples each epoch (seeded) before packing
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig
+    phases: list[PhaseConfig]
+    out_dir: Path = Path("runs/train")
+    method: Literal["full", "lora", "qlora"] = "full"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    seed: int = 42
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    save_every_steps: int = 0  # 0 = only at phase ends
+    keep_checkpoints: int = 2  # newest step checkpoints kept (phase-end exports are always kept)
+    save_phase_models: bool = True  # export an HF model dir at the end of every phase
+    log_every_steps: int = 1
+    report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
+    max_steps: int | None = None  # stop after this many optimizer steps in total (smoke tests)
+
+    def __post_init__(self):
+        if not self.phases:
+            raise ValueError("phases: at least one phase is required")
+        if self.phases[0].optimizer == "carry" or self.phases[0].schedule == "carry":
+            raise ValueError("the first phase has nothing to carry (use reset)")
+        names = [p.name for p in self.phases if p.name]
+        if len(set(names)) != len(names):
+            raise ValueError("phase names must be unique")
+
+    def phase_name(self, k: int) -> str:
+        return self.phases[k].name or f"phase-{k + 1}"
+
+    @property
+    def row_len(self) -> int:
+        return self.batch.row_len or self.batch.max_seq_len

@@ -1,0 +1,126 @@
+"""Model side of training: load tokenizer/model, apply full/LoRA/QLoRA, build AdamW, export HF dirs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from seqit.errors import MissingExtraError, SeqitError, require
+from seqit.train.config import ModelConfig, OptimConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def load_tokenizer(mc: ModelConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(mc.tokenizer or mc.path, trust_remote_code=mc.trust_remote_code)
+    except OSError as e:
+        raise SeqitError(f"model.path: cannot load a tokenizer from {mc.tokenizer or mc.path!r} ({e})") from None
+    if not tok.is_fast:
+        raise SeqitError("seqit needs a fast tokenizer (character offsets locate the trained spans)")
+    if tok.pad_token is None:  # targets mark the loss explicitly, so pad == eos is safe here
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def check_qlora_available() -> Any:
+    """bitsandbytes + CUDA, or a clear error saying what is missing."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise MissingExtraError(
+            "method: qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); none is visible. "
+            "Use method: lora (or full) on CPU."
+        )
+    return require("bitsandbytes", "qlora", "method: qlora")
+
+
+def load_model(cfg: TrainConfig, vocab_size: int) -> Any:
+    """The base model in the configured dtype, wrapped for LoRA/QLoRA when asked."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from seqit.train.attention import register
+
+    register()
+    mc = cfg.model
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, mc.dtype), "attn_implementation": mc.attn_implementation,
+                              "trust_remote_code": mc.trust_remote_code}
+    if cfg.method == "qlora":
+        check_qlora_available()
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(mc.path, **kwargs)
+    except OSError as e:
+        raise SeqitError(f"model.path: cannot load a model from {mc.path!r} ({e})") from None
+    if vocab_size > model.get_input_embeddings().weight.shape[0]:  # grow only, never shrink
+        model.resize_token_embeddings(vocab_size)
+    model.config.use_cache = False
+    if mc.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.method == "full":
+        return model
+    peft = require("peft", "train", "method: lora")
+    if cfg.method == "qlora":
+        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=mc.gradient_checkpointing)
+    lc = cfg.lora
+    model = peft.get_peft_model(model, peft.LoraConfig(
+        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
+        task_type="CAUSAL_LM",
+    ))
+    return model
+
+
+def make_optimizer(model: Any, oc: OptimConfig) -> Any:
+    """AdamW over trainable parameters; no weight decay on biases and norm weights (1-D tensors)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=oc.lr, betas=tuple(oc.betas), eps=oc.eps)
+
+
+def stop_token_ids(tok: Any, stops: list[str]) -> list[int]:
+    """Ids of the stop strings that are single tokens (for generation_config.eos_token_id)."""
+    ids = []
+    for s in stops:
+        enc = tok(s, add_special_tokens=False)["input_ids"]
+        if len(enc) == 1 and enc[0] not in ids:
+            ids.append(enc[0])
+    return ids
+
+
+def export_model(acc: Any, model: Any, tok: Any, out: Path, cfg: TrainConfig, merge: bool, stop_ids: list[int]) -> Path:
+    """Save an HF model dir (safetensors + tokenizer with its chat template). LoRA: adapter, or merged.
+
+    generation_config.eos_token_id lists every single-token end-of-turn marker, so plain
+    `model.generate` stops where training taught the model to stop.
+    """
+    acc.wait_for_everyone()
+    unwrapped = acc.unwrap_model(model)
+    if stop_ids:  # PeftModel forwards generation_config to its base model
+        unwrapped.generation_config.eos_token_id = stop_ids[0] if len(stop_ids) == 1 else stop_ids
+    if cfg.method != "full" and merge:
+        merged = unwrapped.merge_and_unload()  # training is over when merge is asked (final export)
+        if acc.is_main_process:
+            merged.save_pretrained(out)
+    elif cfg.method != "full":
+        if acc.is_main_process:
+            unwrapped.save_pretrained(out)
+    else:
+        state = acc.get_state_dict(model)
+        unwrapped.save_pretrained(out, is_main_process=acc.is_main_process, state_dict=state)
+    if acc.is_main_process:
+        tok.save_pretrained(out)
+    acc.wait_for_everyone()
+    return out

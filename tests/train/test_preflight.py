@@ -1,0 +1,74 @@
+import json
+
+import pytest
+
+from seqit.encode import stop_strings
+from seqit.errors import SeqitError
+from seqit.templates import install_template
+from seqit.tinymodels import build_byte_tokenizer
+from seqit.train.data import encode_phase, preflight_markdown
+
+
+def _write(path, convos):
+    with open(path, "w") as f:
+        for i, msgs in enumerate(convos):
+            f.write(json.dumps({"id": str(i), "messages": msgs, "meta": {}}) + "\n")
+    return path
+
+
+def _msgs(user, answer):
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+
+
+def test_preflight_drops_and_counts_truncated_away_responses_and_reports_samples(tmp_path):
+    tok = build_byte_tokenizer()
+    install_template(tok, "tulu")
+    path = _write(tmp_path / "d.jsonl", [_msgs("hi", "ok"), _msgs("long " * 40, "cut"), _msgs("q", "a" * 60),
+                                          _msgs("x", "fine")])
+    ph = encode_phase(tok, "p", str(path), None, 48, stop_strings(tok, "tulu"), None)
+    s = ph.stats
+    assert (s["records"], s["examples"], s["response_truncated_away"], s["truncated_kept"]) == (4, 3, 1, 1)
+    assert s["over_max_len"] == 2 and s["dropped"] == 1 and s["length_max"] == 48
+    assert len(ph.samples) == 2 and all("[[" in t for t in ph.samples)
+    report = preflight_markdown([ph], "tulu", "abc", 48)
+    assert "response truncated away 1" in report and "sample 2" in report
+
+
+def test_preflight_refuses_a_template_that_never_trains_an_end_of_turn(tmp_path):
+    tok = build_byte_tokenizer(chat_template=(
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"))
+    path = _write(tmp_path / "d.jsonl", [_msgs("hi", "ok")])
+    with pytest.raises(SeqitError, match="end-of-turn"):
+        encode_phase(tok, "p", str(path), None, 64, stop_strings(tok, None), None)
+
+
+def test_preflight_fails_when_every_row_is_dropped(tmp_path):
+    from seqit.errors import DataError
+
+    tok = build_byte_tokenizer()
+    install_template(tok, "tulu")
+    path = _write(tmp_path / "d.jsonl", [_msgs("long " * 40, "cut")])
+    with pytest.raises(DataError, match="every record was dropped"):
+        encode_phase(tok, "p", str(path), None, 16, stop_strings(tok, "tulu"), None)
+
+
+def test_preflight_counts_prompts_that_tokenise_differently_at_inference(tmp_path):
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # word-level tokenizer that keeps a leading space with the word: "A: hi" -> "A:", " hi"
+    vocab = {w: i for i, w in enumerate(["<unk>", "<eos>", "U:", "A:", " q", " hi", " ", "\n"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r" ?[^ \n]+|\n| "), behavior="isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", unk_token="<unk>")
+    core.add_special_tokens(["<eos>"])
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'user' %}U: {{ m['content'] }}\n"
+                         "{% else %}A: {{ m['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
+                         "{% if add_generation_prompt %}A: {% endif %}")
+    path = _write(tmp_path / "d.jsonl", [_msgs("q", "hi")])
+    ph = encode_phase(tok, "p", str(path), None, 64, stop_strings(tok, None), None)
+    assert ph.stats["prompt_mismatch"] == 1
+    ids, targets = ph.examples[0]
+    assert [tok.convert_ids_to_tokens(t) for t in targets if t != -100] == [" hi", "<eos>"]  # straddling " hi" trained
+    assert "differs from the training prefix: 1" in preflight_markdown([ph], "t", "h", 64)
