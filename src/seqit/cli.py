@@ -342,6 +342,78 @@ def train(
         console.print(f"model: {result}")
 
 
+@app.command("eval")
+def eval_(
+    config: Annotated[Path, typer.Argument(help="Eval config YAML (see configs/eval/).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides: judge.model=gpt-4o ...")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run dir (overrides out_dir).")] = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Load and check everything, show the first prompts; send nothing.")] = False,
+) -> None:
+    """Evaluate a model: SeqEval (LLM judge), pairwise win rate, or lm-eval tasks. Rerun to resume."""
+    import json
+
+    from seqit.config import load_config
+    from seqit.eval.run import EvalConfig, plan_eval, run_eval
+
+    extra = [f"out_dir={json.dumps(str(out))}"] if out is not None else []
+    if limit is not None:
+        extra.append(f"limit={limit}")
+    cfg = load_config(EvalConfig, config, list(overrides or []) + extra)
+    if dry_run:
+        console.print_json(json.dumps(plan_eval(cfg), default=str))
+        console.print("dry run: nothing sent, nothing written")
+        return
+    run = run_eval(cfg, argv=sys.argv)
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    _print_eval_summary(results)
+    console.print(f"wrote {run / 'results.json'} and {run / 'samples.jsonl'}", markup=False)
+
+
+def _print_eval_summary(results: dict) -> None:
+    m = results.get("metrics") or {}
+    table = Table(show_header=True, header_style="bold")
+    for col in ("metric", "value", "95% CI"):
+        table.add_column(col)
+    rows = []
+    if results.get("task") == "seqeval":
+        o = m["overall"]
+        rows = [("following rate", o["following_rate"], o["following_rate_ci95"]),
+                ("mean score (1-5)", o["mean_score"], o["mean_score_ci95"]),
+                ("judged / failed", f"{o['n_judged']} / {o['n_failed']}", None)]
+        rows += [(f"following rate, depth {k}", v["following_rate"], v["following_rate_ci95"])
+                 for k, v in m["by_iteration"].items()]
+    elif results.get("task") == "pairwise":
+        rows = [("win rate", m["win_rate"], m["win_rate_ci95"]),
+                ("win / tie / lose / failed", f"{m['win']} / {m['tie']} / {m['lose']} / {m['failed']}", None),
+                ("sign test p (wins vs losses)", m.get("sign_test_p"), None),
+                ("order disagreement (position bias)", m.get("order_disagreement_rate"), None),
+                ("mean words model / reference",
+                 f"{_num(m['mean_length_words']['model'])} / {_num(m['mean_length_words']['reference'])}", None)]
+    else:
+        rows = [(f"{task} {name}", v, None) for task, ms in m.items() for name, v in ms.items()
+                if isinstance(v, (int, float)) and not name.endswith("_stderr") and name != "sample_len"]
+    for name, value, ci in rows:
+        table.add_row(name, _num(value), f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
+    console.print(table)
+
+
+def _num(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else "–" if v is None else str(v)
+
+
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run dirs: eval, train, split or quickstart.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output HTML (default: report.html in the first run dir).")] = None,
+) -> None:
+    """Write one self-contained HTML report (plots, tables, sample outputs) for the given run dirs."""
+    from seqit.report import run_report
+
+    path = run_report(list(run_dirs), out)
+    console.print(f"wrote {path}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call this in-process)."""
     try:

@@ -1,0 +1,141 @@
+"""Pure metrics: seeded bootstrap confidence intervals, SeqEval summaries by depth, win-rate summaries.
+
+Everything here takes plain lists of per-item values and is deterministic given `seed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from seqit.eval.winrate import outcome_value, win_rate
+
+
+def bootstrap_ci(
+    values: Sequence[float], n_resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean over items; None for an empty list.
+
+    >>> bootstrap_ci([1.0, 1.0, 1.0])
+    (1.0, 1.0)
+    """
+    if not values:
+        return None
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // len(x))  # bound memory: at most ~2M draws at once
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        idx = rng.integers(0, len(x), size=(stop - start, len(x)))
+        means[start:stop] = x[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return round(float(lo), 6), round(float(hi), 6)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize_verdicts(
+    rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Following rate and mean score over parsed items (failures counted apart), with CIs.
+
+    Each row has "status" ("ok" or a failure kind), and for ok rows "following" (bool) and "score".
+    """
+    ok = [r for r in rows if r["status"] == "ok"]
+    following = [1.0 if r["following"] else 0.0 for r in ok]
+    scores = [float(r["score"]) for r in ok]
+    failures: dict[str, int] = {}
+    for r in rows:
+        if r["status"] != "ok":
+            failures[r["status"]] = failures.get(r["status"], 0) + 1
+    return {
+        "n_items": len(rows),
+        "n_judged": len(ok),
+        "n_failed": len(rows) - len(ok),
+        "failures": dict(sorted(failures.items())),
+        "following_rate": mean(following),
+        "following_rate_ci95": bootstrap_ci(following, n_resamples, seed),
+        "mean_score": mean(scores),
+        "mean_score_ci95": bootstrap_ci(scores, n_resamples, seed),
+    }
+
+
+def summarize_seqeval(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Overall SeqEval metrics plus the same metrics per `iteration` (sequence depth)."""
+    by_depth = _group_by_depth(rows)
+    outputs = [r["output"] for r in rows if isinstance(r.get("output"), str)]
+    return {
+        "overall": {**summarize_verdicts(rows, n_resamples, seed),
+                    "mean_output_words": mean([len(o.split()) for o in outputs]),  # judges favour length
+                    "n_truncated": count_truncated(rows)},
+        "by_iteration": {
+            k: summarize_verdicts(v, n_resamples, seed) for k, v in by_depth.items()
+        },
+    }
+
+
+def _group_by_depth(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by str(iteration), depths in numeric order (unknown depth last)."""
+    by_depth: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_depth.setdefault(str(r.get("iteration")), []).append(r)
+    return dict(sorted(by_depth.items(), key=_depth_key))
+
+
+def _depth_key(item: tuple[str, Any]) -> tuple[int, str]:
+    k = item[0]
+    return (int(k), k) if k.isdigit() else (1 << 30, k)
+
+
+def sign_test_p(wins: int, losses: int) -> float | None:
+    """Two-sided exact sign test of wins vs losses (ties dropped): is A really better or worse than B?
+
+    >>> sign_test_p(9, 1)
+    0.021484
+    """
+    n = wins + losses
+    if n == 0:
+        return None
+    from math import comb
+
+    tail = sum(comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return round(min(1.0, 2 * tail), 6)
+
+
+def count_truncated(rows: Sequence[dict[str, Any]]) -> int:
+    """Outputs cut off by max_new_tokens (finish_reason 'length'): a confound worth seeing."""
+    return sum(1 for r in rows if r.get("finish_reason") == "length")
+
+
+def pairwise_counts(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """win/tie/lose/failed, win rate with a bootstrap CI, and the sign test, for some pairwise rows."""
+    outcomes = [r["outcome"] if r["status"] == "ok" else None for r in rows]
+    summary = win_rate(outcomes)
+    values = [outcome_value(o) for o in outcomes if o is not None]
+    summary["win_rate_ci95"] = bootstrap_ci(values, n_resamples, seed)
+    summary["sign_test_p"] = sign_test_p(summary["win"], summary["lose"])
+    # position bias: the two orders disagreed outright (A won one order and lost the other)
+    flips = sum(1 for r in rows if r["status"] == "ok" and sorted(r.get("order_results") or []) == ["lose", "win"])
+    summary["order_disagreement_rate"] = flips / summary["n"] if summary["n"] else None
+    return summary
+
+
+def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Win rate of A vs B (overall and by depth when known), failures apart, mean lengths beside it."""
+    summary = pairwise_counts(rows, n_resamples, seed)
+    for unit, size in (("words", lambda t: len(t.split())), ("chars", len)):
+        summary[f"mean_length_{unit}"] = {
+            side: mean([size(r[key]) for r in rows if isinstance(r.get(key), str)])
+            for side, key in (("model", "output"), ("reference", "reference_output"))
+        }
+    summary["n_truncated"] = count_truncated(rows)
+    by_depth = _group_by_depth(rows)
+    if set(by_depth) != {"None"}:
+        summary["by_iteration"] = {k: pairwise_counts(v, n_resamples, seed) for k, v in by_depth.items()}
+    return summary
