@@ -55,6 +55,7 @@ def _root(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False, show_time=False)],
     )
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)  # one INFO line per request
 
 
 @app.command()
@@ -224,6 +225,67 @@ def _print_run(path: Path, outputs: str) -> None:
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
     console.print(f"wrote {path}/{outputs} and manifest.json")
+
+
+@app.command()
+def generate(
+    config: Annotated[Path, typer.Argument(help="YAML config (see configs/generate/).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides: teacher.model=gpt-4o-mini ...")] = None,
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the first rendered prompts and a cost estimate; send nothing.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir).")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+) -> None:
+    """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
+    from seqit.config import load_config
+    from seqit.generate import GenerateConfig, plan_generate, run_generate
+
+    extra = list(overrides or [])
+    if limit is not None:
+        extra.append(f"limit={limit}")
+    if out is not None:
+        extra.append(f"out_dir={out}")
+    cfg = load_config(GenerateConfig, config, extra)
+    if dry_run:
+        plan = plan_generate(cfg)
+        for title, messages in plan.prompts:
+            console.rule(title)
+            for m in messages:
+                console.print(f"[bold]{m['role']}:[/bold]")
+                console.print(m["content"], markup=False, highlight=False)
+        est = plan.estimate
+        console.rule("estimate")
+        console.print(f"seeds: {plan.seeds}  requests (upper bound): {est['requests']}  max cost: ${est['max_cost_usd']:.4f}")
+        for model, e in est.get("models", {}).items():
+            priced = "" if e.get("priced") else "  (no price configured: teacher.prices)"
+            console.print(f"  {model or '(no model set)'}: ~{e['prompt_tokens']} prompt + <= {e['max_completion_tokens']} completion tokens{priced}", markup=False)
+        console.print("dry run: nothing sent, nothing written")
+        return
+    path = run_generate(cfg, argv=sys.argv, progress=not no_progress)
+    import json
+
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    c = manifest["counts"]
+    table = Table(show_header=True, header_style="bold")
+    cols = {"seeds": "seeds", "sit": "sit_records", "it": "it_records", "kept as is": "kept_unconverted",
+            "sit dropped": "sit_dropped", "pending": "pending", "read rejects": "read_rejects", "balanced": "balanced"}
+    for col in cols:
+        table.add_column(col, justify="right")
+    table.add_row(*(str(c[k]) for k in cols.values()))
+    console.print(table)
+    for rnd, dist in manifest.get("options_per_round", {}).items():
+        console.print(f"  round {rnd} options: " + "  ".join(f"{k} {v}%" for k, v in dist["pct"].items()), markup=False)
+    for reason, n in list(manifest.get("reject_reasons", {}).items())[:10]:
+        console.print(f"  reject: {reason} x{n}", markup=False)
+    usage = manifest.get("usage", {})
+    if usage:
+        console.print(f"  tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion, "
+                      f"{usage.get('cached', 0)} cached calls, cost ${usage.get('cost_usd', 0):.4f}", markup=False)
+    console.print(f"wrote {path}")
+    if c["pending"]:
+        err.print(f"[yellow]{c['pending']} seeds hit teacher errors (see rejects.jsonl, retry: true); "
+                  "run the same command again to retry them[/yellow]")
+        raise typer.Exit(1)
 
 
 @app.command()
