@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seqit import __version__
@@ -445,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rc, int):  # click returns typer.Exit's code in non-standalone mode
             return _exit(rc, argv)
     except SeqitError as e:
-        err.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
         return _exit(e.exit_code, argv)
     except typer.Exit as e:
         return _exit(e.exit_code, argv)
@@ -462,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             return _exit(1, argv)
         if os.environ.get("SEQIT_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}\n(set SEQIT_DEBUG=1 for the traceback)")
+        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {escape(str(e))}\n(set SEQIT_DEBUG=1 for the traceback)")
         return _exit(3, argv)
     return _exit(0, argv)
 

@@ -500,12 +500,14 @@ class DatasetReader:
 
     def __iter__(self) -> Iterator[Record | Reject]:
         seen: dict[str, tuple[str, int]] = {}
+        per_file: dict[str, int] = {}
         any_rows = False
         for raw in iter_raw_rows(self.path):
             any_rows = True
             self.rows_in += 1
+            per_file[raw.file] = index = per_file.get(raw.file, 0) + 1
             self.last_file, self.last_line = raw.file, raw.line
-            item = self._convert(raw)
+            item = self._convert(raw, index)
             if isinstance(item, Record):
                 if item.id in seen:
                     f, ln = seen[item.id]
@@ -537,7 +539,8 @@ class DatasetReader:
         self.notes.append(f"{raw.file}: detected format {fmt} (from the keys of line {raw.line})")
         return fmt
 
-    def _convert(self, raw: RawRow) -> Record | Reject:
+    def _convert(self, raw: RawRow, index: int) -> Record | Reject:
+        """`index` is the row's 1-based position in its file (rows of a one-line JSON list share a line)."""
         if raw.error is not None:
             return Reject(raw.file, raw.line, raw.error, None, raw.row)
         if raw.nbytes > self.max_row_bytes:
@@ -554,7 +557,7 @@ class DatasetReader:
             messages, meta = CONVERTERS[fmt](raw.row, self.require_response)
         except RowError as e:
             return Reject(raw.file, raw.line, e.reason, e.field, raw.row)
-        rid = row_id(raw.row) or f"{self.source or Path(raw.file).stem}-{raw.line:05d}"
+        rid = row_id(raw.row) or f"{self.source or Path(raw.file).stem}-{index:05d}"
         meta = {**meta, "source": meta.get("source") or self.source or Path(raw.file).stem}
         return Record(rid, messages, meta)
 

@@ -132,3 +132,9 @@ def test_version_flag(capsys):
 
     assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
+
+
+def test_error_text_with_brackets_is_printed_verbatim(tmp_path, capsys):
+    missing = tmp_path / "data[vllm].jsonl"
+    assert main(["validate", str(missing)]) == 2
+    assert f"{missing}: no such file or directory" in capsys.readouterr().err

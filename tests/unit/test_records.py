@@ -157,6 +157,12 @@ def test_json_list_rows_carry_their_line_numbers(tmp_path):
     assert loaded.rejects[0].line == 3 and loaded.rejects[0].field == "instruction"
 
 
+def test_one_line_json_list_rows_get_distinct_fallback_ids(tmp_path):
+    p = put(tmp_path / "c.json", json.dumps([{"instruction": f"i{k}", "output": "o"} for k in range(3)]))
+    loaded = load_records(p)
+    assert [r.id for r in loaded.records] == ["c-00001", "c-00002", "c-00003"] and not loaded.rejects
+
+
 @pytest.mark.parametrize(
     "text, where",
     [
