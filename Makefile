@@ -21,8 +21,10 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/seqit quickstart --out $(OUT)
 
+# One OpenMP thread per process unless you say otherwise: the suite's models are tiny and several
+# tests run 2-3 processes at once, so more threads only oversubscribe the cores.
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -p no:cacheprovider
 
 lint: install
 	$(VENV)/bin/ruff check src tests
