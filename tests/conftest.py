@@ -57,3 +57,17 @@ def fake_openai():
     server = FakeOpenAIServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def served_tiny_model(tmp_path_factory):
+    """(base_url, model) of `transformers serve` serving a tiny random model on 127.0.0.1 (skips without fastapi)."""
+    from fakes.transformers_server import can_serve, serve_env, serve_model
+    from seqit.tinymodels import save_tiny_model
+
+    env = serve_env()
+    if not can_serve(env):
+        pytest.skip("transformers serve needs fastapi and uvicorn (pip install 'seqit[serve]')")
+    model_dir = save_tiny_model(tmp_path_factory.mktemp("served-model"), hidden_size=32, num_layers=2, seed=0)
+    with serve_model(model_dir, tmp_path_factory.mktemp("serve-log") / "serve.log", env) as base_url:
+        yield base_url, str(model_dir)

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqit.jsonl import JsonlWriter, write_json_atomic
-from seqit.records import DEFAULT_MAX_ROW_BYTES, DatasetReader, Record, Reject, RowError, to_format
+from seqit.records import (
+    DEFAULT_MAX_ROW_BYTES,
+    DatasetReader,
+    Record,
+    Reject,
+    RowError,
+    load_records,
+    to_format,
+)
 from seqit.runs import describe_input, now_iso
 
 OUTPUT_FORMATS = ("messages", "alpaca", "sharegpt")
@@ -31,17 +39,8 @@ class ValidateResult:
 
 def run_validate(path: str | Path, fmt: str | None = None, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, limit: int | None = None) -> ValidateResult:
     """Read every row and collect the bad ones; raises DataError if the source cannot be read."""
-    reader = DatasetReader(path, fmt, max_row_bytes)
-    res = ValidateResult()
-    for item in reader:
-        if isinstance(item, Record):
-            res.good += 1
-        else:
-            res.rejects.append(item)
-        if limit is not None and reader.rows_in >= limit:
-            break
-    res.rows_in, res.formats, res.notes = reader.rows_in, reader.formats, reader.notes
-    return res
+    loaded = load_records(path, fmt, max_row_bytes=max_row_bytes, limit=limit)
+    return ValidateResult(loaded.rows_in, len(loaded.records), loaded.rejects, loaded.formats, loaded.notes)
 
 
 @dataclass

@@ -583,13 +583,16 @@ def load_records(
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
     require_response: bool = True,
     source: str | None = None,
+    limit: int | None = None,
 ) -> Loaded:
-    """Read a whole dataset into records + rejects (see DatasetReader)."""
+    """Read a dataset (its first `limit` rows, if given) into records + rejects (see DatasetReader)."""
     reader = DatasetReader(path, fmt, max_row_bytes, require_response, source)
     records: list[Record] = []
     rejects: list[Reject] = []
     for item in reader:
         (records if isinstance(item, Record) else rejects).append(item)
+        if limit is not None and reader.rows_in >= limit:
+            break
     return Loaded(records, rejects, reader.formats, reader.notes, reader.rows_in)
 
 

@@ -37,7 +37,7 @@ from seqit.difficulty import (
 )
 from seqit.errors import SeqitError
 from seqit.jsonl import JsonlWriter, read_ids, read_jsonl, write_jsonl
-from seqit.records import DatasetReader, Record
+from seqit.records import Record, load_records
 from seqit.runs import Run, start_run
 from seqit.teachers import (
     ChatRequest,
@@ -185,17 +185,8 @@ def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | N
 
 def read_input(cfg: ScoreConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
     """Records, reader rejects (as rows) and rows read, honouring --limit."""
-    reader = DatasetReader(cfg.data, cfg.format)
-    records: list[Record] = []
-    rejects: list[dict[str, Any]] = []
-    for item in reader:
-        if isinstance(item, Record):
-            records.append(item)
-        else:
-            rejects.append({"stage": "read", **item.to_json()})
-        if limit is not None and reader.rows_in >= limit:
-            break
-    return records, rejects, reader.rows_in
+    loaded = load_records(cfg.data, cfg.format, limit=limit)
+    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
 
 
 async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend: Any, previous: dict) -> dict[str, int]:

@@ -25,7 +25,7 @@ from seqit.difficulty import TOKEN_ESTIMATE
 from seqit.errors import DataError
 from seqit.jsonl import write_jsonl
 from seqit.phasestats import describe_phase, plot_histogram, score_methods, token_counter
-from seqit.records import DatasetReader, Record
+from seqit.records import Record, load_records
 from seqit.runs import sha256_file, start_run
 
 log = logging.getLogger(__name__)
@@ -339,17 +339,8 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
 
 
 def _read(cfg: SplitConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
-    reader = DatasetReader(cfg.data, cfg.format)
-    records: list[Record] = []
-    rejects: list[dict[str, Any]] = []
-    for item in reader:
-        if isinstance(item, Record):
-            records.append(item)
-        else:
-            rejects.append({"stage": "read", **item.to_json()})
-        if limit is not None and reader.rows_in >= limit:
-            break
-    return records, rejects, reader.rows_in
+    loaded = load_records(cfg.data, cfg.format, limit=limit)
+    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
 
 
 def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: SplitConfig) -> str | None:

@@ -44,64 +44,7 @@ def test_tiny_random_teacher_gets_every_item_rejected_with_a_reason(tmp_path, ti
     assert m["usage"]["requests"] == 8  # 4 direct answers + 4 classifications, then the chain stops
 
 
-# --- the same against a real OpenAI-compatible server: `transformers serve` on 127.0.0.1 -------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served_tiny_model(tmp_path_factory):
-    """`transformers serve` for the tiny model (needs fastapi + uvicorn, or SEQIT_SERVE_PYTHONPATH to a side install)."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    paths = [
-        p for p in (os.environ.get("SEQIT_SERVE_PYTHONPATH", ""), src, os.environ.get("PYTHONPATH", "")) if p
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "HF_HUB_OFFLINE": "1"}
-    if subprocess.run(
-        [sys.executable, "-c", "import fastapi, uvicorn"], env=env, capture_output=True
-    ).returncode:
-        pytest.skip("transformers serve needs fastapi and uvicorn (pip install 'seqit[serve]')")
-    from seqit.tinymodels import save_tiny_model
-
-    model_dir = save_tiny_model(tmp_path_factory.mktemp("served"), hidden_size=32, num_layers=2, seed=0)
-    port = _free_port()
-    code = (
-        "import sys; from transformers.cli.transformers import main; "
-        f"sys.argv = ['transformers', 'serve', {str(model_dir)!r}, '--host', '127.0.0.1', '--port', '{port}', "
-        "'--device', 'cpu']; sys.exit(main())"
-    )
-    log = open(tmp_path_factory.mktemp("serve-log") / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, "transformers serve did not start"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", str(model_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+# --- the same against a real OpenAI-compatible server: `transformers serve` on 127.0.0.1 (conftest fixture) ---
 
 
 @pytest.mark.slow

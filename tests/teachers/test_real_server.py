@@ -1,82 +1,16 @@
 """The openai backend against a real OpenAI-compatible server: `transformers serve` on 127.0.0.1
-serving the tiny local model (offline). Needs fastapi + uvicorn (`pip install 'seqit[serve]'`);
-set SEQIT_SERVE_PYTHONPATH to a directory holding them to use a side install."""
+serving the tiny local model (offline); the `served_tiny_model` fixture is in tests/conftest.py."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from seqit.cli import main
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def _env() -> dict:
-    extra = os.environ.get("SEQIT_SERVE_PYTHONPATH", "")
-    paths = [p for p in (extra, str(SRC), os.environ.get("PYTHONPATH", "")) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "HF_HUB_OFFLINE": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"transformers serve exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("transformers serve did not become healthy")
-
-
-@pytest.fixture(scope="module")
-def transformers_server(tmp_path_factory):
-    env = _env()
-    probe = subprocess.run([sys.executable, "-c", "import fastapi, uvicorn"], env=env, capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("transformers serve needs fastapi and uvicorn (pip install 'seqit[serve]')")
-    from seqit.tinymodels import save_tiny_model
-
-    model_dir = save_tiny_model(tmp_path_factory.mktemp("served-model"), hidden_size=32, num_layers=2, seed=0)
-    port = _free_port()
-    code = (
-        "import sys; from transformers.cli.transformers import main; "
-        f"sys.argv = ['transformers', 'serve', {str(model_dir)!r}, '--host', '127.0.0.1', '--port', '{port}', "
-        "'--device', 'cpu']; sys.exit(main())"
-    )
-    log = open(tmp_path_factory.mktemp("serve-log") / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/health", proc)
-        yield f"http://127.0.0.1:{port}/v1", str(model_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
 
 @pytest.mark.slow
-def test_openai_backend_completes_against_transformers_serve(tmp_path, transformers_server):
-    base_url, model = transformers_server
+def test_openai_backend_completes_against_transformers_serve(tmp_path, served_tiny_model):
+    base_url, model = served_tiny_model
     req = tmp_path / "req.jsonl"
     with open(req, "w") as f:
         for i in range(3):
