@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from seqit import taskdriven as td
 from seqit.errors import DataError
 from seqit.jsonl import write_jsonl
-from seqit.records import DatasetReader, Record, iter_raw_rows
+from seqit.records import DatasetReader, Record
 from seqit.runs import start_run
 from seqit.selfseq.dryrun import Plan
 from seqit.selfseq.pipeline import Outcome
+from seqit.sources import iter_raw_rows
 from seqit.teachers import ChatRequest, FakeBackend, estimate_cost
 
 if TYPE_CHECKING:

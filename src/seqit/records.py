@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seqit.errors import DataError
+from seqit.sources import RawRow, iter_raw_rows, json_type
 
 ROLES = ("system", "user", "assistant")
 FORMATS = ("messages", "alpaca", "sharegpt", "prompt_completion", "phased")
@@ -31,7 +32,6 @@ SHAREGPT_ROLES = {
     "bard": "assistant",
     "bing": "assistant",
 }
-DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 @dataclass
@@ -120,7 +120,7 @@ def _text(row: dict[str, Any], key: str, *, required: bool = True, allow_empty: 
             raise RowError(key, "must be text, got null")
         return ""
     if not isinstance(v, str):
-        raise RowError(key, f"must be text, got {_json_type(v)}")
+        raise RowError(key, f"must be text, got {json_type(v)}")
     if not allow_empty:
         if v == "":
             raise RowError(key, "is empty")
@@ -129,23 +129,17 @@ def _text(row: dict[str, Any], key: str, *, required: bool = True, allow_empty: 
     return v
 
 
-def _json_type(v: Any) -> str:
-    return {bool: "boolean", int: "number", float: "number", list: "list", dict: "object", str: "text"}.get(
-        type(v), type(v).__name__
-    )
-
-
 def check_messages(messages: Any, field_name: str = "messages", require_response: bool = True) -> list[dict[str, str]]:
     """Validate role order: optional system first, then user/assistant alternating from user."""
     if not isinstance(messages, list):
-        raise RowError(field_name, f"must be a list of messages, got {_json_type(messages)}")
+        raise RowError(field_name, f"must be a list of messages, got {json_type(messages)}")
     if not messages:
         raise RowError(field_name, "has no messages")
     out = []
     for i, m in enumerate(messages):
         where = f"{field_name}[{i}]"
         if not isinstance(m, dict):
-            raise RowError(where, f"must be an object with role and content, got {_json_type(m)}")
+            raise RowError(where, f"must be an object with role and content, got {json_type(m)}")
         role = m.get("role")
         if role not in ROLES:
             raise RowError(f"{where}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
@@ -164,7 +158,7 @@ def _content_text(v: Any, where: str) -> str:
     if v is None:
         raise RowError(where, "must be text, got null")
     if not isinstance(v, str):
-        raise RowError(where, f"must be text, got {_json_type(v)}")
+        raise RowError(where, f"must be text, got {json_type(v)}")
     if not v.strip():
         raise RowError(where, "is empty" if v == "" else "is whitespace only")
     return v
@@ -210,12 +204,12 @@ def from_alpaca(row: dict[str, Any], require_response: bool = True) -> tuple[lis
 def from_sharegpt(row: dict[str, Any], require_response: bool = True) -> tuple[list[dict[str, str]], dict[str, Any]]:
     conv = row.get("conversations")
     if not isinstance(conv, list):
-        raise RowError("conversations", f"must be a list, got {_json_type(conv)}")
+        raise RowError("conversations", f"must be a list, got {json_type(conv)}")
     msgs = []
     for i, turn in enumerate(conv):
         where = f"conversations[{i}]"
         if not isinstance(turn, dict):
-            raise RowError(where, f"must be an object with from and value, got {_json_type(turn)}")
+            raise RowError(where, f"must be an object with from and value, got {json_type(turn)}")
         speaker = turn.get("from")
         if speaker not in SHAREGPT_ROLES:
             raise RowError(f"{where}.from", f"unknown speaker {speaker!r}")
@@ -310,169 +304,6 @@ def to_format(record: Record, fmt: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Raw row sources: (line, row-or-error) from each kind of file
-
-
-@dataclass
-class RawRow:
-    file: str
-    line: int
-    row: Any = None
-    error: str | None = None  # row could not be decoded at all
-    nbytes: int = 0
-
-
-def _iter_jsonl(path: Path) -> Iterator[RawRow]:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield RawRow(str(path), lineno, raw[:200].decode("utf-8", "replace"), f"not valid UTF-8 (byte {e.start})", len(raw))
-                continue
-            try:
-                yield RawRow(str(path), lineno, json.loads(text), None, len(raw))
-            except json.JSONDecodeError as e:
-                yield RawRow(str(path), lineno, text[:200], f"invalid JSON at column {e.colno}: {e.msg}", len(raw))
-
-
-def _iter_json_list(path: Path) -> Iterator[RawRow]:
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte {e.start}); cannot read a JSON file with bad bytes") from None
-    dec = json.JSONDecoder()
-    i = _skip_ws(text, 0)
-    if i >= len(text) or text[i] != "[":
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-        if isinstance(obj, dict):  # a single object or {"data": [...]}-style wrappers are not guessed
-            raise DataError(f"{path}: expected a JSON list of rows (or JSONL), got an object with keys {sorted(obj)[:8]}")
-        raise DataError(f"{path}: expected a JSON list of rows, got {_json_type(obj)}")
-    i = _skip_ws(text, i + 1)
-    if i < len(text) and text[i] == "]":
-        return
-    while True:
-        try:
-            obj, end = dec.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-        yield RawRow(str(path), text.count("\n", 0, i) + 1, obj, None, len(text[i:end].encode("utf-8")))
-        i = _skip_ws(text, end)
-        if i < len(text) and text[i] == ",":
-            i = _skip_ws(text, i + 1)
-            continue
-        if i < len(text) and text[i] == "]":
-            return
-        line = text.count("\n", 0, i) + 1
-        col = i - (text.rfind("\n", 0, i) + 1) + 1
-        raise DataError(f"{path}:{line}:{col}: invalid JSON: expected ',' or ']' between list items")
-
-
-def _skip_ws(text: str, i: int) -> int:
-    while i < len(text) and text[i] in " \t\r\n":
-        i += 1
-    return i
-
-
-def _iter_parquet(path: Path) -> Iterator[RawRow]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for corrupt files
-        raise DataError(f"{path}: cannot read parquet file ({e})") from None
-    for i, row in enumerate(table.to_pylist(), 1):
-        yield RawRow(str(path), i, row, None, len(json.dumps(row, default=str)))
-
-
-def _iter_hf(name: str, data: Any) -> Iterator[RawRow]:
-    for i, row in enumerate(data, 1):
-        yield RawRow(name, i, dict(row), None, len(json.dumps(row, default=str)))
-
-
-def _load_hf_dir(path: Path) -> Any:
-    from seqit.errors import require
-
-    datasets = require("datasets", "train", "reading a saved Hugging Face dataset directory")
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        split = "train" if "train" in ds else next(iter(ds))
-        return ds[split]
-    return ds
-
-
-def _load_hub(spec: str) -> tuple[str, Any]:
-    from seqit.errors import require
-
-    datasets = require("datasets", "train", "reading a Hugging Face hub dataset")
-    name, _, split = spec[len("hf:") :].partition(":")
-    try:
-        return f"hf:{name}:{split or 'train'}", datasets.load_dataset(name, split=split or "train")
-    except Exception as e:  # network, auth, missing split: all user-facing
-        raise DataError(f"{spec}: cannot load hub dataset ({type(e).__name__}: {e})") from None
-
-
-def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
-    """Rows of any supported source, each with its file and line (or row number)."""
-    spec = str(path)
-    if spec.startswith("hf:"):
-        name, ds = _load_hub(spec)
-        yield from _iter_hf(name, ds)
-        return
-    p = Path(spec)
-    if not p.exists():
-        hint = " (for a hub dataset write hf:owner/name)" if spec.count("/") == 1 and not spec.startswith((".", "/")) else ""
-        raise DataError(f"{p}: no such file or directory{hint}")
-    if p.is_dir():
-        if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() or (p / "state.json").exists():
-            yield from _iter_hf(str(p), _load_hf_dir(p))
-            return
-        files = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix in DATA_SUFFIXES)
-        if not files:
-            raise DataError(f"{p}: directory holds no data files ({', '.join(DATA_SUFFIXES)}) and is not a saved HF dataset")
-        for q in files:
-            yield from iter_raw_rows(q)
-        return
-    if p.stat().st_size == 0:
-        raise DataError(f"{p}: file is empty")
-    if p.suffix == ".parquet":
-        yield from _iter_parquet(p)
-    elif p.suffix == ".json" and _first_char(p) == "[":
-        yield from _iter_json_list(p)
-    elif p.suffix == ".json" and _is_single_json_document(p):
-        raise DataError(f"{p}: expected a JSON list of rows or one JSON object per line (JSONL), got a single JSON object")
-    else:  # .jsonl, or JSONL content named .json (the SIT reference writes such files)
-        yield from _iter_jsonl(p)
-
-
-def _is_single_json_document(path: Path) -> bool:
-    try:
-        return isinstance(json.loads(path.read_bytes().decode("utf-8-sig")), dict)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-
-
-def _first_char(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    s = head.lstrip()
-    return chr(s[0]) if s else ""
-
-
-# ---------------------------------------------------------------------------------------------
 # The reader
 
 
@@ -530,7 +361,7 @@ class DatasetReader:
             return None
         fmt = detect_format(raw.row)
         if fmt is None:
-            keys = sorted(raw.row)[:10] if isinstance(raw.row, dict) else _json_type(raw.row)
+            keys = sorted(raw.row)[:10] if isinstance(raw.row, dict) else json_type(raw.row)
             raise DataError(
                 f"{raw.file}:{raw.line}: cannot detect the dataset format from this row (keys: {keys}); "
                 f"pass --format ({', '.join(FORMATS)})"
@@ -546,7 +377,7 @@ class DatasetReader:
         if raw.nbytes > self.max_row_bytes:
             return Reject(raw.file, raw.line, f"row is {raw.nbytes} bytes, over the limit of {self.max_row_bytes}", None, _clip(raw.row))
         if not isinstance(raw.row, dict):
-            return Reject(raw.file, raw.line, f"row must be a JSON object, got {_json_type(raw.row)}", None, raw.row)
+            return Reject(raw.file, raw.line, f"row must be a JSON object, got {json_type(raw.row)}", None, raw.row)
         fmt = self._file_format(raw)
         assert fmt is not None
         row_fmt = detect_format(raw.row)

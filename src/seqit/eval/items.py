@@ -16,7 +16,8 @@ from typing import Any
 
 from seqit.errors import DataError
 from seqit.jsonl import read_jsonl
-from seqit.records import RawRow, check_messages, iter_raw_rows, row_id
+from seqit.records import check_messages, row_id
+from seqit.sources import RawRow, iter_raw_rows
 
 SHOW_IDS = 10
 
