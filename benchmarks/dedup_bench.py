@@ -13,7 +13,7 @@ import argparse
 import random
 import time
 
-from seqit.dedup import find_duplicates, jaccard, normalize_text, shingles
+from seqit.phases.dedup import find_duplicates, jaccard, normalize_text, shingles
 
 
 def corpus(n: int, planted: int, seed: int = 0) -> tuple[list[str], set[int], set[int]]:

@@ -23,7 +23,7 @@ from teacher_scripts import good_reply  # noqa: E402
 
 from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from seqit.config import load_config  # noqa: E402
-from seqit.generate import GenerateConfig, run_generate  # noqa: E402
+from seqit.generate.run import GenerateConfig, run_generate  # noqa: E402
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
                 cfg = load_config(
                     GenerateConfig,
                     ROOT / "configs/generate/alpaca-selfseq.yaml",
-                    [f"data.path={ROOT / 'src/seqit/data/sample_alpaca.jsonl'}", f"out_dir={tmp}/c{conc}",
+                    [f"data.path={ROOT / 'src/seqit/resources/sample_alpaca.jsonl'}", f"out_dir={tmp}/c{conc}",
                      f"teacher.base_url={server.url}", "teacher.model=fake-model", "teacher.api_key_env=null",
                      f"teacher.max_concurrency={conc}", f"limit={args.seeds}"],
                 )  # fmt: skip

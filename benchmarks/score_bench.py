@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from seqit.config import load_config  # noqa: E402
-from seqit.score import ScoreConfig, run_score  # noqa: E402
+from seqit.phases.score import ScoreConfig, run_score  # noqa: E402
 
 
 def _reply(body: dict) -> str:

@@ -97,8 +97,8 @@ def write_requests(path: Path, n: int) -> Path:
 
 
 def seqit_complete(url: str, req: Path, c: int, workdir: Path) -> int:
-    from seqit.complete import CompleteConfig, run_complete
     from seqit.teachers import TeacherConfig
+    from seqit.teachers.complete import CompleteConfig, run_complete
 
     cfg = CompleteConfig(TeacherConfig(model="m", base_url=url, max_concurrency=c, timeout_s=60))
     res = run_complete(req, workdir / "out.jsonl", cfg)
@@ -137,8 +137,8 @@ def main() -> None:
     # import cost is not throughput: load every client's modules before timing anything
     import openai  # noqa: F401
 
-    import seqit.complete  # noqa: F401
     import seqit.teachers.backends.openai  # noqa: F401
+    import seqit.teachers.complete  # noqa: F401
 
     proc, url = start_server(L, C, args.slow_frac, args.slow_mult)
     results = []

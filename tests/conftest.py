@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ASSETS = Path(__file__).parent / "assets"
-SAMPLE = Path(__file__).parents[1] / "src" / "seqit" / "data" / "sample_alpaca.jsonl"
+SAMPLE = Path(__file__).parents[1] / "src" / "seqit" / "resources" / "sample_alpaca.jsonl"
 
 
 @pytest.fixture(autouse=True)

@@ -71,7 +71,7 @@ def validate(
 
     Exit code 0 = all rows good, 1 = some rows bad, 2 = the dataset cannot be read.
     """
-    from seqit.convert import run_validate
+    from seqit.records.convert import run_validate
 
     res = run_validate(path, fmt, max_row_bytes, limit)
     for note in res.notes:
@@ -97,7 +97,7 @@ def convert(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and count, write nothing.")] = False,
 ) -> None:
     """Convert a dataset to seqit records (or alpaca/sharegpt); bad rows go to rejects.jsonl."""
-    from seqit.convert import run_convert
+    from seqit.records.convert import run_convert
 
     res = run_convert(src, out, fmt, to, max_row_bytes, limit, dry_run, argv=sys.argv)
     for note in res.notes:
@@ -123,7 +123,7 @@ def quickstart(
     fast: Annotated[bool, typer.Option("--fast", help="Same as --size fast.")] = False,
 ) -> None:
     """The whole SIT loop on CPU in minutes: train IT and SIT tiny models on the micro-world, compare them."""
-    from seqit.quickstart import load_results, resolve_size, results_rows, run_quickstart
+    from seqit.quickstart.run import load_results, resolve_size, results_rows, run_quickstart
 
     cfg = resolve_size("fast" if fast else size, overrides or [])
     console.print(f"quickstart ({'fast' if fast else size}): arms {', '.join(cfg.arms)}, {cfg.steps} steps each -> {out}")
@@ -159,7 +159,7 @@ def score(
     import json
 
     from seqit.config import load_config
-    from seqit.score import ScoreConfig, estimate_score, run_score
+    from seqit.phases.score import ScoreConfig, estimate_score, run_score
 
     cfg = load_config(ScoreConfig, config, _overrides(overrides, out))
     if dry_run:
@@ -193,7 +193,7 @@ def split(
 ) -> None:
     """Dedup, then cut scored data into phases (thresholds, quantiles, KDE valleys, chain depth, or the random control)."""
     from seqit.config import load_config
-    from seqit.split import SplitConfig, run_split
+    from seqit.phases.split import SplitConfig, run_split
 
     cfg = load_config(SplitConfig, config, _overrides(overrides, out))
     path = run_split(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
@@ -239,7 +239,7 @@ def generate(
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
     from seqit.config import load_config
-    from seqit.generate import GenerateConfig, plan_generate, run_generate
+    from seqit.generate.run import GenerateConfig, plan_generate, run_generate
 
     extra = list(overrides or [])
     if limit is not None:
@@ -313,8 +313,8 @@ def complete(
     """
     import json
 
-    from seqit.complete import CompleteConfig, run_complete
     from seqit.config import load_config
+    from seqit.teachers.complete import CompleteConfig, run_complete
 
     flags = {"backend": backend, "base_url": base_url, "model": model, "api_key_env": api_key_env,
              "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout}
@@ -433,7 +433,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output HTML (default: report.html in the first run dir).")] = None,
 ) -> None:
     """Write one self-contained HTML report (plots, tables, sample outputs) for the given run dirs."""
-    from seqit.report import run_report
+    from seqit.report.run import run_report
 
     path = run_report(list(run_dirs), out)
     console.print(f"wrote {path}", markup=False)

@@ -6,14 +6,14 @@ from collections import Counter
 
 import pytest
 
-from seqit.chains.generate import Chain, render_answer
-from seqit.chains.seqeval_v import build_items, load_items, prompt_of, score_outputs, score_samples
+from seqit.chains.sampling import Chain, render_answer
+from seqit.chains.seqeval_v import build_items, frozen_items, prompt_of, score_outputs, score_samples
 from seqit.errors import DataError
 
 
 @pytest.fixture(scope="module")
 def items():
-    return load_items("v1")
+    return frozen_items("v1")
 
 
 def test_shipped_v1_items_match_the_generator_byte_for_byte(items):

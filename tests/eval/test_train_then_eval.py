@@ -39,7 +39,7 @@ def test_seqeval_checks_a_trained_checkpoints_template_and_uses_its_stop_strings
     assert results["generation"]["stop"] == meta["stop_strings"]
     assert [r["status"] for r in read_jsonl(run / "samples.jsonl")] == ["ok"]
 
-    from seqit.report import run_report
+    from seqit.report.run import run_report
 
     text = run_report([tmp_path / "train", run], tmp_path / "report.html").read_text()
     assert "<h3>Training</h3>" in text and "model/meta.json" in text and "Sequence following by depth" in text

@@ -8,14 +8,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-from teacher_scripts import good_reply, stage_of, target_instruction
 
+from fakes.teacher_scripts import good_reply, stage_of, target_instruction
 from seqit.cli import main
 from seqit.config import load_config
-from seqit.generate import GenerateConfig, run_generate
+from seqit.generate.run import GenerateConfig, run_generate
+from seqit.generate.selfseq.parse import is_placeholder
 from seqit.jsonl import read_jsonl
 from seqit.records import load_records
-from seqit.selfseq.parse import is_placeholder
 
 CONFIGS = Path(__file__).parents[2] / "configs" / "generate"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from seqit.config import load_config
-from seqit.generate import GenerateConfig, run_generate
+from seqit.generate.run import GenerateConfig, run_generate
 from seqit.jsonl import read_jsonl
 
 CONFIGS = Path(__file__).parents[2] / "configs" / "generate"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from seqit.cli import main
-from seqit.complete import CompleteConfig, parse_request_row, read_requests, run_complete
 from seqit.records import RowError
 from seqit.teachers import FakeBackend, TeacherConfig
+from seqit.teachers.complete import CompleteConfig, parse_request_row, read_requests, run_complete
 
 
 def write_requests(path: Path, n: int, extra_lines: list[str] = ()) -> Path:

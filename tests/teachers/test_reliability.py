@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from seqit.cli import main
-from seqit.complete import CompleteConfig, run_complete
 from seqit.teachers import TeacherConfig
+from seqit.teachers.complete import CompleteConfig, run_complete
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

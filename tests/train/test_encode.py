@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from seqit.encode import encode_messages, mark_trained, render_prompt, stop_strings
 from seqit.templates import NAMED_TEMPLATES, install_template
 from seqit.tinymodels import build_byte_tokenizer
+from seqit.train.encode import encode_messages, mark_trained, render_prompt, stop_strings
 
-GOLDEN = Path(__file__).parent.parent / "golden"
+GOLDEN = Path(__file__).parent / "golden"
 CONVO = [
     {"role": "system", "content": "Answer briefly."},
     {"role": "user", "content": "Name a colour."},

@@ -1,6 +1,6 @@
 import pytest
 
-from seqit.pack import IGNORE, build_row, pack_bins, padding_fraction
+from seqit.train.pack import IGNORE, build_row, pack_bins, padding_fraction
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 import pytest
 
-from seqit.encode import encode_messages
-from seqit.pack import build_row
 from seqit.templates import install_template
+from seqit.train.encode import encode_messages
+from seqit.train.pack import build_row
 
 torch = pytest.importorskip("torch")
 

@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from seqit.encode import stop_strings
 from seqit.errors import SeqitError
 from seqit.templates import install_template
 from seqit.tinymodels import build_byte_tokenizer
 from seqit.train.data import encode_phase, preflight_markdown
+from seqit.train.encode import stop_strings
 
 
 def _write(path, convos):

@@ -2,9 +2,9 @@
 
 Each item is one prompt holding an input and 1-5 steps from the whole step library (text, word
 lists, numbers); the model must answer one 'Step N: <result>' line per step. Scoring is exact, per
-step (see seqit.chains.score). Item sets are fixed per version and shipped in seqit/data/.
+step (see seqit.chains.scoring). Item sets are fixed per version and shipped in seqit/resources/.
 
-    items = load_items("v1")                         # the shipped, frozen item set
+    items = frozen_items("v1")                       # the shipped, frozen item set
     results = score_outputs(items, {item_id: model_text, ...})   # results.json-shaped dict
 
 Any model or API can be evaluated: send each item's user message, collect the text, score it.
@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seqit.chains.generate import (
+from seqit.chains.sampling import (
     SEQEVAL_TEMPLATES,
     Chain,
     mixed_sampler,
@@ -25,7 +25,7 @@ from seqit.chains.generate import (
     render_prompt,
     sample_chain,
 )
-from seqit.chains.score import ChainScore, aggregate, score_chain
+from seqit.chains.scoring import ChainScore, aggregate, score_chain
 from seqit.chains.steps import INT, STEP_TYPES, StepError
 from seqit.errors import DataError
 
@@ -75,10 +75,10 @@ def _item(chain: Chain, item_id: str, version: str) -> dict[str, Any]:
 
 def data_path(version: str) -> Path:
     """The shipped JSONL of a version's items."""
-    return Path(str(resources.files("seqit") / "data" / f"{TASK}_{version}.jsonl"))
+    return Path(str(resources.files("seqit") / "resources" / f"{TASK}_{version}.jsonl"))
 
 
-def load_items(version: str = "v1") -> list[dict[str, Any]]:
+def frozen_items(version: str = "v1") -> list[dict[str, Any]]:
     """The frozen item set shipped with seqit (regenerate with build_items, compare in tests)."""
     from seqit.jsonl import read_jsonl
 
@@ -143,7 +143,7 @@ def load_benchmark(spec: str | None) -> list[dict[str, Any]]:
 
     spec = spec or "v1"
     if spec in VERSIONS:
-        return load_items(spec)
+        return frozen_items(spec)
     path = Path(spec)
     if not path.is_file():
         raise DataError(f"{spec}: not a SeqEval-V version ({', '.join(VERSIONS)}) or an items file")
@@ -152,26 +152,3 @@ def load_benchmark(spec: str | None) -> list[dict[str, Any]]:
         if not isinstance(it.get("meta"), dict) or "chain" not in it["meta"] or "id" not in it:
             raise DataError(f"{path}:{n}: meta.chain: missing (not a SeqEval-V item)")
     return items
-
-
-def run_task(cfg: Any, run: Any) -> dict[str, Any]:
-    """The `seqit eval` task `seqeval_v` (an entry in seqit.eval.run.TASKS): cfg.data = version or
-    items file; answers from cfg.outputs (run dir or file, aligned by id) or generated with cfg.model
-    through seqit.eval.run.generate_outputs. Writes samples.jsonl, returns the results dict."""
-    from seqit.eval.items import EvalItem, load_outputs
-    from seqit.eval.run import generate_outputs
-    from seqit.jsonl import write_jsonl
-
-    items = load_benchmark(cfg.data)
-    if cfg.limit is not None:
-        items = items[: cfg.limit]
-    if cfg.outputs:
-        ids = {it["id"] for it in items}
-        texts = {k: v for k, v in load_outputs(cfg.outputs).items() if k in ids}
-    else:
-        evs = [EvalItem(it["id"], tuple(prompt_of(it)), it["meta"]["depth"], it["meta"]) for it in items]
-        fields = generate_outputs(cfg, run, evs)
-        texts = {k: v["output"] for k, v in fields.items() if v.get("output") is not None}
-    write_jsonl(run.file("samples.jsonl"), score_samples(items, texts))
-    run.add_counts(items=len(items), missing=len(items) - len(texts))
-    return {**score_outputs(items, texts), "benchmark": cfg.data or "v1"}

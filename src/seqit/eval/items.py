@@ -17,7 +17,7 @@ from typing import Any
 from seqit.errors import DataError
 from seqit.jsonl import read_jsonl
 from seqit.records import check_messages, row_id
-from seqit.sources import RawRow, iter_raw_rows
+from seqit.records.sources import RawRow, iter_raw_rows
 
 SHOW_IDS = 10
 

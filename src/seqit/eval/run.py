@@ -249,7 +249,7 @@ def eval_lm_eval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 def eval_seqeval_v(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     """SeqEval-V: judge-free, exact per-step scoring of chains (data: a version like v1, or an items file)."""
-    from seqit.chains.seqeval_v import run_task
+    from seqit.eval.seqeval_v import run_task
 
     return run_task(cfg, run)
 

@@ -10,8 +10,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqit.encode import Encoded, encode_messages, mark_trained
 from seqit.errors import DataError, SeqitError
+from seqit.train.encode import Encoded, encode_messages, mark_trained
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def encode_phase(
 def _prompt_is_prefix(tokenizer: Any, messages: list[dict[str, str]], ex: Encoded) -> bool:
     """The ids generation would feed for the last response are exactly the training ids before it
     (fails e.g. when a template's prompt ends in a space that the tokenizer merges into the response)."""
-    from seqit.encode import render_prompt
+    from seqit.train.encode import render_prompt
 
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     prompt = render_prompt(tokenizer, messages[:last])

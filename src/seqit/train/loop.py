@@ -22,16 +22,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from seqit.encode import stop_strings
 from seqit.errors import require
 from seqit.jsonl import JsonlWriter, write_json_atomic
-from seqit.pack import IGNORE, Row, build_row
 from seqit.templates import install_template
 from seqit.train import checkpoint as ckpt
 from seqit.train.attention import VARLEN
 from seqit.train.config import TrainConfig
 from seqit.train.data import PhaseData, encode_phase, preflight_markdown
+from seqit.train.encode import stop_strings
 from seqit.train.model import export_model, load_model, load_tokenizer, make_optimizer, stop_token_ids
+from seqit.train.pack import IGNORE, Row, build_row
 from seqit.train.plan import Step, lr_at, plan_phase, rank_micro_batches, schedule_groups
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from seqit.pack import pack_bins, single_bins
 from seqit.train.data import epoch_order
+from seqit.train.pack import pack_bins, single_bins
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Stage `seqit generate`: Self-Seq (selfseq/), task-driven builders (taskdriven/), caption-then-answer, mixes."""

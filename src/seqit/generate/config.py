@@ -1,0 +1,110 @@
+"""`seqit generate` configs: the seed data, the method (selfseq, taskdriven, caption) and its options, the mix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from seqit.generate.selfseq.pipeline import SelfSeqSettings
+from seqit.teachers import TeacherConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str
+    format: str | None = None  # alpaca, sharegpt, messages, prompt_completion (default: detect)
+    source: str | None = None  # meta.source of every record (default: the file name)
+
+
+@dataclass(frozen=True)
+class SelfSeqConfig:
+    max_depth: int = 2  # rounds of classify->respond; the reference saw ~94% D by round 3
+    extract: Literal["auto", "always", "never"] = "auto"  # auto: only seeds without a separate input field
+    llm_validate: bool = True  # ask the teacher to check each rewrite (after the rule checks)
+    llm_check_response: bool = False  # ask the teacher whether each SIT answer does every task, in order
+    json_mode: bool = True  # response_format json_object for control steps (turn off if a server rejects it)
+    control_max_tokens: int = 512
+    max_input_chars: int = 2000  # input shown to control steps; the respond step always gets all of it
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_depth <= 8:
+            raise ValueError("selfseq.max_depth must be between 1 and 8")
+
+
+@dataclass(frozen=True)
+class RespondConfig:
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskDrivenConfig:
+    steps: tuple[str, ...] = ("repeat",)  # repeat | paraphrase | translate, in order (translate first)
+    max_items: int | None = None  # convert at most this many eligible seeds (default: all)
+    languages: tuple[str, ...] = ()  # translate: target languages
+    parallel: dict[str, str] = field(default_factory=dict)  # translate: lang -> index-aligned alpaca file
+    per_language: int | None = None  # translate: rows per language (disjoint indices)
+
+    def __post_init__(self) -> None:
+        from seqit.generate.taskdriven.builders import STEPS
+
+        bad = [s for s in self.steps if s not in STEPS]
+        if bad or not self.steps:
+            raise ValueError(
+                f"taskdriven.steps: unknown step {bad[0] if bad else '(none)'!r}; use {', '.join(STEPS)}"
+            )
+        if "translate" in self.steps[1:]:
+            raise ValueError("taskdriven.steps: translate must be the first step")
+        if "translate" in self.steps and not (self.languages or self.parallel):
+            raise ValueError(
+                "taskdriven: translate needs `languages` (teacher translates) or `parallel` files"
+            )
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    mode: Literal["none", "replace", "union"] = "replace"  # replace = the paper's 1:1 setting
+    sit_ratio: float = 1.0  # union only: SIT rows per IT row
+    shuffle: bool = True
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    data: DataConfig
+    out_dir: Path
+    method: Literal["selfseq", "taskdriven", "caption"] = "selfseq"
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    selfseq: SelfSeqConfig = field(default_factory=SelfSeqConfig)
+    respond: RespondConfig = field(default_factory=RespondConfig)
+    taskdriven: TaskDrivenConfig = field(default_factory=TaskDrivenConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    it_baseline: bool = True  # selfseq: answer the same seeds directly with the same teacher
+    seed: int = 0
+    limit: int | None = None
+    max_inflight_seeds: int | None = None  # default: 2 x teacher.max_concurrency
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
+
+
+def selfseq_settings(cfg: GenerateConfig) -> SelfSeqSettings:
+    s, r = cfg.selfseq, cfg.respond
+    return SelfSeqSettings(
+        max_depth=s.max_depth,
+        extract=s.extract,
+        llm_validate=s.llm_validate,
+        llm_check_response=s.llm_check_response,
+        json_mode=s.json_mode,
+        control_max_tokens=s.control_max_tokens,
+        max_input_chars=s.max_input_chars,
+        respond_temperature=r.temperature,
+        respond_top_p=r.top_p,
+        respond_max_tokens=r.max_tokens,
+        respond_seed=r.seed,
+        it_baseline=cfg.it_baseline,
+        seed=cfg.seed,
+    )

@@ -1,0 +1,188 @@
+"""Pure rule checks for Self-Seq outputs; each returns a reject reason (str) or None when the text passes.
+
+>>> check_rewrite("Sum 3 and 4.", "First explain addition. Then sum the numbers.")
+'drops key content of the original: 3, 4'
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections import Counter
+
+from seqit.generate.selfseq.parse import is_failure_text, is_placeholder
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?")
+_QUOTED = re.compile(
+    r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|(?<!\w)'([^'\n]{2,200})'(?!\w)|`([^`\n]{1,200})`"
+)
+_OPTION_LINE = re.compile(
+    r"(?:^|\s)\(?([A-Da-d1-9])[).:]\s+(\S[^\n()]{0,60}?)(?=\s+\(?[A-Da-d1-9][).:]\s|\n|$)"
+)
+_CODE_FENCE = re.compile(r"```.*?```", re.DOTALL)
+_SEQUENCE_WORDS = re.compile(
+    r"\b(?:first(?:ly)?|then|next|after(?:wards| that)?|finally|second(?:ly)?|third|lastly|before|"
+    r"followed by|subsequently|once you|using (?:this|that|these|those|your)|based on (?:this|that|these|those|your)|"
+    r"step \d|and also)\b|(?:^|\n)\s*\d+[.)]\s",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.?!](?:\s|$)")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, straight quotes, collapsed whitespace (for containment tests)."""
+    t = text.lower().replace("“", '"').replace("”", '"').replace("’", "'").replace("‘", "'")
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def key_spans(text: str) -> list[str]:
+    """Content a rewrite must keep: numbers, quoted spans, inline and fenced code, answer options, table cells.
+
+    >>> key_spans('Is 12 > 7? Options: (a) yes (b) no')
+    ['12', '7', 'yes', 'no']
+    """
+    spans: list[str] = []
+    body = _CODE_FENCE.sub(" ", text)
+    spans += [b.strip("`").strip() for b in _CODE_FENCE.findall(text)]
+    spans += [m.group(0).rstrip(".,") for m in _NUMBER.finditer(body)]
+    spans += [next(g for g in m.groups() if g) for m in _QUOTED.finditer(body)]
+    spans += [m.group(2).strip(" ,;") for m in _OPTION_LINE.finditer(body)]
+    for line in body.splitlines():  # markdown/pipe tables: every non-empty cell
+        if line.count("|") >= 2:
+            spans += [
+                c.strip()
+                for c in line.strip().strip("|").split("|")
+                if c.strip() and not set(c.strip()) <= set("-: ")
+            ]
+    seen, out = set(), []
+    for s in spans:
+        if s and s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
+
+
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
+
+
+def missing_key_spans(original: str, rewritten: str) -> list[str]:
+    """Key spans of `original` that `rewritten` no longer contains (case/whitespace/quote-insensitive).
+
+    A small number may be spelled out ("3" is kept by "three").
+    """
+    target = normalize(rewritten)
+    missing = []
+    for span in key_spans(original):
+        if normalize(span) in target:
+            continue
+        if (
+            span.isdigit()
+            and int(span) < len(_NUMBER_WORDS)
+            and re.search(rf"\b{_NUMBER_WORDS[int(span)]}\b", target)
+        ):
+            continue
+        missing.append(span)
+    return missing
+
+
+def is_sequential(original: str, rewritten: str) -> bool:
+    """Does the rewrite spell out an order of tasks (sequence words, numbered steps, or extra sentences)?"""
+    if len(_SEQUENCE_WORDS.findall(rewritten)) > len(_SEQUENCE_WORDS.findall(original)):
+        return True
+    return len(_SENTENCE_END.findall(rewritten.strip() + " ")) > len(
+        _SENTENCE_END.findall(original.strip() + " ")
+    )
+
+
+def check_rewrite(
+    original: str, rewritten: str | None, input_text: str = "", min_growth_chars: int = 12
+) -> str | None:
+    """The reason a rewrite is unusable, or None: missing, placeholder, unchanged, too long, copies the input,
+    drops key content, not sequential."""
+    if rewritten is None or not rewritten.strip():
+        return "missing: no new instruction in the reply"
+    if is_placeholder(rewritten):
+        return "placeholder text instead of an instruction"
+    a, b = normalize(original), normalize(rewritten)
+    if len(b) > max(600, 6 * len(a)):
+        return f"too long: {len(b)} characters for a {len(a)}-character instruction (an answer, not an instruction?)"
+    if len(input_text) >= 40 and normalize(input_text) in b:
+        return "copies the input into the instruction (the input is appended once after it)"
+    if a == b or (difflib.SequenceMatcher(None, a, b).ratio() > 0.9 and len(b) < len(a) + min_growth_chars):
+        return "unchanged: the rewrite is (nearly) the original instruction"
+    missing = missing_key_spans(original, rewritten)
+    if missing:
+        shown = ", ".join(m if len(m) <= 40 else m[:37] + "..." for m in missing[:5])
+        return f"drops key content of the original: {shown}"
+    if not is_sequential(original, rewritten):
+        return "not sequential: no added or ordered task"
+    return None
+
+
+def check_extraction(prompt: str, instruction: str, input_text: str, min_coverage: float = 0.9) -> str | None:
+    """Extraction must neither add nor lose text: both parts come from the prompt and cover it."""
+    src = _words(prompt)
+    parts = _words(instruction) + _words(input_text)
+    if not parts:
+        return "empty extraction"
+    src_counts, part_counts = Counter(src), Counter(parts)
+    added = sum((part_counts - src_counts).values())
+    if added > max(2, 0.1 * len(parts)):
+        return f"extraction adds {added} words not in the prompt"
+    covered = sum((part_counts & src_counts).values()) / max(1, len(src))
+    if covered < min_coverage:
+        return f"extraction loses text: covers {covered:.0%} of the prompt's words"
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def check_response(text: str | None, finish_reason: str | None) -> str | None:
+    """The reason a teacher response is unusable: empty, truncated, placeholder or degenerate."""
+    if text is None or not text.strip():
+        return "empty response"
+    if finish_reason == "length":
+        return "truncated response (finish_reason=length)"
+    if is_failure_text(text) and len(text) < 200:
+        return "placeholder or refusal text instead of a response"
+    why = degenerate_reason(text)
+    return f"degenerate response: {why}" if why else None
+
+
+def degenerate_reason(text: str, ngram: int = 4, max_repeat_share: float = 0.5) -> str | None:
+    """Detect looping/garbage text: repeated n-grams dominate, a line repeats many times, or few distinct chars."""
+    words = text.split()
+    if len(words) >= 20:
+        grams = [tuple(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
+        top = Counter(grams).most_common(1)[0][1]
+        repeated = sum(c for c in Counter(grams).values() if c > 1)
+        if top >= 5 and repeated / len(grams) > max_repeat_share:
+            return f"{repeated / len(grams):.0%} of {ngram}-word sequences repeat"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) >= 6:
+        line, n = Counter(lines).most_common(1)[0]
+        if n >= 4 and n / len(lines) > 0.5:
+            return f"the line {line[:30]!r} repeats {n} times"
+    unreadable = sum(
+        ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\t\r")
+        for ch in text
+    )
+    if unreadable and ("\ufffd" in text or unreadable / len(text) > 0.02):
+        return f"{unreadable} unreadable or control characters"
+    scripts = Counter(unicodedata.name(ch, "? ?").split(" ")[0] for ch in text if ch.isalpha())
+    letters_total = sum(scripts.values())
+    if letters_total >= 20 and sum(1 for n in scripts.values() if n / letters_total >= 0.08) > 4:
+        return f"letters from {len(scripts)} different scripts"
+    stripped = re.sub(r"\s", "", text)
+    if len(stripped) >= 40 and len(set(stripped)) < 8:
+        return "too few distinct characters"
+    letters = sum(ch.isalpha() for ch in stripped)
+    if len(stripped) >= 40 and letters / len(stripped) < 0.3 and not re.search(r"\d", stripped):
+        return "mostly symbols, not text"
+    return None

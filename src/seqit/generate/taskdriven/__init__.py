@@ -1,0 +1,1 @@
+"""Task-driven sequential data: builders (pure) and the per-seed jobs that run them."""

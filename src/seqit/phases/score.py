@@ -1,0 +1,347 @@
+"""`seqit score CONFIG`: rate each example's difficulty 1–5 with a judge LLM (or a free proxy).
+
+    seqit score configs/score/judge-openai.yaml data=alpaca.json
+    seqit score configs/score/proxy-length.yaml data=alpaca.json
+
+Judge mode: one request per record (n samples averaged), sent through the teacher layer
+(ledger, limits, retries, cost). Each finished record is appended to scored.jsonl at once;
+rerunning the same command skips finished ids, and calls already answered are served from the
+ledger, never re-sent. Unusable replies and failed calls are rejects with a reason (rejects.jsonl,
+rebuilt on every attempt), never a default score. Proxy mode writes the same files without a judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from seqit.errors import SeqitError
+from seqit.jsonl import JsonlWriter, read_ids, read_jsonl, write_jsonl
+from seqit.phases.difficulty import (
+    PROMPT_SHA256S,
+    PROMPT_VERSIONS,
+    Judgement,
+    depth_value,
+    judge_messages,
+    length_value,
+    mean_score,
+    parse_judgement,
+    rank_to_scale,
+    record_triplet,
+    score_summary,
+)
+from seqit.records import Record, load_records
+from seqit.runs import Run, start_run
+from seqit.teachers import (
+    ChatRequest,
+    Completion,
+    FakeBackend,
+    TeacherConfig,
+    estimate_cost,
+    open_teacher,
+    request_id,
+)
+
+log = logging.getLogger(__name__)
+
+PROXY_UNITS = {
+    "length": "estimated tokens of the conversation (regex pieces)",
+    "depth": "SIT chain depth (meta.depth)",
+    "loss": "mean per-token NLL of the reference output under a local model",
+}
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    kind: Literal["length", "depth", "loss"] = "length"
+    model: str | None = None  # loss: a local causal-LM directory (loaded with trust_remote_code=False)
+    template: str | None = None  # loss: chat template name (tulu, chatml, ...); null = the tokenizer's own
+    max_length: int = 1024  # loss: tokens per example; longer examples are truncated from the end
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    data: str  # any dataset `seqit validate` reads (alpaca, messages, sharegpt, Phased-IFT stage files, ...)
+    out_dir: Path = Path("runs/score")
+    format: str | None = None  # input format; null = detect
+    method: Literal["judge", "proxy"] = "judge"
+    view: Literal["triplet", "instruction"] = "triplet"  # judge sees instruction+input+output, or no output
+    score_key: str = "difficulty"  # writes meta.<key> and meta.<key>_detail (another key keeps both scores)
+    judge: TeacherConfig = field(default_factory=TeacherConfig)
+    samples: int = 1  # judge replies per record, averaged (each kept in meta.difficulty_detail)
+    temperature: float = 0.0  # use > 0 with samples > 1, or the samples are identical
+    max_tokens: int = 256
+    json_mode: bool = True  # ask for response_format json_object (turn off for servers without it)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+        if self.method == "proxy" and self.proxy.kind == "loss" and not self.proxy.model:
+            raise ValueError("proxy.kind=loss needs proxy.model (a local model directory)")
+        if not self.score_key.isidentifier():
+            raise ValueError(f"score_key must be a plain name like difficulty_instruction, got {self.score_key!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure pieces: the request for a record, and the row or reject for its completion
+
+
+def judge_request(record: Record, cfg: ScoreConfig) -> ChatRequest:
+    """The judge request for one record; its id is stable across runs (record id + prompt version)."""
+    version = PROMPT_VERSIONS[cfg.view]
+    return ChatRequest(
+        id=request_id(record.id, version),
+        messages=judge_messages(record_triplet(record), cfg.view),
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        n=cfg.samples,
+        response_format={"type": "json_object"} if cfg.json_mode else None,
+        prompt_version=version,
+    )
+
+
+def judged_row(
+    record: Record, comp: Completion, view: str = "triplet", key: str = "difficulty"
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(scored row, None) or (None, reject row) for a record and its judge completion."""
+    if not comp.ok:
+        return None, _reject(record, f"judge call failed: {comp.error}", comp)
+    judgements = [parse_judgement(t) for t in comp.texts]
+    valid = [j.score for j in judgements if j.score is not None]
+    if not valid:
+        why = "; ".join(sorted({j.error or "" for j in judgements}))
+        return None, _reject(record, f"no valid score in the judge reply ({why})", comp)
+    detail: dict[str, Any] = {
+        "method": "judge",
+        "judge_model": comp.model,
+        "view": view,
+        "prompt_version": PROMPT_VERSIONS[view],
+        "prompt_sha256": PROMPT_SHA256S[view][:16],
+        "n_samples": len(judgements),
+        "n_valid": len(valid),
+        **({"spread": round(max(valid) - min(valid), 4)} if len(valid) > 1 else {}),
+        "samples": [_sample(t, j) for t, j in zip(comp.texts, judgements, strict=True)],
+    }
+    return _scored(record, mean_score(valid), detail, key), None
+
+
+def _sample(text: str, j: Judgement) -> dict[str, Any]:
+    return {"raw": text, **j.to_json()}
+
+
+def _scored(record: Record, score: float, detail: dict[str, Any], key: str = "difficulty") -> dict[str, Any]:
+    meta = dict(record.meta)
+    if key in meta:  # e.g. the reference's score in a Phased-IFT stage file: kept, not lost
+        detail = {**detail, "previous": meta.pop(key)}
+    meta.pop(f"{key}_detail", None)
+    return {"id": record.id, "messages": record.messages, "meta": {**meta, key: score, f"{key}_detail": detail}}
+
+
+def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": record.id, "stage": "judge" if comp else "proxy", "reason": reason}
+    if comp is not None:
+        row.update(judge_model=comp.model, raw=comp.texts)
+    row["record"] = record.to_json()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | None = None, backend: Any = None) -> Path:
+    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
+    records, read_rejects, rows_in = read_input(cfg, limit)
+    previous = _previous_usage(Path(cfg.out_dir))
+    run = start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv)
+    write_jsonl(run.file("rejects.jsonl"), read_rejects)  # rebuilt on every attempt: no duplicates
+    if cfg.method == "proxy":
+        counts = _run_proxy(run, records, cfg)
+    else:
+        counts = asyncio.run(_run_judge(run, records, cfg, backend, previous))
+    total_rejects = len(read_rejects) + counts["rejects"]
+    counts = {"rows_in": rows_in, "read_rejects": len(read_rejects), **counts, "rejects": total_rejects}
+    counts["balanced"] = rows_in == counts["scored"] + total_rejects + counts.get("pending", 0)
+    stopped = run.manifest.pop("stopped", None)
+    run.finish(counts=counts)
+    if stopped:
+        run.manifest["status"] = "incomplete"
+        run.save()
+        raise SeqitError(
+            f"the judge stopped: {stopped}. {counts['scored']} of {len(records)} records are scored; "
+            "fix the problem and rerun the same command to resume."
+        )
+    return run.path
+
+
+def read_input(cfg: ScoreConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
+    """Records, reader rejects (as rows) and rows read, honouring --limit."""
+    loaded = load_records(cfg.data, cfg.format, limit=limit)
+    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
+
+
+async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend: Any, previous: dict) -> dict[str, int]:
+    scored_path = run.file("scored.jsonl")
+    done = read_ids(scored_path)
+    todo = [r for r in records if r.id not in done]
+    reqs = [judge_request(r, cfg) for r in todo]
+    by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
+    n_ok = n_rej = 0
+    run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
+                             "prompt_version": PROMPT_VERSIONS[cfg.view], "prompt_sha256": PROMPT_SHA256S[cfg.view],
+                             "samples": cfg.samples, "score_key": cfg.score_key}  # fmt: skip
+    log.info("score: %d records, %d already scored, %d to judge", len(records), len(records) - len(todo), len(todo))
+    async with open_teacher(cfg.judge, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
+        with JsonlWriter(scored_path) as out, JsonlWriter(run.file("rejects.jsonl")) as rej, _progress(len(todo)) as tick:
+            last_save = time.monotonic()
+            async for comp in teacher.stream(reqs):
+                row, bad = judged_row(by_req[comp.request_id], comp, cfg.view, cfg.score_key)
+                if row is not None:
+                    out.write(row)
+                    n_ok += 1
+                else:
+                    rej.write(bad)
+                    n_rej += 1
+                tick()
+                if time.monotonic() - last_save > 5.0:  # a killed run still shows its spend so far
+                    _record_usage(run, teacher.usage_summary(), previous)
+                    run.save()
+                    last_save = time.monotonic()
+        _record_usage(run, teacher.usage_summary(), previous)
+        if teacher.auth_error:
+            run.manifest["stopped"] = teacher.auth_error
+    pending = len(todo) - n_ok - n_rej  # > 0 only when the teacher stopped early (auth failure)
+    if pending == 0:
+        _canonical_order(scored_path, records)
+    run.manifest["scores"] = summarize_scored(scored_path, cfg.score_key)
+    return {"scored": len(done & {r.id for r in records}) + n_ok, "rejects": n_rej, "pending": pending,
+            "already_scored": len(records) - len(todo)}  # fmt: skip
+
+
+def summarize_scored(path: Path, key: str = "difficulty") -> dict[str, Any]:
+    """score_summary over a scored.jsonl (distribution, share per default phase, judge agreement)."""
+    scores, spreads = [], []
+    for row in read_jsonl(path):
+        scores.append(float(row["meta"][key]))
+        detail = row["meta"].get(f"{key}_detail") or {}
+        if "spread" in detail:
+            spreads.append(float(detail["spread"]))
+    return score_summary(scores, spreads)
+
+
+def _canonical_order(path: Path, records: list[Record]) -> None:
+    """Rewrite scored.jsonl in input order once complete (completion order varies with concurrency)."""
+    pos = {r.id: i for i, r in enumerate(records)}
+    rows = sorted(read_jsonl(path), key=lambda row: pos.get(row["id"], len(pos)))
+    write_jsonl(path, rows)
+
+
+def _previous_usage(out_dir: Path) -> dict[str, Any]:
+    """Usage totals of earlier attempts in this run dir (for the cumulative cost)."""
+    mf = out_dir / "manifest.json"
+    try:
+        return json.loads(mf.read_text(encoding="utf-8")).get("usage_all_attempts") or {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _record_usage(run: Run, usage: dict[str, Any], previous: dict[str, Any]) -> None:
+    run.manifest["usage"] = usage
+    keys = ("prompt_tokens", "completion_tokens", "requests", "cached", "failed", "cost_usd")
+    run.manifest["usage_all_attempts"] = {k: round(previous.get(k, 0) + usage.get(k, 0), 6) for k in keys}
+
+
+@contextmanager
+def _progress(total: int, label: str = "scoring") -> Iterator[Any]:
+    """A rich progress bar on stderr (count, rate, ETA); yields a tick() function."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("score", total=total, rate="")
+
+        def tick() -> None:
+            speed = bar.tasks[0].speed
+            bar.update(task, advance=1, rate=f"{speed:.1f} rec/s" if speed else "")
+
+        yield tick
+
+
+# ---------------------------------------------------------------------------------------------
+# Proxy scoring (free, no judge)
+
+
+def proxy_values(records: list[Record], proxy: ProxyConfig) -> list[float | str]:
+    """A raw difficulty value per record, or a reason string when the record has none."""
+    if proxy.kind == "loss":
+        from seqit.phases.lossproxy import response_losses
+
+        with _progress(len(records), "loss proxy") as tick:
+            return response_losses(records, proxy.model, proxy.template, proxy.max_length, proxy.device, tick)
+    fn = length_value if proxy.kind == "length" else depth_value
+    out: list[float | str] = []
+    for r in records:
+        try:
+            out.append(fn(r))
+        except ValueError as e:
+            out.append(str(e))
+    return out
+
+
+def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, int]:
+    values = proxy_values(records, cfg.proxy)
+    ok = [(r, v) for r, v in zip(records, values, strict=True) if not isinstance(v, str)]
+    bad = [_reject(r, v) for r, v in zip(records, values, strict=True) if isinstance(v, str)]
+    scores = rank_to_scale([v for _, v in ok])
+    unit = PROXY_UNITS[cfg.proxy.kind]
+    rows = [
+        _scored(r, s, {"method": f"proxy:{cfg.proxy.kind}", "proxy": True, "value": v, "unit": unit,
+                       "mapping": "rank onto [1, 5]", **({"model": cfg.proxy.model} if cfg.proxy.model else {})},
+                cfg.score_key)
+        for (r, v), s in zip(ok, scores, strict=True)
+    ]  # fmt: skip
+    write_jsonl(run.file("scored.jsonl"), rows)
+    with JsonlWriter(run.file("rejects.jsonl")) as rej:
+        rej.write_many(bad)
+    run.manifest["proxy"] = {"kind": cfg.proxy.kind, "unit": unit, "label": "PROXY difficulty, not a judge score"}
+    run.manifest["scores"] = summarize_scored(run.file("scored.jsonl"), cfg.score_key)
+    return {"scored": len(rows), "rejects": len(bad)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Dry run: what would be sent, what it may cost, and the parse path exercised on a fake judge
+
+DRY_RUN_REPLY = '{"rationale": "dry run", "task_complexity": 3, "transformation_difficulty": 3, "score": 3}'
+
+
+def estimate_score(cfg: ScoreConfig, limit: int | None = None) -> dict[str, Any]:
+    """Plan a judge run without sending anything: counts, an upper-bound cost, the first prompt,
+    and one scored row produced by the fake backend. Writes nothing."""
+    records, read_rejects, rows_in = read_input(cfg, limit)
+    done = read_ids(Path(cfg.out_dir) / "scored.jsonl")
+    todo = [r for r in records if r.id not in done]
+    reqs = [judge_request(r, cfg) for r in todo]
+    plan: dict[str, Any] = {"rows_in": rows_in, "read_rejects": len(read_rejects), "records": len(records),
+                            "already_scored": len(records) - len(todo), "to_judge": len(todo),
+                            "estimate": estimate_cost(reqs, cfg.judge), "prompt_version": PROMPT_VERSIONS[cfg.view]}  # fmt: skip
+    if reqs:
+        plan["first_prompt"] = list(reqs[0].messages)
+        plan["fake_row"] = asyncio.run(_fake_one(todo[0], reqs[0], cfg))
+    return plan
+
+
+async def _fake_one(record: Record, req: ChatRequest, cfg: ScoreConfig) -> dict[str, Any] | None:
+    async with open_teacher(cfg.judge, ledger_path=None, backend=FakeBackend([DRY_RUN_REPLY])) as teacher:
+        row, _ = judged_row(record, await teacher.complete(req), cfg.view, cfg.score_key)
+    return row

@@ -1,0 +1,358 @@
+"""`seqit split CONFIG`: cut scored data into phases of increasing difficulty (Phased IFT).
+
+    seqit split configs/split/thresholds.yaml data=runs/score/scored.jsonl
+
+Before splitting: rows that cannot be read, empty outputs, rows without the value the strategy
+needs, and exact / near duplicates are removed and counted (rejects.jsonl). Then a strategy assigns
+each record a phase: fixed thresholds, quantiles, chain depth, or a random split with the same phase
+sizes as the control. Writes phase-1.jsonl ... phase-K.jsonl, all.jsonl (the one-off baseline, same
+records), scores.png, rejects.jsonl and manifest.json.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from seqit.errors import DataError
+from seqit.jsonl import write_jsonl
+from seqit.phases.dedup import find_duplicates
+from seqit.phases.difficulty import TOKEN_ESTIMATE
+from seqit.phases.stats import describe_phase, plot_histogram, score_methods, token_counter
+from seqit.records import Record, load_records
+from seqit.runs import sha256_file, start_run
+
+log = logging.getLogger(__name__)
+
+Strategy = Literal["thresholds", "quantiles", "valleys", "depth", "random"]
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    exact: bool = True
+    near: bool = True
+    compare: Literal["prompt", "conversation"] = "prompt"  # what must match: the prompt turns, or everything
+    near_threshold: float = 0.8  # Jaccard of word 3-gram sets; lower = more aggressive
+    shingle_words: int = 3
+    num_perm: int = 64  # MinHash permutations; more = better recall below the threshold, slower
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.near_threshold <= 1.0:
+            raise ValueError(f"near_threshold must be in (0, 1], got {self.near_threshold}")
+        if not 1 <= self.shingle_words <= 16 or not 8 <= self.num_perm <= 1024:
+            raise ValueError("shingle_words must be 1..16 and num_perm 8..1024")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    data: str  # scored.jsonl from `seqit score`, a Phased-IFT stage file, or any record dataset
+    out_dir: Path = Path("runs/split")
+    format: str | None = None  # input format; null = detect
+    strategy: Strategy = "thresholds"
+    score_key: str = "difficulty"  # cut on meta.<score_key> (e.g. difficulty_instruction from a second `seqit score`)
+    thresholds: tuple[float, ...] = (1.5, 3.5)  # phase k = [t(k-1), t(k)); the last phase includes 5
+    num_phases: int = 3  # quantiles: equal-size phases; valleys: phases cut at the deepest density valleys
+    control_of: Literal["thresholds", "quantiles", "valleys", "depth"] = "thresholds"  # random: copy these sizes
+    seed: int = 0  # random control permutation
+    missing_depth: int | None = None  # depth strategy: depth assumed when meta.depth is absent; null = reject
+    min_output_chars: int = 1  # outputs shorter than this (after stripping) are dropped
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    tokenizer: str | None = None  # local HF tokenizer dir for token stats; null = regex estimate
+    histogram: bool = True
+
+    def __post_init__(self) -> None:
+        if list(self.thresholds) != sorted(set(self.thresholds)) or not self.thresholds:
+            raise ValueError(f"thresholds must be strictly increasing and non-empty, got {list(self.thresholds)}")
+        if self.num_phases < 1:
+            raise ValueError(f"num_phases must be >= 1, got {self.num_phases}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Strategies (pure): each returns a phase index 0..K-1 per item
+
+
+def assign_thresholds(scores: list[float], thresholds: tuple[float, ...]) -> list[int]:
+    """Phase by fixed cuts; a score equal to a cut goes to the higher phase.
+
+    >>> assign_thresholds([1.0, 1.5, 3.4, 3.5, 5.0], (1.5, 3.5))
+    [0, 1, 1, 2, 2]
+    """
+    return [bisect.bisect_right(thresholds, s) for s in scores]
+
+
+def assign_quantiles(scores: list[float], ids: list[str], k: int) -> list[int]:
+    """K equal-size phases by score (sizes differ by at most one).
+
+    Equal scores may straddle a boundary; ties are ordered by a hash of the id, so the result does
+    not depend on the input order.
+    """
+    n = len(scores)
+    order = sorted(range(n), key=lambda i: (scores[i], hashlib.sha1(ids[i].encode()).hexdigest()))
+    return _fill(order, equal_sizes(n, k))
+
+
+def equal_sizes(n: int, k: int) -> list[int]:
+    """>>> equal_sizes(10, 3)
+    [4, 3, 3]
+    """
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def assign_depth(depths: list[int]) -> tuple[list[int], list[int]]:
+    """One phase per distinct chain depth, shallow first; returns (phases, depth of each phase)."""
+    levels = sorted(set(depths))
+    pos = {d: i for i, d in enumerate(levels)}
+    return [pos[d] for d in depths], levels
+
+
+def assign_random(n: int, sizes: list[int], seed: int) -> list[int]:
+    """A random partition with the given phase sizes (the control for a difficulty split)."""
+    assert sum(sizes) == n, f"phase sizes {sizes} do not add up to {n} items"
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return _fill(order, sizes)
+
+
+def _fill(order: list[int], sizes: list[int]) -> list[int]:
+    phases = [0] * len(order)
+    pos = 0
+    for phase, size in enumerate(sizes):
+        for i in order[pos : pos + size]:
+            phases[i] = phase
+        pos += size
+    return phases
+
+
+def kde_valleys(scores: list[float], k: int, grid: int = 401) -> tuple[list[float], float]:
+    """The k-1 deepest valleys of a Gaussian KDE of the scores (Silverman bandwidth): automatic cut
+    points in the spirit of the paper's hand-picked ones. Returns (sorted cuts, bandwidth).
+
+    The density is computed on a binned grid (O(grid**2), independent of the number of scores).
+    Raises ValueError when the density has fewer than k-1 valleys.
+    """
+    import numpy as np
+
+    x = np.asarray(scores, dtype=float)
+    std = float(x.std())
+    if k < 2:
+        return [], 0.0
+    if std == 0.0:
+        raise ValueError("all scores are equal: the density has no valleys")
+    h = 1.06 * std * len(x) ** (-1 / 5)
+    lo, hi = float(x.min()), float(x.max())
+    centers = np.linspace(lo, hi, grid)
+    counts = np.histogram(x, bins=grid, range=(lo, hi))[0]
+    density = (counts[None, :] * np.exp(-0.5 * ((centers[:, None] - centers[None, :]) / h) ** 2)).sum(axis=1)
+    valleys = []
+    for i in range(1, grid - 1):
+        if density[i] < density[i - 1] and density[i] <= density[i + 1]:
+            depth = min(density[:i].max(), density[i + 1 :].max()) - density[i]
+            valleys.append((float(depth), round(float(centers[i]), 4)))
+    if len(valleys) < k - 1:
+        raise ValueError(f"the score density has {len(valleys)} valley(s), fewer than the {k - 1} cuts needed "
+                         f"for {k} phases; use fewer phases or strategy: quantiles")  # fmt: skip
+    return sorted(c for _, c in sorted(valleys, reverse=True)[: k - 1]), round(h, 4)
+
+
+def phase_sizes(phases: list[int], k: int) -> list[int]:
+    sizes = [0] * k
+    for p in phases:
+        sizes[p] += 1
+    return sizes
+
+
+def quantile_cuts(scores: list[float], phases: list[int], k: int) -> list[float]:
+    """Cut points between consecutive non-empty quantile phases (midpoint of max and next min)."""
+    lo = [min((s for s, p in zip(scores, phases, strict=True) if p == j), default=None) for j in range(k)]
+    hi = [max((s for s, p in zip(scores, phases, strict=True) if p == j), default=None) for j in range(k)]
+    return [round((hi[j] + lo[j + 1]) / 2, 4) for j in range(k - 1) if hi[j] is not None and lo[j + 1] is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Filtering before the split
+
+
+@dataclass
+class Filtered:
+    kept: list[Record]
+    rejects: list[dict[str, Any]]
+    counts: dict[str, int]
+
+
+def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficulty") -> str:
+    """The meta field the strategy cuts on (the score key, or 'depth')."""
+    basis = control_of if strategy == "random" else strategy
+    return "depth" if basis == "depth" else score_key
+
+
+def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
+    """Drop empty outputs, rows without the needed value, then exact and near duplicates (counted)."""
+    kept: list[Record] = []
+    rejects: list[dict[str, Any]] = []
+    counts = {"empty_output": 0, "missing_value": 0, "exact_duplicates": 0, "near_duplicates": 0}
+    need = needed_value(cfg.strategy, cfg.control_of, cfg.score_key)
+    for r in records:
+        reason = _unusable(r, need, cfg)
+        if reason is None:
+            kept.append(r)
+            continue
+        counts["empty_output" if reason.startswith("output") else "missing_value"] += 1
+        rejects.append({"id": r.id, "stage": "filter", "reason": reason, "record": r.to_json()})
+    d = cfg.dedup
+    if d.exact or d.near:
+        texts = [_dedup_text(r, d.compare) for r in kept]
+        dups = find_duplicates(
+            texts, exact=d.exact, near=d.near, threshold=d.near_threshold,
+            shingle_words=d.shingle_words, num_perm=d.num_perm,
+        )  # fmt: skip
+        drop = {x.index for x in dups}
+        for x in dups:
+            counts[f"{x.kind}_duplicates"] += 1
+            why = f"{x.kind} duplicate of {kept[x.of].id!r}" + (f" (Jaccard {x.similarity:.2f})" if x.kind == "near" else "")
+            rejects.append({"id": kept[x.index].id, "stage": "dedup", "reason": why, "duplicate_of": kept[x.of].id,
+                            "record": kept[x.index].to_json()})  # fmt: skip
+        kept = [r for i, r in enumerate(kept) if i not in drop]
+    return Filtered(kept, rejects, counts)
+
+
+def _unusable(r: Record, need: str, cfg: SplitConfig) -> str | None:
+    out = r.response
+    if out is None or len(out.strip()) < cfg.min_output_chars:
+        return f"output is empty or shorter than {cfg.min_output_chars} characters"
+    if need == "depth":
+        if not _is_number(r.meta.get("depth")) and cfg.missing_depth is None:
+            return "no numeric meta.depth (set missing_depth to assume one)"
+    elif not _is_number(r.meta.get(need)):
+        return f"no numeric meta.{need} (run `seqit score` first)"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    """A finite int/float (JSON lets NaN and Infinity through; they cannot be cut on)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _dedup_text(r: Record, compare: str) -> str:
+    msgs = r.prompt_messages if compare == "prompt" else r.messages
+    return "\n".join(m["content"] for m in msgs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying a strategy
+
+
+@dataclass
+class Assignment:
+    phases: list[int]
+    k: int
+    cuts: list[float]  # score cut points drawn on the histogram
+    info: dict[str, Any]
+
+
+def assign(records: list[Record], cfg: SplitConfig) -> Assignment:
+    """Phase index per record for the configured strategy."""
+    if cfg.strategy == "random":
+        ref = assign(records, _with_strategy(cfg, cfg.control_of))
+        sizes = phase_sizes(ref.phases, ref.k)
+        phases = assign_random(len(records), sizes, cfg.seed)
+        info = {"control_of": cfg.control_of, "seed": cfg.seed, "reference": ref.info}
+        return Assignment(phases, ref.k, [], info)
+    if cfg.strategy == "depth":
+        depths = [int(r.meta.get("depth", cfg.missing_depth)) for r in records]
+        phases, levels = assign_depth(depths)
+        return Assignment(phases, len(levels), [], {"depth_of_phase": levels})
+    scores = [float(r.meta[cfg.score_key]) for r in records]
+    if cfg.strategy == "thresholds":
+        return Assignment(assign_thresholds(scores, cfg.thresholds), len(cfg.thresholds) + 1, list(cfg.thresholds),
+                          {"thresholds": list(cfg.thresholds)})  # fmt: skip
+    if cfg.strategy == "valleys":
+        try:
+            cuts, bandwidth = kde_valleys(scores, cfg.num_phases)
+        except ValueError as e:
+            raise DataError(f"{cfg.data}: strategy valleys: {e}") from None
+        return Assignment(assign_thresholds(scores, tuple(cuts)), cfg.num_phases, cuts,
+                          {"num_phases": cfg.num_phases, "cuts": cuts, "kde_bandwidth": bandwidth})  # fmt: skip
+    phases = assign_quantiles(scores, [r.id for r in records], cfg.num_phases)
+    cuts = quantile_cuts(scores, phases, cfg.num_phases)
+    return Assignment(phases, cfg.num_phases, cuts, {"num_phases": cfg.num_phases, "cuts": cuts})
+
+
+def _with_strategy(cfg: SplitConfig, strategy: str) -> SplitConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, strategy=strategy)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = False, argv: list[str] | None = None) -> Path:
+    """Filter, dedup and split `cfg.data`; returns the run dir (nothing is written when dry_run)."""
+    records, read_rejects, rows_in = _read(cfg, limit)
+    filtered = filter_records(records, cfg)
+    if not filtered.kept:
+        raise DataError(f"{cfg.data}: no records left to split after filtering ({filtered.counts})")
+    a = assign(filtered.kept, cfg)
+    tagged = [Record(r.id, r.messages, {**r.meta, "phase": p + 1}) for r, p in zip(filtered.kept, a.phases, strict=True)]
+    phases: list[list[Record]] = [[] for _ in range(a.k)]
+    for r, p in zip(tagged, a.phases, strict=True):
+        phases[p].append(r)
+    counts = {"rows_in": rows_in, "unreadable": len(read_rejects), **filtered.counts, "kept": len(filtered.kept)}
+    assert rows_in == counts["kept"] + len(read_rejects) + len(filtered.rejects), f"row accounting is broken: {counts}"
+    log.info("split %s: %s; phase sizes %s", cfg.strategy, counts, [len(p) for p in phases])
+    empty = [i + 1 for i, recs in enumerate(phases) if not recs]
+    if empty:
+        log.warning("phase(s) %s are empty: no score falls in their range; check the thresholds", empty)
+    if dry_run:
+        return cfg.out_dir
+    run = start_run(cfg.out_dir, cfg, "split", inputs={"data": cfg.data}, argv=argv)
+    count_tokens = token_counter(cfg.tokenizer)
+    phase_info = []
+    for i, recs in enumerate(phases, 1):
+        f = run.file(f"phase-{i}.jsonl")
+        write_jsonl(f, (r.to_json() for r in recs))
+        phase_info.append({"phase": i, "file": f.name, **describe_phase(recs, count_tokens, cfg.score_key), "sha256": sha256_file(f)})
+    write_jsonl(run.file("all.jsonl"), (r.to_json() for r in tagged))
+    write_jsonl(run.file("rejects.jsonl"), [*read_rejects, *filtered.rejects])
+    hist = _histogram(run.file("scores.png"), phases, a, cfg) if cfg.histogram else None
+    run.finish(
+        counts={**counts, "phases": len(phases), "balanced": True},
+        strategy=cfg.strategy,
+        split=a.info,
+        phase_sizes=[len(p) for p in phases],
+        empty_phases=empty,
+        phases=phase_info,
+        all={"file": "all.jsonl", "count": len(tagged), "sha256": sha256_file(run.file("all.jsonl"))},
+        token_count=f"tokenizer {cfg.tokenizer}" if cfg.tokenizer else TOKEN_ESTIMATE,
+        score_key=cfg.score_key,
+        score_methods=score_methods(tagged, cfg.score_key),
+        histogram=hist,
+    )
+    return run.path
+
+
+def _read(cfg: SplitConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
+    loaded = load_records(cfg.data, cfg.format, limit=limit)
+    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
+
+
+def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: SplitConfig) -> str | None:
+    key = cfg.score_key
+    by_phase = [[float(r.meta[key]) for r in recs if _is_number(r.meta.get(key))] for recs in phases]
+    if sum(len(x) for x in by_phase) == 0:
+        log.info("no difficulty scores in the data: no histogram")
+        return None
+    details = [r.meta.get(f"{key}_detail") for recs in phases for r in recs]
+    proxies = sorted({str(d.get("method")) for d in details if isinstance(d, dict) and d.get("proxy")})
+    title = f"{Path(str(cfg.data)).name} — {cfg.strategy}" + (f" (seed {cfg.seed})" if cfg.strategy == "random" else "")
+    if proxies:
+        title += f" — PROXY scores ({', '.join(proxies)})"
+    plot_histogram(path, by_phase, a.cuts, title)
+    return path.name

@@ -1,0 +1,58 @@
+"""The record (one conversation, with provenance in `meta`) and the reject (one bad row, with where and why).
+
+    Record("alpaca-00042", [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}], {"source": "alpaca"})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Record:
+    id: str
+    messages: list[dict[str, str]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "messages": self.messages, "meta": self.meta}
+
+    @property
+    def prompt_messages(self) -> list[dict[str, str]]:
+        """Messages up to (not including) the final assistant turn."""
+        if self.messages and self.messages[-1]["role"] == "assistant":
+            return self.messages[:-1]
+        return self.messages
+
+    @property
+    def response(self) -> str | None:
+        """The final assistant turn's text, if the record ends with one."""
+        if self.messages and self.messages[-1]["role"] == "assistant":
+            return self.messages[-1]["content"]
+        return None
+
+
+@dataclass
+class Reject:
+    file: str
+    line: int
+    reason: str
+    field: str | None = None
+    row: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason, "row": self.row}
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+class RowError(ValueError):
+    """A problem with one row; carries the offending field name."""
+
+    def __init__(self, field_name: str | None, reason: str):
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
