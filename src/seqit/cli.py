@@ -222,7 +222,7 @@ def _print_run(path: Path, outputs: str) -> None:
         console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
                       f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
                       markup=False)  # fmt: skip
-    usage = m.get("usage_all_attempts")
+    usage = (m.get("usage") or {}).get("total")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
     console.print(f"wrote {path}/{outputs} and manifest.json")

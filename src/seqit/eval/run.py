@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from seqit.errors import SeqitError
-from seqit.eval.drive import drive
 from seqit.eval.generation import (
     GenerationConfig,
     check_template,
@@ -37,6 +37,7 @@ from seqit.eval.seqeval import FINAL_STATUSES, seqeval_sample
 from seqit.eval.verdict import SEQEVAL_PROMPT_VERSION, build_judge_messages
 from seqit.eval.winrate import PAIRWISE_PROMPT_VERSION, build_pair_messages
 from seqit.jsonl import JsonlWriter, read_jsonl, write_json_atomic, write_jsonl
+from seqit.progress import drive, progress
 from seqit.runs import Run, start_run
 from seqit.teachers import TeacherConfig, estimate_cost, open_teacher
 
@@ -159,8 +160,12 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
             model = await stack.enter_async_context(open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")))
             answer = generating_answerer(model, cfg.generation, prep.stop)
         window = 4 * max(cfg.judge.max_concurrency, cfg.model.max_concurrency)
-        with JsonlWriter(samples) as writer:
-            statuses = await drive(todo, lambda item: worker(item, answer, judge), writer, cfg.task, window)
+        statuses: Counter[str] = Counter()
+        with JsonlWriter(samples) as writer, progress(cfg.task, len(todo), {"failed": 0}, enabled=bool(todo)) as bar:
+            async for row in drive(todo, lambda item: worker(item, answer, judge), window):
+                writer.write(row)  # at once: a crash loses only the items in flight
+                statuses[row["status"]] += 1
+                bar.advance(failed=sum(v for k, v in statuses.items() if k != "ok"))
         compact_samples(samples, prep.order)
         usage["judge"] = judge.usage_summary()
         if model is not None:
@@ -187,8 +192,16 @@ def generate_outputs(cfg: EvalConfig, run: Run, items: list[EvalItem]) -> dict[s
     async def go() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         async with open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")) as model:
             answer = generating_answerer(model, cfg.generation, stop)
-            outs = await asyncio.gather(*(answer(i) for i in items))
-            return {i.id: o for i, o in zip(items, outs, strict=True)}, model.usage_summary()
+
+            async def one(item: EvalItem) -> tuple[str, dict[str, Any]]:
+                return item.id, await answer(item)
+
+            outs: dict[str, dict[str, Any]] = {}
+            with progress("generate", len(items), enabled=bool(items)) as bar:
+                async for rid, out in drive(items, one, 4 * cfg.model.max_concurrency):
+                    outs[rid] = out
+                    bar.advance()
+            return outs, model.usage_summary()
 
     outputs, usage = asyncio.run(go())
     run.manifest.update(template_check=template, usage={"model": usage, "cost_usd": usage.get("cost_usd", 0.0)})
