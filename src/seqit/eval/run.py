@@ -77,14 +77,13 @@ def run_eval(cfg: EvalConfig, argv: list[str] | None = None) -> Path:
     """Run the configured evaluation task; returns the run dir."""
     plan = plan_eval(cfg)  # every input check (data, alignment, template) before the run dir exists
     inputs = {k: v for k, v in {"data": cfg.data, "outputs": cfg.outputs, "reference": cfg.reference}.items() if v}
-    run = start_run(cfg.out_dir, cfg, command="eval", inputs=inputs, argv=argv)
-    if "generation_estimate" in plan:
-        run.manifest["generation_estimate"] = plan["generation_estimate"]
-    results = TASKS[cfg.task](cfg, run)
-    results = {"task": cfg.task, "model": _model_name(cfg), **results}
-    write_json_atomic(run.file("results.json"), results)
-    run.finish()
-    return run.path
+    with start_run(cfg.out_dir, cfg, command="eval", inputs=inputs, argv=argv) as run:
+        if "generation_estimate" in plan:
+            run.manifest["generation_estimate"] = plan["generation_estimate"]
+        results = TASKS[cfg.task](cfg, run)
+        results = {"task": cfg.task, "model": _model_name(cfg), **results}
+        write_json_atomic(run.file("results.json"), results)
+        return run.finish()
 
 
 def _model_name(cfg: EvalConfig) -> str:
@@ -150,7 +149,6 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
     done = {r["id"] for r in latest_rows(samples, prep.items) if r["status"] in FINAL_STATUSES}
     todo = [i for i in prep.items if i.id not in done]
     log.info("%d items, %d already judged, %d to do", len(prep.items), len(done), len(todo))
-    usage: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
         judge = await stack.enter_async_context(open_teacher(cfg.judge, ledger_path=run.file("ledger-judge.sqlite")))
         if prep.outputs is not None:
@@ -167,17 +165,16 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
                 statuses[row["status"]] += 1
                 bar.advance(failed=sum(v for k, v in statuses.items() if k != "ok"))
         compact_samples(samples, prep.order)
-        usage["judge"] = judge.usage_summary()
+        run.record_usage("judge", judge.usage_summary())
         if model is not None:
-            usage["model"] = model.usage_summary()
+            run.record_usage("model", model.usage_summary())
         auth = [f"{role}: {t.auth_error}" for role, t in (("judge", judge), ("model", model)) if t and t.auth_error]
-    usage["cost_usd"] = round(sum(u.get("cost_usd", 0.0) or 0.0 for u in usage.values()), 6)
     run.add_counts(items=len(prep.items), already_done=len(done), attempted=len(todo), **dict(statuses))
     if auth:  # nothing useful can happen until the key is fixed; finished items stay, rerun resumes
-        run.manifest.update(usage=usage, stopped="; ".join(auth), status="stopped")
-        run.save()
+        run.manifest["stopped"] = "; ".join(auth)
+        run.close("stopped")
         raise SeqitError(f"{'; '.join(auth)} — fix the key and rerun the same command to resume")
-    return usage
+    return run.manifest["usage"]
 
 
 def generate_outputs(cfg: EvalConfig, run: Run, items: list[EvalItem]) -> dict[str, dict[str, Any]]:
@@ -204,12 +201,12 @@ def generate_outputs(cfg: EvalConfig, run: Run, items: list[EvalItem]) -> dict[s
             return outs, model.usage_summary()
 
     outputs, usage = asyncio.run(go())
-    run.manifest.update(template_check=template, usage={"model": usage, "cost_usd": usage.get("cost_usd", 0.0)})
+    run.record_usage("model", usage)
+    run.manifest["template_check"] = template
     return outputs
 
 
 def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) -> dict[str, Any]:
-    run.manifest["usage"] = usage
     run.manifest["judge_model"] = cfg.judge.model
     run.manifest["template_check"] = prep.template
     return {
@@ -221,7 +218,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
             "top_p": cfg.generation.top_p, "seed": cfg.generation.seed, "stop": list(prep.stop)},
         "template_check": prep.template,
         "bootstrap": {"samples": cfg.bootstrap_samples, "seed": cfg.seed, "level": 0.95},
-        "cost_usd": usage["cost_usd"],
+        "cost_usd": usage["total"].get("cost_usd", 0.0),  # every attempt of the run
     }
 
 
