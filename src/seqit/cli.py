@@ -278,7 +278,7 @@ def generate(
         console.print(f"  round {rnd} options: " + "  ".join(f"{k} {v}%" for k, v in dist["pct"].items()), markup=False)
     for reason, n in list(manifest.get("reject_reasons", {}).items())[:10]:
         console.print(f"  reject: {reason} x{n}", markup=False)
-    usage = manifest.get("usage", {})
+    usage = (manifest.get("usage") or {}).get("total") or {}
     if usage:
         console.print(f"  tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion, "
                       f"{usage.get('cached', 0)} cached calls, cost ${usage.get('cost_usd', 0):.4f}", markup=False)
