@@ -123,7 +123,8 @@ def quickstart(
     fast: Annotated[bool, typer.Option("--fast", help="Same as --size fast.")] = False,
 ) -> None:
     """The whole SIT loop on CPU in minutes: train IT and SIT tiny models on the micro-world, compare them."""
-    from seqit.quickstart.run import load_results, resolve_size, results_rows, run_quickstart
+    from seqit.quickstart.details import results_rows
+    from seqit.quickstart.run import load_results, resolve_size, run_quickstart
 
     cfg = resolve_size("fast" if fast else size, overrides or [])
     console.print(f"quickstart ({'fast' if fast else size}): arms {', '.join(cfg.arms)}, {cfg.steps} steps each -> {out}")

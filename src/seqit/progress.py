@@ -17,7 +17,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 log = logging.getLogger("seqit.progress")
@@ -95,6 +95,12 @@ class Progress:
                               info=self._fields_text())
         elif time.monotonic() - self._last_line >= self.every_s:
             self._log_line()
+
+    def track(self, items: Iterable[T]) -> Iterator[T]:
+        """Yield `items`, advancing by one after each (for plain loops)."""
+        for item in items:
+            yield item
+            self.advance()
 
     @property
     def elapsed_s(self) -> float:

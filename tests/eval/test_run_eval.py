@@ -221,16 +221,16 @@ def test_seqeval_with_a_served_model_and_judge_on_openai_compatible_endpoints(tm
 
 
 def test_generate_outputs_serves_judge_free_tasks_and_caches(tmp_path):
+    from seqit.eval.generation import generate_outputs
     from seqit.eval.items import load_items
-    from seqit.eval.run import generate_outputs
     from seqit.runs import start_run
 
     cfg = load_config(EvalConfig, None, ["task=seqeval", f"data={write_bench(tmp_path)}", "model.backend=fake",
                                          "model.model=echo", f"out_dir={tmp_path / 'run'}"])
     items = load_items(cfg.data)
     run = start_run(cfg.out_dir, cfg, command="eval")
-    outs = generate_outputs(cfg, run, items)
+    outs = generate_outputs(cfg.model, cfg.generation, run, items)
     assert [outs[i.id]["output"] for i in items] == [b["instruction"] for b in BENCH]
     assert run.manifest["usage"]["roles"]["model"]["requests"] == 5
-    again = generate_outputs(cfg, run, items)
+    again = generate_outputs(cfg.model, cfg.generation, run, items)
     assert again == outs and run.manifest["usage"]["roles"]["model"]["cached"] == 5

@@ -34,6 +34,7 @@ from seqit.eval.lmeval_bridge import LmEvalConfig, run_lm_eval
 from seqit.eval.metrics import summarize_pairwise, summarize_seqeval
 from seqit.eval.pairwise import pairwise_sample
 from seqit.eval.seqeval import FINAL_STATUSES, seqeval_sample
+from seqit.eval.seqeval_v import run_task
 from seqit.eval.verdict import SEQEVAL_PROMPT_VERSION, build_judge_messages
 from seqit.eval.winrate import PAIRWISE_PROMPT_VERSION, build_pair_messages
 from seqit.jsonl import JsonlWriter, read_jsonl, write_json_atomic, write_jsonl
@@ -177,35 +178,6 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
     return run.manifest["usage"]
 
 
-def generate_outputs(cfg: EvalConfig, run: Run, items: list[EvalItem]) -> dict[str, dict[str, Any]]:
-    """The evaluated model's answers to `items` (id -> output fields), for judge-free tasks.
-
-    Cached in the run's model ledger, so a rerun re-sends nothing that finished. Checks the chat
-    template and uses the checkpoint's stop strings like the judged tasks. Usage goes to the manifest.
-    """
-    template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
-    stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
-
-    async def go() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-        async with open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")) as model:
-            answer = generating_answerer(model, cfg.generation, stop)
-
-            async def one(item: EvalItem) -> tuple[str, dict[str, Any]]:
-                return item.id, await answer(item)
-
-            outs: dict[str, dict[str, Any]] = {}
-            with progress("generate", len(items), enabled=bool(items)) as bar:
-                async for rid, out in drive(items, one, 4 * cfg.model.max_concurrency):
-                    outs[rid] = out
-                    bar.advance()
-            return outs, model.usage_summary()
-
-    outputs, usage = asyncio.run(go())
-    run.record_usage("model", usage)
-    run.manifest["template_check"] = template
-    return outputs
-
-
 def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) -> dict[str, Any]:
     run.manifest["judge_model"] = cfg.judge.model
     run.manifest["template_check"] = prep.template
@@ -259,8 +231,6 @@ def eval_lm_eval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 def eval_seqeval_v(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     """SeqEval-V: judge-free, exact per-step scoring of chains (data: a version like v1, or an items file)."""
-    from seqit.eval.seqeval_v import run_task
-
     return run_task(cfg, run)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from seqit.chains.seqeval_v import load_benchmark, prompt_of, score_outputs, score_samples
+from seqit.eval.generation import generate_outputs
 from seqit.eval.items import EvalItem, load_outputs
 from seqit.jsonl import write_jsonl
 
@@ -16,9 +17,7 @@ from seqit.jsonl import write_jsonl
 def run_task(cfg: Any, run: Any) -> dict[str, Any]:
     """The `seqit eval` task `seqeval_v` (an entry in seqit.eval.run.TASKS): cfg.data = version or
     items file; answers from cfg.outputs (run dir or file, aligned by id) or generated with cfg.model
-    through seqit.eval.run.generate_outputs. Writes samples.jsonl, returns the results dict."""
-    from seqit.eval.run import generate_outputs
-
+    through seqit.eval.generation.generate_outputs. Writes samples.jsonl, returns the results dict."""
     items = load_benchmark(cfg.data)
     if cfg.limit is not None:
         items = items[: cfg.limit]
@@ -27,7 +26,7 @@ def run_task(cfg: Any, run: Any) -> dict[str, Any]:
         texts = {k: v for k, v in load_outputs(cfg.outputs).items() if k in ids}
     else:
         evs = [EvalItem(it["id"], tuple(prompt_of(it)), it["meta"]["depth"], it["meta"]) for it in items]
-        fields = generate_outputs(cfg, run, evs)
+        fields = generate_outputs(cfg.model, cfg.generation, run, evs)
         texts = {k: v["output"] for k, v in fields.items() if v.get("output") is not None}
     write_jsonl(run.file("samples.jsonl"), score_samples(items, texts))
     run.add_counts(items=len(items), missing=len(items) - len(texts))

@@ -24,8 +24,8 @@ from typing import Any
 
 from seqit.errors import DataError, SeqitError
 from seqit.jsonl import JsonlWriter, read_ids
-from seqit.records import Reject, RowError
 from seqit.progress import progress
+from seqit.records import Reject, RowError
 from seqit.runs import Run, reject_row, start_run
 from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
 from seqit.teachers.backends import preflight
