@@ -196,8 +196,7 @@ def run_complete(
 
     run = start_run(run_dir, cfg, command="complete", inputs={"requests": requests_path}, argv=argv)
     with run:
-        if out.parent.resolve() != run_dir.resolve():  # the output may live elsewhere: hold it too
-            run.lock(out, f"output {out}")
+        run.lock(out, f"output {out}")  # another run dir may point at the same output: hold it too
         return _run(run, cfg, out, rejects_path, todo, input_rejects, counts, estimate, progress, backend)
 
 
