@@ -79,8 +79,11 @@ class ScoreConfig:
     max_tokens: int = 256
     json_mode: bool = True  # ask for response_format json_object (turn off for servers without it)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    limit: int | None = None  # score only the first N rows (--limit)
 
     def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.method == "proxy" and self.proxy.kind == "loss" and not self.proxy.model:
@@ -153,9 +156,9 @@ def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict
 # The command
 
 
-def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | None = None, backend: Any = None) -> Path:
+def run_score(cfg: ScoreConfig, *, argv: list[str] | None = None, backend: Any = None) -> Path:
     """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
-    records, read_rejects, rows_in = read_input(cfg, limit)
+    records, read_rejects, rows_in = read_input(cfg)
     with start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv) as run:
         return _score(run, cfg, records, read_rejects, rows_in, backend)
 
@@ -180,9 +183,9 @@ def _score(run: Run, cfg: ScoreConfig, records: list[Record], read_rejects: list
     return run.path
 
 
-def read_input(cfg: ScoreConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
+def read_input(cfg: ScoreConfig) -> tuple[list[Record], list[dict[str, Any]], int]:
     """Records, reader rejects (as rows) and rows read, honouring --limit."""
-    loaded = load_records(cfg.data, cfg.format, limit=limit)
+    loaded = load_records(cfg.data, cfg.format, limit=cfg.limit)
     rejects = [reject_row(None, "read", r.reason, file=r.file, line=r.line, row=r.row, field=r.field) for r in loaded.rejects]
     return loaded.records, rejects, loaded.rows_in
 
@@ -291,10 +294,10 @@ def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, i
 DRY_RUN_REPLY = '{"rationale": "dry run", "task_complexity": 3, "transformation_difficulty": 3, "score": 3}'
 
 
-def estimate_score(cfg: ScoreConfig, limit: int | None = None) -> dict[str, Any]:
+def estimate_score(cfg: ScoreConfig) -> dict[str, Any]:
     """Plan a judge run without sending anything: counts, an upper-bound cost, the first prompt,
     and one scored row produced by the fake backend. Writes nothing."""
-    records, read_rejects, rows_in = read_input(cfg, limit)
+    records, read_rejects, rows_in = read_input(cfg)
     done = read_ids(Path(cfg.out_dir) / "scored.jsonl")
     todo = [r for r in records if r.id not in done]
     reqs = [judge_request(r, cfg) for r in todo]

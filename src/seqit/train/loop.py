@@ -38,9 +38,7 @@ from seqit.train.plan import Step, lr_at, plan_phase, rank_micro_batches, schedu
 log = logging.getLogger(__name__)
 
 
-def run_train(
-    cfg: TrainConfig, limit: int | None = None, dry_run: bool = False, argv: list[str] | None = None
-) -> Path:
+def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = None) -> Path:
     """Train `cfg.phases` in order; returns the final HF model dir (the run dir on --dry-run)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -62,7 +60,7 @@ def run_train(
     stops = stop_strings(tok, cfg.model.template)
     stop_ids = stop_token_ids(tok, stops)
     phases = [
-        encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, limit,
+        encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, cfg.limit,
                      show_progress=acc.is_main_process)
         for k, p in enumerate(cfg.phases)
     ]
@@ -83,7 +81,7 @@ def run_train(
     model, opt = acc.prepare(model, opt)
     if cfg.report_to:
         acc.init_trackers("seqit-train", config={"out_dir": str(out)})
-    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes, limit)
+    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes)
     state = ckpt.resume(acc, out, fingerprint) or ckpt.TrainState(fingerprint=fingerprint)
     if acc.is_main_process:
         ckpt.trim_metrics(out / "metrics.jsonl", state.global_step)
@@ -131,7 +129,7 @@ def run_train(
     return final
 
 
-def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, limit: int | None) -> str:
+def _fingerprint(cfg: TrainConfig, t_hash: str, world: int) -> str:
     """What the step plan depends on; resuming with a different one would misplace the data position."""
     import hashlib
     import json
@@ -142,7 +140,7 @@ def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, limit: int | None) -
     plan_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "max_steps", "save_every_steps",
                                                                   "keep_checkpoints", "log_every_steps", "report_to")}
     data = [sha256_file(p.data) if Path(p.data).exists() else p.data for p in cfg.phases]
-    blob = json.dumps([plan_cfg, data, t_hash, world, limit], sort_keys=True, default=str)
+    blob = json.dumps([plan_cfg, data, t_hash, world], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
