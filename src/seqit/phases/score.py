@@ -96,18 +96,25 @@ class ScoreConfig:
 # Pure pieces: the request for a record, and the row or reject for its completion
 
 
-def judge_request(record: Record, cfg: ScoreConfig) -> ChatRequest:
+def judge_request(record: Record, view: str = "triplet", *, temperature: float = 0.0, max_tokens: int = 256,
+                  samples: int = 1, json_mode: bool = True) -> ChatRequest:
     """The judge request for one record; its id is stable across runs (record id + prompt version)."""
-    version = PROMPT_VERSIONS[cfg.view]
+    version = PROMPT_VERSIONS[view]
     return ChatRequest(
         id=request_id(record.id, version),
-        messages=judge_messages(record_triplet(record), cfg.view),
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        n=cfg.samples,
-        response_format={"type": "json_object"} if cfg.json_mode else None,
+        messages=judge_messages(record_triplet(record), view),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        n=samples,
+        response_format={"type": "json_object"} if json_mode else None,
         prompt_version=version,
     )
+
+
+def _judge_requests(records: list[Record], cfg: ScoreConfig) -> list[ChatRequest]:
+    """The judge requests of a run (the config's values, once, for every record)."""
+    return [judge_request(r, cfg.view, temperature=cfg.temperature, max_tokens=cfg.max_tokens, samples=cfg.samples,
+                          json_mode=cfg.json_mode) for r in records]
 
 
 def judged_row(
@@ -194,7 +201,7 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     scored_path = run.file("scored.jsonl")
     done = read_ids(scored_path)
     todo = [r for r in records if r.id not in done]
-    reqs = [judge_request(r, cfg) for r in todo]
+    reqs = _judge_requests(todo, cfg)
     by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
     run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
@@ -300,7 +307,7 @@ def estimate_score(cfg: ScoreConfig) -> dict[str, Any]:
     records, read_rejects, rows_in = read_input(cfg)
     done = read_ids(Path(cfg.out_dir) / "scored.jsonl")
     todo = [r for r in records if r.id not in done]
-    reqs = [judge_request(r, cfg) for r in todo]
+    reqs = _judge_requests(todo, cfg)
     plan: dict[str, Any] = {"rows_in": rows_in, "read_rejects": len(read_rejects), "records": len(records),
                             "already_scored": len(records) - len(todo), "to_judge": len(todo),
                             "estimate": estimate_cost(reqs, cfg.judge), "prompt_version": PROMPT_VERSIONS[cfg.view]}  # fmt: skip
