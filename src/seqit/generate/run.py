@@ -63,7 +63,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         asyncio.run(drive_seeds(cfg, run, todo, lambda seed, t, tick: run_seed(seed, t, s, tick), progress))
         order = {s.id: s.index for s in seeds}
     else:
-        order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress))
+        order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress, loaded.rows_in))
     finalize(
         cfg,
         run,
@@ -270,6 +270,6 @@ def plan_generate(cfg: GenerateConfig, max_prompts: int = 6) -> Plan:
     if not records:
         raise ConfigError(f"{cfg.data.path}: no usable seed rows ({len(loaded.rejects)} rejected)")
     if cfg.method == "taskdriven":
-        return gen_tasks.plan_taskdriven(cfg, records, max_prompts)
+        return gen_tasks.plan_taskdriven(cfg, records, max_prompts, loaded.rows_in)
     seeds = [seed_from_record(r, i, cfg.selfseq.extract) for i, r in enumerate(records)]
     return plan_selfseq(seeds, selfseq_settings(cfg), cfg.teacher, max_prompts)

@@ -192,7 +192,8 @@ class DatasetReader:
             self.rows_in, self.last_file, self.last_line = rows.rows_in, rows.last_file, rows.last_line
             if isinstance(item, Parsed):
                 messages, meta = item.value
-                yield Record(item.id, messages, source_meta(meta, item.row, self.source, item.file))
+                meta = source_meta(meta, item.row, self.source, item.file)
+                yield Record(item.id, messages, meta, origin=(item.file, item.line, item.index))
             else:
                 yield item
 

@@ -14,6 +14,8 @@ class Record:
     id: str
     messages: list[dict[str, str]]
     meta: dict[str, Any] = field(default_factory=dict)
+    # where the row was read: (file, line, 1-based row index in the file); not part of the record's JSON
+    origin: tuple[str, int, int] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "messages": self.messages, "meta": self.meta}
