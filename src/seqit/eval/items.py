@@ -69,8 +69,10 @@ def parse_item(row: dict[str, Any], fmt: str | None) -> tuple[tuple[dict[str, st
             raise RowError("messages", "the prompt must end with a user turn")
         return tuple(msgs), iteration
     instruction = row.get("instruction")
-    if not isinstance(instruction, str) or blank_problem(instruction):
+    if not isinstance(instruction, str):
         raise RowError("instruction", "missing or empty (rows need 'instruction' or 'messages')")
+    if problem := blank_problem(instruction):
+        raise RowError("instruction", f"{problem} (rows need 'instruction' or 'messages')")
     iteration = iteration_of(row)
     extra = row.get("input")
     if isinstance(extra, str) and not blank_problem(extra):  # the SeqEval convention: input after a blank line

@@ -81,6 +81,9 @@ def parse_request_row(row: Any) -> ChatRequest:
     if not isinstance(msgs, list) or not msgs:
         raise RowError("messages", "missing or not a non-empty list")
     for i, m in enumerate(msgs):
+        for key in ("function_call", "tool_calls"):
+            if isinstance(m, dict) and m.get(key) not in (None, [], {}):
+                raise RowError(f"messages[{i}].{key}", "function/tool calls are not supported; send text turns only")
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
             raise RowError(f"messages[{i}]", f"expected {{'role': one of {ROLES}, 'content': string}}")
     params: dict[str, Any] = {}

@@ -253,8 +253,10 @@ def parse_caption_row(row: dict[str, Any], fmt: str | None = None) -> dict[str, 
     """One caption row -> its four text fields; a RowError names the first missing or empty one."""
     for f in CAPTION_FIELDS:
         v = row.get(f)
-        if not isinstance(v, str) or blank_problem(v):
+        if not isinstance(v, str):
             raise RowError(f, f"field {f!r} is missing or empty")
+        if problem := blank_problem(v):
+            raise RowError(f, f"field {f!r} {problem}")
     return {f: row[f] for f in CAPTION_FIELDS}
 
 
