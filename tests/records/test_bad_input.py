@@ -187,15 +187,17 @@ def test_lone_surrogate_convert_via_cli_exits_1_not_3_and_leaves_no_tmp(tmp_path
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["rejects"] == 1
 
 
-def test_parquet_rows_with_nan_are_rejects(tmp_path):
+def test_parquet_nan_is_a_missing_value_and_infinity_a_reject(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    table = pa.table({"id": ["a", "b"], "score": ["3", "4"], "data": [["q", "x"], ["q", "y"]], "w": [1.0, float("nan")]})
+    table = pa.table({"id": ["a", "b", "c"], "score": ["3", "4", "5"], "data": [["q", "x"], ["q", "y"], ["q", "z"]],
+                      "w": [1.0, float("nan"), float("inf")]})
     pq.write_table(table, tmp_path / "d.parquet")
     loaded = load_records(tmp_path / "d.parquet")
-    assert [r.id for r in loaded.records] == ["a"]
-    assert loaded.rejects[0].line == 2 and "not finite" in loaded.rejects[0].reason
+    assert [r.id for r in loaded.records] == ["a", "b"]  # pandas/arrow write a missing value as NaN
+    assert loaded.rejects[0].line == 3 and "not finite" in loaded.rejects[0].reason
+    json.dumps(loaded.rejects[0].to_json(), allow_nan=False)
 
 
 def test_reject_json_is_the_one_shape():

@@ -264,10 +264,23 @@ def _iter_parquet(path: Path) -> Iterator[RawRow]:
 
 
 def _decoded_row(name: str, i: int, row: Any) -> RawRow:
+    """A row from a columnar source (parquet, HF). NaN there is how pandas/arrow write a missing value,
+    so it reads as null; an infinite number is still a reject."""
+    row = _nan_to_none(row)
     problem = check_value(row)
     if problem is not None:
         return RawRow(name, i, _clip_text(json.dumps(row, default=str)), problem, 0)
     return RawRow(name, i, row, None, len(json.dumps(row, default=str)))
+
+
+def _nan_to_none(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _nan_to_none(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_nan_to_none(x) for x in v]
+    return v
 
 
 def _iter_hf(name: str, data: Any) -> Iterator[RawRow]:
