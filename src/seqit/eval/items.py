@@ -112,19 +112,16 @@ def _read_items(spec: str | Path, prefix: str, fmt: str | None) -> LoadedItems:
     reader = read_rows(
         spec, parse_item, fmt=fmt, detect=detect_eval_format, known_formats=EVAL_FORMATS,
         fallback_id=lambda value, file, index: content_id(value[0][-1]["content"], prefix),
+        format_hint="rows need 'instruction' (SeqEval) or 'messages' (seqit records)", empty_ok=True,
     )
     items: list[EvalItem] = []
     rejects: list[Reject] = []
-    try:
-        for got in reader:
-            if isinstance(got, Reject):
-                rejects.append(got)
-            else:
-                msgs, iteration = got.value
-                items.append(EvalItem(got.id, msgs, iteration, {"source": got.file}))
-    except DataError as e:
-        if "no rows" not in str(e):
-            raise
+    for got in reader:
+        if isinstance(got, Reject):
+            rejects.append(got)
+        else:
+            msgs, iteration = got.value
+            items.append(EvalItem(got.id, msgs, iteration, {"source": got.file}))
     return LoadedItems(items, rejects, reader.rows_in, reader.formats)
 
 

@@ -14,7 +14,6 @@ ROLES = ("system", "user", "assistant")
 FORMATS = ("messages", "alpaca", "sharegpt", "prompt_completion", "phased", "seqeval")
 # Characters that print nothing: a text made only of these (and whitespace) counts as empty.
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
-_DROP_INVISIBLE = str.maketrans("", "", INVISIBLE)
 TOOL_FIELDS = ("function_call", "tool_calls")
 SHAREGPT_ROLES = {
     "system": "system",
@@ -64,9 +63,10 @@ def blank_problem(v: str) -> str | None:
         return "is empty"
     if not v.strip():
         return "is whitespace only"
-    if not v.translate(_DROP_INVISIBLE).strip():
-        return "is invisible characters only"
-    return None
+    t = v.strip()
+    while t and (t[0] in INVISIBLE or t[-1] in INVISIBLE):  # normal text: one look at each end
+        t = t.strip(INVISIBLE).strip()
+    return None if t else "is invisible characters only"
 
 
 def _text(row: dict[str, Any], key: str, *, required: bool = True, allow_empty: bool = False) -> str:

@@ -9,6 +9,7 @@ Reject naming file, line, field and problem. Rows in = records + rejects, always
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,8 +39,13 @@ class Parsed:
     own_id: bool = True  # False: the id was made by `fallback_id`
 
 
+@functools.lru_cache(maxsize=256)
+def file_stem(file: str) -> str:
+    return Path(file).stem
+
+
 def _index_id(prefix: str | None) -> Callable[[Any, str, int], str]:
-    return lambda value, file, index: f"{prefix or Path(file).stem}-{index:05d}"
+    return lambda value, file, index: f"{prefix or file_stem(file)}-{index:05d}"
 
 
 def _own_id(row: dict[str, Any], value: Any) -> str | None:
@@ -67,7 +73,8 @@ class RowReader:
     id_of: Callable[[dict[str, Any], Any], str | None] = _own_id  # the row's own id; may raise RowError
     fallback_id: Callable[[Any, str, int], str] | None = None  # for rows without one (default: stem-00001)
     stage: str = "read"
-    empty_ok: bool = False
+    format_hint: str = "pass --format"  # how the user declares a format, for the cannot-detect error
+    empty_ok: bool = False  # a source with no rows at all is fine (else a DataError)
     rows_in: int = 0
     formats: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -121,7 +128,7 @@ class RowReader:
             keys = sorted(raw.row)[:10] if isinstance(raw.row, dict) else json_type(raw.row)
             raise DataError(
                 f"{raw.file}:{raw.line}: cannot detect the dataset format from this row (keys: {keys}); "
-                f"pass --format ({', '.join(self.known_formats)})"
+                f"{self.format_hint} ({', '.join(self.known_formats)})"
             )
         self.formats[raw.file] = fmt
         self.notes.append(f"{raw.file}: detected format {fmt} (from the keys of line {raw.line})")
@@ -206,7 +213,7 @@ def source_meta(meta: dict[str, Any], row: dict[str, Any], source: str | None, f
     """meta.source is the dataset's name: a seqit record's own meta.source, else the configured
     source, else the file's stem. A row's own top-level `source` column (LIMA has one: stackexchange,
     wikihow, ...) is never overwritten: it is kept as meta.row_source."""
-    out = {**meta, "source": meta.get("source") or source or Path(file).stem}
+    out = {**meta, "source": meta.get("source") or source or file_stem(file)}
     own = row.get("source")
     if own is not None and not isinstance(own, (dict, list)) and str(own).strip() and "row_source" not in out:
         out["row_source"] = own

@@ -58,7 +58,13 @@ def loads_row(text: str) -> tuple[Any, str | None]:
         return None, str(e)
     except ValueError as e:  # e.g. an integer literal over Python's 4,300-digit limit
         return None, f"cannot read this JSON: {str(e).split(';')[0]}"
-    return obj, check_value(obj)
+    return obj, check_value(obj) if _may_be_odd(text) else None
+
+
+def _may_be_odd(text: str) -> bool:
+    """Can decoded JSON `text` hold a lone surrogate (only via a \\u escape) or nest over MAX_DEPTH?
+    (NaN and infinities are refused by the decoder hooks.) False for almost every row: no walk needed."""
+    return "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH
 
 
 def check_value(obj: Any) -> str | None:
@@ -204,7 +210,7 @@ def _iter_json_list(path: Path) -> Iterator[RawRow]:
             end = _value_end(text, i)
             yield RawRow(str(path), line, _clip_text(text[i:end]), problem, end - i)
         else:
-            problem = check_value(obj)
+            problem = check_value(obj) if _may_be_odd(text[i:end]) else None
             nbytes = len(text[i:end].encode("utf-8", "surrogatepass"))
             if problem is not None:
                 yield RawRow(str(path), line, _clip_text(text[i:end]), problem, nbytes)

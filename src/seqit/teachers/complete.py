@@ -116,19 +116,16 @@ def read_requests(path: Path, limit: int | None = None) -> tuple[list[tuple[Chat
     """Parse REQUESTS (JSONL, or a JSON list) through the records edge reader: (request, meta)
     pairs, rejects with file:line (stage "input"), and rows read."""
     reader = read_rows(path, lambda row, fmt: parse_request_row(row), limit=limit, stage="input",
-                       id_of=lambda row, req: req.id)
+                       id_of=lambda row, req: req.id, empty_ok=True)
     good: list[tuple[ChatRequest, Any]] = []
     rejects: list[Reject] = []
-    try:
-        for item in reader:
-            if isinstance(item, Reject):
-                rejects.append(item)
-            else:
-                good.append((item.value, item.row.get("meta")))
-    except DataError as e:
-        if reader.rows_in == 0 and "no rows" in str(e):
-            raise DataError(f"{path}: no requests (the file is empty)") from None
-        raise
+    for item in reader:
+        if isinstance(item, Reject):
+            rejects.append(item)
+        else:
+            good.append((item.value, item.row.get("meta")))
+    if reader.rows_in == 0:
+        raise DataError(f"{path}: no requests (the file is empty)")
     return good, rejects, reader.rows_in
 
 
