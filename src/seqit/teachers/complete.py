@@ -186,7 +186,7 @@ def run_complete(
     rejects_path.unlink(missing_ok=True)  # this run re-validates inputs and retries every failure
     with JsonlWriter(out) as writer, JsonlWriter(rejects_path) as rej:
         for r in input_rejects:
-            rej.write({"id": _row_id(r.row), "stage": "input", **r.to_json()})
+            rej.write(r.to_json())  # {id, file, line, stage: "input", reason, field, row}
         usage, n_ok, n_failed, auth_error = asyncio.run(
             _complete_all(cfg.teacher, todo, run, before, writer, rej, progress, backend)
         )
@@ -268,6 +268,3 @@ def _in_ledger(path: Path, reqs: list[ChatRequest], teacher: TeacherConfig, back
     keys = {cache_key(r, name, r.model or teacher.model): r.id for r in reqs}
     return {keys[k] for k in cached_keys(path, list(keys))}
 
-
-def _row_id(row: Any) -> str | None:
-    return str(row["id"]) if isinstance(row, dict) and isinstance(row.get("id"), (str, int)) else None
