@@ -41,17 +41,32 @@ log = logging.getLogger(__name__)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, or of a directory's files (sorted relative paths + contents)."""
+    """Hex sha256 of a file, or of a directory's files (sorted relative paths + contents).
+
+    A named pipe, socket or device (reading one would block forever) or an unreadable file is a
+    one-line DataError; inside a directory only regular files are hashed.
+    """
+    import stat
+
+    from seqit.errors import DataError
+
     path = Path(path)
     h = hashlib.sha256()
-    if path.is_dir():
-        for p in sorted(q for q in path.rglob("*") if q.is_file()):
-            h.update(str(p.relative_to(path)).encode() + b"\0")
-            h.update(bytes.fromhex(sha256_file(p)))
-        return h.hexdigest()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            for p in sorted(q for q in path.rglob("*") if q.is_file()):
+                h.update(str(p.relative_to(path)).encode() + b"\0")
+                h.update(bytes.fromhex(sha256_file(p)))
+            return h.hexdigest()
+        if not stat.S_ISREG(mode):
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise DataError(f"{path}: is {kind}; seqit reads regular files and directories only")
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     return h.hexdigest()
 
 

@@ -28,7 +28,7 @@ from seqit.eval.generation import (
     precomputed_answerer,
     read_checkpoint_meta,
 )
-from seqit.eval.items import EvalItem, check_alignment, load_items, load_outputs
+from seqit.eval.items import EvalItem, check_alignment, load_outputs, read_items
 from seqit.eval.judging import JudgingConfig
 from seqit.eval.lmeval_bridge import LmEvalConfig, run_lm_eval
 from seqit.eval.metrics import summarize_pairwise, summarize_seqeval
@@ -103,12 +103,18 @@ class Prepared:
     template: dict[str, Any] | None
     stop: tuple[str, ...] = ()  # end-of-turn strings from the checkpoint's meta.json
     order: tuple[str, ...] = ()  # every benchmark id in file order (before --limit)
+    rejects: tuple[Any, ...] = ()  # benchmark rows that are not items (records.Reject), kept out of the run
+    rows_in: int = 0
 
 
 def prepare(cfg: EvalConfig) -> Prepared:
     """Load items and outputs, check id alignment (on the full benchmark) and the chat template."""
     assert cfg.data is not None
-    items = load_items(cfg.data)
+    loaded = read_items(cfg.data)
+    items = loaded.items
+    if loaded.rejects:
+        log.warning("%d of %d benchmark rows rejected (see rejects.jsonl), e.g. %s", len(loaded.rejects), loaded.rows_in,
+                    loaded.rejects[0])
     ids = [i.id for i in items]
     outputs = reference = None
     if cfg.outputs:
@@ -123,7 +129,13 @@ def prepare(cfg: EvalConfig) -> Prepared:
         stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
     if cfg.limit is not None:
         items = items[: cfg.limit]
-    return Prepared(items, outputs, reference, template, stop, tuple(ids))
+    return Prepared(items, outputs, reference, template, stop, tuple(ids), tuple(loaded.rejects), loaded.rows_in)
+
+
+def _write_rejects(run: Run, prep: Prepared) -> None:
+    """Benchmark rows that are not items go to the run's rejects.jsonl (rebuilt each attempt) and the counts."""
+    write_jsonl(run.file("rejects.jsonl"), (r.to_json() for r in prep.rejects))
+    run.add_counts(rows_in=prep.rows_in, rejects=len(prep.rejects))
 
 
 def latest_rows(path: Path, items: list[EvalItem]) -> list[dict[str, Any]]:
@@ -185,6 +197,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
         "judge": cfg.judge.model,
         "benchmark": cfg.data,
         "n_items": len(prep.items),
+        "n_rejected": len(prep.rejects),
         "generation": None if prep.outputs is not None else {
             "max_new_tokens": cfg.generation.max_new_tokens, "temperature": cfg.generation.temperature,
             "top_p": cfg.generation.top_p, "seed": cfg.generation.seed, "stop": list(prep.stop)},
@@ -196,6 +209,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
 
 def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     prep = prepare(cfg)
+    _write_rejects(run, prep)
 
     async def worker(item: EvalItem, answer: Any, judge: Any) -> dict[str, Any]:
         return await seqeval_sample(item, answer, judge, cfg.judging)
@@ -209,6 +223,7 @@ def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 def eval_pairwise(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     prep = prepare(cfg)
     assert prep.reference is not None
+    _write_rejects(run, prep)
 
     async def worker(item: EvalItem, answer: Any, judge: Any) -> dict[str, Any]:
         return await pairwise_sample(item, answer, prep.reference, judge, cfg.judging)
@@ -255,7 +270,7 @@ def plan_eval(cfg: EvalConfig) -> dict[str, Any]:
         return plan
     prep = prepare(cfg)
     first = prep.items[0]
-    plan.update(items=len(prep.items), template_check=prep.template, judge=cfg.judge.model)
+    plan.update(items=len(prep.items), rejects=len(prep.rejects), template_check=prep.template, judge=cfg.judge.model)
     placeholder = "<the model's answer>"
     if prep.outputs is None:
         plan["first_generation_prompt"] = list(first.messages)

@@ -40,7 +40,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         done = resume_state(run)
         with JsonlWriter(run.file("rejects.jsonl")) as w:
             w.write_many(
-                reject_row(None, "read", r.reason, file=r.file, line=r.line, row=r.row, field=r.field, dropped=True)
+                reject_row(r.id, "read", r.reason, file=r.file, line=r.line, row=r.row, field=r.field, dropped=True)
                 for r in loaded.rejects
             )
         if cfg.method == "selfseq":
@@ -50,7 +50,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
             asyncio.run(drive_seeds(cfg, run, todo, lambda seed, t, tick: run_seed(seed, t, s, tick), progress))
             order = {s.id: s.index for s in seeds}
         else:
-            order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress))
+            order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress, loaded.rows_in))
         finalize(cfg, run, order, rows_in=loaded.rows_in, read_rejects=len(loaded.rejects),
                  limited=len(loaded.records) - len(records))
         return run.path
@@ -69,6 +69,6 @@ def plan_generate(cfg: GenerateConfig, max_prompts: int = 6) -> Plan:
     if not records:
         raise ConfigError(f"{cfg.data.path}: no usable seed rows ({len(loaded.rejects)} rejected)")
     if cfg.method == "taskdriven":
-        return gen_tasks.plan_taskdriven(cfg, records, max_prompts)
+        return gen_tasks.plan_taskdriven(cfg, records, max_prompts, loaded.rows_in)
     seeds = [seed_from_record(r, i, cfg.selfseq.extract) for i, r in enumerate(records)]
     return plan_selfseq(seeds, selfseq_settings(cfg), cfg.teacher, max_prompts)

@@ -15,7 +15,6 @@ retried, and the ledger (ledger.sqlite in the run dir) means nothing finished is
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 from seqit.errors import DataError, SeqitError
 from seqit.jsonl import JsonlWriter, read_ids
 from seqit.progress import progress
-from seqit.records import Reject, RowError
+from seqit.records import Reject, RowError, read_rows, row_id
 from seqit.runs import Run, reject_row, start_run
 from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
 from seqit.teachers.backends import preflight
@@ -74,13 +73,16 @@ def parse_request_row(row: Any) -> ChatRequest:
     unknown = sorted(set(row) - KNOWN_KEYS)
     if unknown:
         raise RowError(unknown[0], f"unknown field (known: {', '.join(sorted(KNOWN_KEYS))}; put extras under 'meta')")
-    rid = row.get("id")
-    if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == "":
-        raise RowError("id", "missing or not a non-empty string/integer")
+    rid = row_id(row, ("id",))
+    if rid is None:
+        raise RowError("id", "missing (every request needs a non-empty string or whole-number id)")
     msgs = row.get("messages")
     if not isinstance(msgs, list) or not msgs:
         raise RowError("messages", "missing or not a non-empty list")
     for i, m in enumerate(msgs):
+        for key in ("function_call", "tool_calls"):
+            if isinstance(m, dict) and m.get(key) not in (None, [], {}):
+                raise RowError(f"messages[{i}].{key}", "function/tool calls are not supported; send text turns only")
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
             raise RowError(f"messages[{i}]", f"expected {{'role': one of {ROLES}, 'content': string}}")
     params: dict[str, Any] = {}
@@ -110,38 +112,20 @@ def parse_request_row(row: Any) -> ChatRequest:
 
 
 def read_requests(path: Path, limit: int | None = None) -> tuple[list[tuple[ChatRequest, Any]], list[Reject], int]:
-    """Parse REQUESTS.jsonl: (request, meta) pairs, rejects with file:line, and rows read."""
-    if not path.is_file():
-        raise DataError(f"{path}: requests file not found")
+    """Parse REQUESTS (JSONL, or a JSON list) through the records edge reader: (request, meta)
+    pairs, rejects with file:line (stage "input"), and rows read."""
+    reader = read_rows(path, lambda row, fmt: parse_request_row(row), limit=limit, stage="input",
+                       id_of=lambda row, req: req.id, empty_ok=True)
     good: list[tuple[ChatRequest, Any]] = []
     rejects: list[Reject] = []
-    first_line: dict[str, int] = {}
-    rows = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            if limit is not None and rows >= limit:
-                break
-            rows += 1
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                rejects.append(Reject(str(path), lineno, f"not valid JSON ({e})"))
-                continue
-            try:
-                req = parse_request_row(row)
-            except RowError as e:
-                rejects.append(Reject(str(path), lineno, e.reason, e.field, row))
-                continue
-            if req.id in first_line:
-                rejects.append(Reject(str(path), lineno, f"duplicate id (first at line {first_line[req.id]})", "id", row))
-                continue
-            first_line[req.id] = lineno
-            good.append((req, row.get("meta")))
-    if rows == 0:
+    for item in reader:
+        if isinstance(item, Reject):
+            rejects.append(item)
+        else:
+            good.append((item.value, item.row.get("meta")))
+    if reader.rows_in == 0:
         raise DataError(f"{path}: no requests (the file is empty)")
-    return good, rejects, rows
+    return good, rejects, reader.rows_in
 
 
 def output_row(comp: Completion, n: int, meta: Any) -> dict[str, Any]:
@@ -207,7 +191,7 @@ def _run(run: Run, cfg: CompleteConfig, out: Path, rejects_path: Path, todo: lis
     rejects_path.unlink(missing_ok=True)  # this run re-validates inputs and retries every failure
     with JsonlWriter(out) as writer, JsonlWriter(rejects_path) as rej:
         for r in input_rejects:
-            rej.write(reject_row(_row_id(r.row), "input", r.reason, file=r.file, line=r.line, row=r.row, field=r.field))
+            rej.write(r.to_json())  # {id, file, line, stage: "input", reason, field, row}
         usage, n_ok, n_failed, auth_error = asyncio.run(
             _complete_all(cfg.teacher, todo, run, writer, rej, progress, backend)
         )
@@ -252,6 +236,3 @@ def _in_ledger(path: Path, reqs: list[ChatRequest], teacher: TeacherConfig, back
     keys = {cache_key(r, name, r.model or teacher.model): r.id for r in reqs}
     return {keys[k] for k in cached_keys(path, list(keys))}
 
-
-def _row_id(row: Any) -> str | None:
-    return str(row["id"]) if isinstance(row, dict) and isinstance(row.get("id"), (str, int)) else None

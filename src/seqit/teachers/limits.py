@@ -37,7 +37,7 @@ class TokenBucket:
         """Seconds until `n` units (capped at capacity) are available; 0 if available now."""
         self._refill()
         need = min(n, self.capacity) - self.level
-        return 0.0 if need <= 0 else need / self.rate
+        return 0.0 if need <= 1e-9 else need / self.rate  # float dust is not a wait (it never refills exactly)
 
     async def acquire(self, n: float = 1.0) -> None:
         async with self._lock:  # FIFO: one waiter at a time holds the head of the queue
