@@ -51,12 +51,31 @@ def _root(
 ) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
-    )
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)  # one INFO line per request
+    handler = RichHandler(console=err, show_path=False, show_time=False)
+    handler.addFilter(_redact_log_record)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
+    quiet_http_loggers(verbose)
+
+
+# httpx/httpx2 (openai >= 3 uses httpx2) log one INFO line per request; httpcore/openai are chatty at DEBUG
+HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
+
+
+def quiet_http_loggers(verbose: bool) -> None:
+    """Per-request HTTP client logging only with -v (a 51k-seed run would print ~450k lines otherwise)."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _redact_log_record(record: logging.LogRecord) -> bool:
+    """A logging filter: URL credentials (http://user:pass@host) never reach stderr."""
+    from seqit.teachers.errors import redact_url_credentials
+
+    message = record.getMessage()
+    clean = redact_url_credentials(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    return True
 
 
 @app.command()
@@ -446,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rc, int):  # click returns typer.Exit's code in non-standalone mode
             return _exit(rc, argv)
     except SeqitError as e:
-        err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(_redacted(str(e)))}", highlight=False)
         return _exit(e.exit_code, argv)
     except typer.Exit as e:
         return _exit(e.exit_code, argv)
@@ -463,9 +482,15 @@ def main(argv: list[str] | None = None) -> int:
             return _exit(1, argv)
         if os.environ.get("SEQIT_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {escape(str(e))}\n(set SEQIT_DEBUG=1 for the traceback)")
+        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {escape(_redacted(str(e)))}\n(set SEQIT_DEBUG=1 for the traceback)")
         return _exit(3, argv)
     return _exit(0, argv)
+
+
+def _redacted(text: str) -> str:
+    from seqit.teachers.errors import redact_url_credentials
+
+    return redact_url_credentials(text)
 
 
 def _exit(code: int, argv: list[str] | None) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 from seqit import __version__
 from seqit.config import dump_yaml, to_dict
 from seqit.jsonl import write_json_atomic
+from seqit.teachers.errors import redact_tree, redact_url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Run:
         return self.path / name
 
     def save(self) -> None:
-        write_json_atomic(self.path / "manifest.json", self.manifest)
+        write_json_atomic(self.path / "manifest.json", redact_tree(self.manifest))  # no URL credentials on disk
 
     def add_counts(self, **counts: int) -> None:
         self.manifest.setdefault("counts", {}).update(counts)
@@ -96,7 +97,7 @@ def start_run(
     """Create (or reopen, for resume) a run directory and write config.yaml + a 'running' manifest."""
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
-    config_text = dump_yaml(config) if config is not None else ""
+    config_text = redact_url_credentials(dump_yaml(config)) if config is not None else ""
     cfg_path = path / "config.yaml"
     previous = _read_previous_manifest(path)
     if previous and cfg_path.exists() and cfg_path.read_text(encoding="utf-8") != config_text:
