@@ -163,7 +163,16 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overr
 
 
 def _overrides(overrides: list[str] | None, out: Path | None) -> list[str]:
+    _check_out(out)
     return list(overrides or []) + ([f"out_dir={out}"] if out is not None else [])
+
+
+def _check_out(out: Path | None) -> None:
+    """--out naming an existing file is a one-line error before anything is read or loaded."""
+    if out is not None:
+        from seqit.runs import check_run_dir
+
+        check_run_dir(out)
 
 
 @app.command()
@@ -264,6 +273,7 @@ def generate(
     if limit is not None:
         extra.append(f"limit={limit}")
     if out is not None:
+        _check_out(out)
         extra.append(f"out_dir={out}")
     cfg = load_config(GenerateConfig, config, extra)
     if dry_run:
@@ -400,6 +410,7 @@ def eval_(
     from seqit.config import load_config
     from seqit.eval.run import EvalConfig, plan_eval, run_eval
 
+    _check_out(out)
     extra = [f"out_dir={json.dumps(str(out))}"] if out is not None else []
     if limit is not None:
         extra.append(f"limit={limit}")

@@ -21,6 +21,7 @@ from typing import Any
 
 from seqit import __version__
 from seqit.config import dump_yaml, to_dict
+from seqit.errors import ConfigError
 from seqit.jsonl import write_json_atomic
 from seqit.teachers.errors import redact_tree, redact_url_credentials
 
@@ -95,7 +96,7 @@ def start_run(
     argv: list[str] | None = None,
 ) -> Run:
     """Create (or reopen, for resume) a run directory and write config.yaml + a 'running' manifest."""
-    path = Path(out_dir)
+    path = check_run_dir(out_dir)
     path.mkdir(parents=True, exist_ok=True)
     config_text = redact_url_credentials(dump_yaml(config)) if config is not None else ""
     cfg_path = path / "config.yaml"
@@ -126,6 +127,14 @@ def start_run(
     run = Run(path=path, manifest=manifest)
     run.save()
     return run
+
+
+def check_run_dir(out_dir: str | Path) -> Path:
+    """The run dir as a Path; ConfigError when a file (not a directory) is already there."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out/out_dir: {path} is a file, not a run directory; choose a directory")
+    return path
 
 
 def describe_input(p: str | Path) -> dict[str, Any]:
