@@ -36,6 +36,21 @@ FormatOpt = Annotated[
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows.")]
 MaxRowOpt = Annotated[int, typer.Option("--max-row-bytes", help="Reject rows larger than this many bytes.")]
+MaxRejectOpt = Annotated[float, typer.Option(
+    "--max-reject-frac",
+    help="Exit 1 when more than this share of input rows is rejected (0 = any reject fails, 1 = never); "
+         "a run with no output from non-empty input always exits 1.")]
+DEFAULT_MAX_REJECT_FRAC = 0.5  # = seqit.runs.DEFAULT_MAX_REJECT_FRAC (not imported: keeps --help light)
+
+
+def _check_outcome(rows_in: int, outputs: int, rejects: int, max_reject_frac: float) -> None:
+    """Exit 1 with a one-line message when the run failed as a whole (see seqit.runs.outcome_problem)."""
+    from seqit.runs import outcome_problem
+
+    problem = outcome_problem(rows_in, outputs, rejects, max_reject_frac)
+    if problem:
+        err.print(f"[bold red]error:[/bold red] {escape(problem)}", highlight=False)
+        raise typer.Exit(1)
 
 
 def _version(value: bool) -> None:
@@ -114,6 +129,7 @@ def convert(
     max_row_bytes: MaxRowOpt = 1_000_000,
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and count, write nothing.")] = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Convert a dataset to seqit records (or alpaca/sharegpt); bad rows go to rejects.jsonl."""
     from seqit.records.convert import run_convert
@@ -132,6 +148,7 @@ def convert(
         console.print("dry run: nothing written")
     else:
         console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
+    _check_outcome(res.rows_in, res.records_out, res.rejects, max_reject_frac)
 
 
 @app.command()
@@ -182,6 +199,7 @@ def score(
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing, write nothing: counts, cost estimate, first prompt.")] = False,
     out: OutOpt = None,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
     import json
@@ -208,7 +226,8 @@ def score(
         console.print("dry run: nothing sent, nothing written")
         return
     path = run_score(cfg, limit=limit, argv=sys.argv)
-    _print_run(path, "scored.jsonl")
+    counts = _print_run(path, "scored.jsonl")
+    _check_outcome(counts["rows_in"], counts["scored"], counts["rejects"], max_reject_frac)
 
 
 @app.command()
@@ -231,7 +250,7 @@ def split(
     _print_run(path, "phase-*.jsonl")
 
 
-def _print_run(path: Path, outputs: str) -> None:
+def _print_run(path: Path, outputs: str) -> dict:
     import json
 
     m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -254,6 +273,7 @@ def _print_run(path: Path, outputs: str) -> None:
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
     console.print(f"wrote {path}/{outputs} and manifest.json")
+    return counts
 
 
 @app.command()
@@ -264,6 +284,7 @@ def generate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the first rendered prompts and a cost estimate; send nothing.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
     from seqit.config import load_config
@@ -316,6 +337,9 @@ def generate(
         err.print(f"[yellow]{c['pending']} seeds hit teacher errors (see rejects.jsonl, retry: true); "
                   "run the same command again to retry them[/yellow]")
         raise typer.Exit(1)
+    # seeds that became neither SIT nor kept-as-is records were rejected (read errors or a dropped rewrite)
+    _check_outcome(c["seeds"] + c["read_rejects"], c["sit_records"], c["read_rejects"] + c["sit_dropped"],
+                   max_reject_frac)
 
 
 @app.command()
@@ -335,10 +359,12 @@ def complete(
     run_dir: Annotated[Path | None, typer.Option(help="Run dir for manifest, ledger, rejects (default: OUT's folder).")] = None,
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and estimate tokens/cost; send nothing.")] = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Send chat requests to a teacher LLM; results stream to OUT, failures to rejects.jsonl. Rerun to resume.
 
-    Exit code 0 = every request completed, 1 = some rows bad or failed (see rejects.jsonl), 2 = cannot run.
+    Exit code 0 = done, 1 = some requests failed (rerun retries them), no output at all, or more bad rows than
+    --max-reject-frac (see rejects.jsonl), 2 = cannot run.
     """
     import json
 
@@ -368,7 +394,8 @@ def complete(
                   markup=False)
     bad = c["failed"] or c["input_rejects"]
     console.print(f"wrote {res.out}" + (f"; failures and bad rows in {res.rejects_path}" if bad else ""), markup=False)
-    if bad:
+    _check_outcome(c["rows_in"], c["already_done"] + c["completed"], c["input_rejects"] + c["failed"], max_reject_frac)
+    if c["failed"]:
         raise typer.Exit(1)
 
 
@@ -403,6 +430,7 @@ def eval_(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run dir (overrides out_dir).")] = None,
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Load and check everything, show the first prompts; send nothing.")] = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Evaluate a model: SeqEval (LLM judge), pairwise win rate, or lm-eval tasks. Rerun to resume."""
     import json
@@ -423,6 +451,21 @@ def eval_(
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     _print_eval_summary(results)
     console.print(f"wrote {run / 'results.json'} and {run / 'samples.jsonl'}", markup=False)
+    judged = _judged_counts(results)
+    if judged is not None:
+        _check_outcome(*judged, max_reject_frac)
+
+
+def _judged_counts(results: dict) -> tuple[int, int, int] | None:
+    """(items, judged, failed or unparsed) of a judged eval (seqeval, pairwise); None for the others."""
+    m = results.get("metrics") or {}
+    if results.get("task") == "seqeval" and "overall" in m:
+        o = m["overall"]
+        return o["n_judged"] + o["n_failed"], o["n_judged"], o["n_failed"]
+    if results.get("task") == "pairwise" and "failed" in m:
+        judged = m["win"] + m["tie"] + m["lose"]
+        return judged + m["failed"], judged, m["failed"]
+    return None
 
 
 def _print_eval_summary(results: dict) -> None:

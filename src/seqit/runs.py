@@ -156,3 +156,31 @@ def _read_previous_manifest(path: Path) -> dict[str, Any] | None:
         return json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+DEFAULT_MAX_REJECT_FRAC = 0.5  # the data commands' --max-reject-frac default
+
+
+def outcome_problem(rows_in: int, outputs: int, rejects: int, max_reject_frac: float = DEFAULT_MAX_REJECT_FRAC) -> str | None:
+    """Why a finished run must not pass as a success (its command exits 1), or None when it may.
+
+    A run that produced nothing from non-empty input failed, whatever its reject count says; otherwise it
+    fails when more than `max_reject_frac` of its input rows were rejected (1.0 turns that check off).
+
+    >>> outcome_problem(20, 0, 20)
+    'no output records from 20 input rows (20 rejected; see rejects.jsonl)'
+    >>> outcome_problem(10, 4, 6, 0.5)
+    '6 of 10 input rows rejected (60%), more than --max-reject-frac 0.5 (see rejects.jsonl)'
+    >>> outcome_problem(10, 9, 1) is None and outcome_problem(0, 0, 0) is None
+    True
+    """
+    if not 0 <= max_reject_frac <= 1:
+        raise ConfigError(f"--max-reject-frac: must be in [0, 1], got {max_reject_frac}")
+    if rows_in <= 0:
+        return None
+    if outputs <= 0:
+        return f"no output records from {rows_in} input rows ({rejects} rejected; see rejects.jsonl)"
+    if rejects / rows_in > max_reject_frac:
+        return (f"{rejects} of {rows_in} input rows rejected ({100 * rejects / rows_in:.0f}%), "
+                f"more than --max-reject-frac {max_reject_frac:g} (see rejects.jsonl)")
+    return None
