@@ -43,6 +43,11 @@ MaxRejectOpt = Annotated[float, typer.Option(
 DEFAULT_MAX_REJECT_FRAC = 0.5  # = seqit.runs.DEFAULT_MAX_REJECT_FRAC (not imported: keeps --help light)
 
 
+def _fake_note(what: str) -> None:
+    """Runs with a fake backend say so on the console: scripted replies are nobody's model's."""
+    err.print(f"[yellow]FAKE {what}: scripted replies, not a real model's; reported as 'fake', priced at zero[/yellow]")
+
+
 def _check_outcome(rows_in: int, outputs: int, rejects: int, max_reject_frac: float) -> None:
     """Exit 1 with a one-line message when the run failed as a whole (see seqit.runs.outcome_problem)."""
     from seqit.runs import outcome_problem
@@ -273,6 +278,8 @@ def _print_run(path: Path, outputs: str) -> dict:
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
     console.print(f"wrote {path}/{outputs} and manifest.json")
+    if (m.get("judge") or {}).get("fake"):
+        _fake_note("judge")
     return counts
 
 
@@ -328,6 +335,8 @@ def generate(
         console.print(f"  round {rnd} options: " + "  ".join(f"{k} {v}%" for k, v in dist["pct"].items()), markup=False)
     for reason, n in list(manifest.get("reject_reasons", {}).items())[:10]:
         console.print(f"  reject: {reason} x{n}", markup=False)
+    if (manifest.get("teacher") or {}).get("fake"):
+        _fake_note("teacher")
     usage = manifest.get("usage", {})
     if usage:
         console.print(f"  tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion, "
@@ -392,6 +401,8 @@ def complete(
     console.print(f"completed: {c['completed']}  failed: {c['failed']}  from ledger: {u.get('cached', 0)}  "
                   f"tokens: {u.get('prompt_tokens', 0)}+{u.get('completion_tokens', 0)}  cost: ${u.get('cost_usd', 0):.4f}",
                   markup=False)
+    if u.get("fake"):
+        _fake_note("teacher")
     bad = c["failed"] or c["input_rejects"]
     console.print(f"wrote {res.out}" + (f"; failures and bad rows in {res.rejects_path}" if bad else ""), markup=False)
     _check_outcome(c["rows_in"], c["already_done"] + c["completed"], c["input_rejects"] + c["failed"], max_reject_frac)
@@ -451,6 +462,8 @@ def eval_(
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     _print_eval_summary(results)
     console.print(f"wrote {run / 'results.json'} and {run / 'samples.jsonl'}", markup=False)
+    if results.get("fake"):
+        _fake_note(" and ".join(results["fake"]))
     judged = _judged_counts(results)
     if judged is not None:
         _check_outcome(*judged, max_reject_frac)

@@ -48,6 +48,7 @@ from seqit.teachers import (
     open_teacher,
     request_id,
 )
+from seqit.teachers.types import model_label
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,8 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     reqs = [judge_request(r, cfg) for r in todo]
     by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
-    run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
+    run.manifest["judge"] = {"model": model_label(cfg.judge), "backend": cfg.judge.backend,
+                             **({"fake": True} if cfg.judge.backend == "fake" else {}), "view": cfg.view,
                              "prompt_version": PROMPT_VERSIONS[cfg.view], "prompt_sha256": PROMPT_SHA256S[cfg.view],
                              "samples": cfg.samples, "score_key": cfg.score_key}  # fmt: skip
     log.info("score: %d records, %d already scored, %d to judge", len(records), len(records) - len(todo), len(todo))

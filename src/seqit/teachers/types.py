@@ -202,6 +202,15 @@ class TeacherConfig:
             raise ValueError("api_key_env must name an environment variable (or be null for no key)")
 
 
+FAKE_LABEL = "fake"  # the model name a fake backend's runs are reported (and priced: zero) under
+
+
+def model_label(cfg: TeacherConfig) -> str:
+    """The model name to report for `cfg`: "fake" for the fake backend (scripted replies are nobody's
+    model: a smoke result must never pass for the configured model's), else the configured model."""
+    return FAKE_LABEL if cfg.backend == "fake" else cfg.model
+
+
 def is_openai_api(base_url: str | None) -> bool:
     """True for OpenAI's own API: no base_url (the client's default) or one whose host is api.openai.com."""
     if not base_url:

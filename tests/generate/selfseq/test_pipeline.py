@@ -71,7 +71,7 @@ def test_two_rounds_record_depth_steps_options_and_provenance():
     assert meta["depth"] == 2 and meta["options"] == ["B", "C"] and meta["option"] == "C"
     assert len(meta["steps"]) == 3 and meta["steps"][0] == SEED.instruction
     assert out.sit["messages"][0]["content"] == meta["steps"][-1]
-    assert meta["teacher_model"] == "teacher-x" and meta["seed_id"] == "s1"
+    assert meta["teacher_model"] == "fake" and meta["seed_id"] == "s1"  # fake replies: never the configured name
     assert meta["prompt_versions"]["classify"] == prompts.VERSIONS["classify"]
     assert out.sit["id"] == "s1:sit:d2"
 
