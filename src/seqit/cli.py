@@ -274,6 +274,11 @@ def _print_run(path: Path, outputs: str) -> dict:
         console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
                       f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
                       markup=False)  # fmt: skip
+    dups = m.get("duplicates") or []
+    for d in dups[:5]:
+        console.print(f"  dropped {d['id']}: {d['reason']}", markup=False)
+    if len(dups) > 5 or m.get("counts", {}).get("near_duplicates", 0) + m.get("counts", {}).get("exact_duplicates", 0) > 5:
+        console.print("  (every dropped duplicate and its twin's id: rejects.jsonl, stage dedup)", markup=False)
     usage = m.get("usage_all_attempts")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
