@@ -520,7 +520,7 @@ def _num(v: object) -> str:
 
 @app.command()
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run dirs: eval, train, split or quickstart.")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run dirs: eval, train, split, generate, score or quickstart.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output HTML (default: report.html in the first run dir).")] = None,
 ) -> None:
     """Write one self-contained HTML report (plots, tables, sample outputs) for the given run dirs."""
