@@ -103,3 +103,21 @@ def test_hf_teacher_with_a_missing_model_dir_fails_at_once(tmp_path, capsys):
                "--model", str(tmp_path / "no-model")])
     err = capsys.readouterr().err
     assert rc == 2 and "teacher.model:" in err and "does not exist" in err
+
+
+def test_plain_progress_due():
+    from seqit.train.loop import plain_progress_due
+
+    assert plain_progress_due(0.0, 0.5, 1, 10) and plain_progress_due(0.0, 0.5, 10, 10)
+    assert not plain_progress_due(0.0, 5.0, 4, 10) and plain_progress_due(0.0, 10.0, 4, 10)
+
+
+def test_train_without_a_terminal_logs_loss_lines(tmp_path, train_world, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    rc = main(["train", "configs/train/tiny-cpu.yaml", f"model.path={train_world['model']}",
+               f"phases=[{{data: {train_world['p1']}}}]", "max_steps=3", "--out", str(tmp_path / "run")])
+    assert rc == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train phase-1: step")]
+    assert lines and lines[0].startswith("train phase-1: step 1/") and "loss" in lines[0]

@@ -164,14 +164,29 @@ def _progress(acc: Any, total: int, done: int) -> Iterator[Callable[[str, dict],
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not acc.is_main_process) as progress:
+    console = Console(stderr=True)
+    plain = not console.is_terminal  # a log file or CI: rich draws nothing until the end, so log lines instead
+    last = [time.monotonic(), done]
+    with Progress(*columns, console=console, disable=not acc.is_main_process or plain) as progress:
         task = progress.add_task("train", total=total, completed=done, info="")
 
         def update(phase: str, row: dict) -> None:
             info = f"loss {row['loss']:.4f}  {row['tokens_per_s']:.0f} tok/s"
             progress.update(task, advance=1, description=phase, info=info)
+            last[1] += 1
+            if plain and acc.is_main_process and plain_progress_due(last[0], time.monotonic(), last[1], total):
+                last[0] = time.monotonic()
+                log.info("train %s: step %d/%d, %s", phase, last[1], total, info)
 
         yield update
+
+
+PLAIN_PROGRESS_EVERY_S = 10.0
+
+
+def plain_progress_due(last_s: float, now_s: float, step: int, total: int, every_s: float = PLAIN_PROGRESS_EVERY_S) -> bool:
+    """Log a progress line without a terminal: the first and last step, and at most one every `every_s` seconds."""
+    return step <= 1 or step >= total or now_s - last_s >= every_s
 
 
 def _no_cuda() -> bool:
