@@ -147,3 +147,14 @@ def test_per_request_http_log_lines_are_quiet_unless_verbose(tmp_path, fake_open
     lines = [r for r in caplog.records if "HTTP Request" in r.getMessage()]
     assert len(lines) == 3 and {r.name for r in lines} <= {"httpx", "httpx2"}
     main(["validate", str(req)])  # leave the loggers quiet for the tests that follow
+
+
+def test_log_filter_redacts_url_credentials_in_formatted_messages():
+    from seqit.cli import _redact_log_record
+
+    record = logging.LogRecord("httpx2", logging.INFO, __file__, 1, 'HTTP Request: POST %s "%s"',
+                               ("http://alice:hunter2pw@10.0.0.1/v1/chat/completions", "HTTP/1.1 200 OK"), None)
+    assert _redact_log_record(record) is True
+    assert record.getMessage() == 'HTTP Request: POST http://***@10.0.0.1/v1/chat/completions "HTTP/1.1 200 OK"'
+    plain = logging.LogRecord("x", logging.INFO, __file__, 1, "no secrets %d", (3,), None)
+    assert _redact_log_record(plain) and plain.getMessage() == "no secrets 3" and plain.args == (3,)
