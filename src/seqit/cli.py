@@ -320,7 +320,8 @@ def generate(
         console.rule("estimate")
         console.print(f"seeds: {plan.seeds}  requests (upper bound): {est['requests']}  max cost: ${est['max_cost_usd']:.4f}")
         for model, e in est.get("models", {}).items():
-            priced = "" if e.get("priced") else "  (no price configured: teacher.prices)"
+            priced = ("  (fake backend: scripted, free)" if model == "fake" else
+                      "" if e.get("priced") else "  (no price configured: teacher.prices)")
             console.print(f"  {model or '(no model set)'}: ~{e['prompt_tokens']} prompt + <= {e['max_completion_tokens']} completion tokens{priced}", markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
@@ -397,7 +398,8 @@ def complete(
                   f"answered in ledger: {c['in_ledger']}  to send: {c['to_send']}")
     if dry_run:
         for m, e in est["models"].items():
-            price = f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured"
+            price = ("fake backend: scripted, free" if m == "fake" else
+                     f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured")
             console.print(f"  {m}: {e['requests']} requests, ~{e['prompt_tokens']} prompt tokens, "
                           f"<= {e['max_completion_tokens']} completion tokens, {price}", markup=False)
         console.print("dry run: nothing sent, nothing written")

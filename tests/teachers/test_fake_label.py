@@ -64,3 +64,12 @@ def test_fake_judge_scoring_is_labelled_fake_and_free(tmp_path, capsys):
     assert m["judge"]["model"] == "fake" and m["judge"]["fake"] is True
     rows = [json.loads(x) for x in (out / "scored.jsonl").read_text().splitlines()]
     assert {r["meta"]["difficulty_detail"]["judge_model"] for r in rows} == {"fake"}
+
+
+def test_fake_dry_run_says_free_not_unpriced(tmp_path, capsys):
+    req = tmp_path / "r.jsonl"
+    req.write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}]}\n')
+    assert main(["complete", str(req), "-o", str(tmp_path / "o.jsonl"), "--backend", "fake", "--model", "gpt-4o",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "fake: 1 requests" in out and "fake backend: scripted, free" in out and "gpt-4o" not in out
