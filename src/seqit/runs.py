@@ -34,8 +34,9 @@ from typing import Any
 
 from seqit import __version__
 from seqit.config import dump_yaml, to_dict
-from seqit.errors import SeqitError
+from seqit.errors import ConfigError, SeqitError
 from seqit.jsonl import write_json_atomic
+from seqit.teachers.errors import redact_tree, redact_url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class Run:
         return self.path / name
 
     def save(self) -> None:
-        write_json_atomic(self.path / "manifest.json", self.manifest)
+        write_json_atomic(self.path / "manifest.json", redact_tree(self.manifest))  # no URL credentials on disk
 
     def add_counts(self, **counts: int) -> None:
         self.manifest.setdefault("counts", {}).update(counts)
@@ -246,9 +247,7 @@ def start_run(
 ) -> Run:
     """Create (or reopen, for resume) a run directory: lock it, write config.yaml and a 'running' manifest
     that already carries the usage of every earlier attempt."""
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise SeqitError(f"{path}: the run directory is an existing file; choose another --out")
+    path = check_run_dir(out_dir)
     path.mkdir(parents=True, exist_ok=True)
     lock = RunLock(path, f"run directory {path}").acquire()
     try:
@@ -260,7 +259,7 @@ def start_run(
 
 def _open(path: Path, lock: RunLock, config: Any, command: str, inputs: dict[str, str | Path] | None,
           argv: list[str] | None) -> Run:
-    config_text = dump_yaml(config) if config is not None else ""
+    config_text = redact_url_credentials(dump_yaml(config)) if config is not None else ""
     cfg_path = path / "config.yaml"
     previous = _read_previous_manifest(path)
     if previous and cfg_path.exists() and cfg_path.read_text(encoding="utf-8") != config_text:
@@ -295,6 +294,14 @@ def _open(path: Path, lock: RunLock, config: Any, command: str, inputs: dict[str
     return run
 
 
+def check_run_dir(out_dir: str | Path) -> Path:
+    """The run dir as a Path; ConfigError when a file (not a directory) is already there."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out/out_dir: {path} is a file, not a run directory; choose a directory")
+    return path
+
+
 def describe_input(p: str | Path) -> dict[str, Any]:
     """Path, sha256 and size of a local input; hub ids and missing paths are recorded as-is."""
     path = Path(p)
@@ -314,3 +321,31 @@ def _read_previous_manifest(path: Path) -> dict[str, Any] | None:
         return json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+DEFAULT_MAX_REJECT_FRAC = 0.5  # the data commands' --max-reject-frac default
+
+
+def outcome_problem(rows_in: int, outputs: int, rejects: int, max_reject_frac: float = DEFAULT_MAX_REJECT_FRAC) -> str | None:
+    """Why a finished run must not pass as a success (its command exits 1), or None when it may.
+
+    A run that produced nothing from non-empty input failed, whatever its reject count says; otherwise it
+    fails when more than `max_reject_frac` of its input rows were rejected (1.0 turns that check off).
+
+    >>> outcome_problem(20, 0, 20)
+    'no output records from 20 input rows (20 rejected; see rejects.jsonl)'
+    >>> outcome_problem(10, 4, 6, 0.5)
+    '6 of 10 input rows rejected (60%), more than --max-reject-frac 0.5 (see rejects.jsonl)'
+    >>> outcome_problem(10, 9, 1) is None and outcome_problem(0, 0, 0) is None
+    True
+    """
+    if not 0 <= max_reject_frac <= 1:
+        raise ConfigError(f"--max-reject-frac: must be in [0, 1], got {max_reject_frac}")
+    if rows_in <= 0:
+        return None
+    if outputs <= 0:
+        return f"no output records from {rows_in} input rows ({rejects} rejected; see rejects.jsonl)"
+    if rejects / rows_in > max_reject_frac:
+        return (f"{rejects} of {rows_in} input rows rejected ({100 * rejects / rows_in:.0f}%), "
+                f"more than --max-reject-frac {max_reject_frac:g} (see rejects.jsonl)")
+    return None

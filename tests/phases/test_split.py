@@ -302,3 +302,34 @@ def test_run_split_valleys_records_its_cuts(tmp_path):
     m = json.loads((run / "manifest.json").read_text())
     assert m["phase_sizes"] == [30, 20, 10]
     assert 1.0 < m["split"]["cuts"][0] < 2.5 < m["split"]["cuts"][1] < 4.5
+
+
+_WORDS = "river town mill market bridge harvest grain weaver lantern orchard quarry ferry chapel tavern meadow".split()
+PASSAGE = " ".join(f"{random.Random(i).choice(_WORDS)}{i}" for i in range(120))  # one long passage, 118 3-grams
+
+
+def test_split_keeps_different_tasks_sharing_one_passage_and_names_the_twin(tmp_path):
+    tasks = ["Summarise the passage in two sentences.", "State the main arguments of the passage.",
+             "List every place named in the passage.", "Summarise the passage in two sentences."]
+    rows = [{"id": f"t{i}", "instruction": t, "input": PASSAGE, "output": f"answer {i}", "meta": {"difficulty": 2.0}}
+            for i, t in enumerate(tasks)]
+    data = _write(tmp_path / "alpaca.jsonl", rows)
+    # the records as `seqit convert` writes them keep meta.instruction / meta.input
+    from seqit.cli import main
+
+    assert main(["convert", str(data), str(tmp_path / "conv" / "records.jsonl")]) == 0
+    recs = _read(tmp_path / "conv" / "records.jsonl")
+    for r in recs:
+        r["meta"]["difficulty"] = 2.0
+    run = run_split(_cfg(tmp_path, _write(tmp_path / "scored.jsonl", recs)))
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["counts"]["kept"] == 3 and m["counts"]["exact_duplicates"] == 1 and m["counts"]["near_duplicates"] == 0
+    assert m["duplicates"] == [{"id": "t3", "duplicate_of": "t0", "reason": "exact duplicate of 't0'"}]
+    rejects = [r for r in _read(run / "rejects.jsonl") if r["stage"] == "dedup"]
+    assert [(r["id"], r["duplicate_of"]) for r in rejects] == [("t3", "t0")]
+
+
+def test_stale_meta_instruction_is_not_used_for_dedup():
+    a = Record("a", _conv("Write a limerick about a cat.", "x"), {"instruction": PASSAGE, "difficulty": 1.0})
+    b = Record("b", _conv("Write a sonnet about the moon.", "y"), {"instruction": PASSAGE, "difficulty": 1.0})
+    assert [r.id for r in filter_records([a, b], SplitConfig(data="x")).kept] == ["a", "b"]

@@ -41,6 +41,7 @@ from seqit.jsonl import JsonlWriter, read_jsonl, write_json_atomic, write_jsonl
 from seqit.progress import drive, progress
 from seqit.runs import Run, start_run
 from seqit.teachers import TeacherConfig, estimate_cost, open_teacher
+from seqit.teachers.types import model_label
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,23 @@ def run_eval(cfg: EvalConfig, argv: list[str] | None = None) -> Path:
             run.manifest["generation_estimate"] = plan["generation_estimate"]
         results = TASKS[cfg.task](cfg, run)
         results = {"task": cfg.task, "model": _model_name(cfg), **results}
+        fake = fake_roles(cfg)
+        if fake:  # a smoke result must never pass for a real one
+            results["fake"] = run.manifest["fake"] = fake
         write_json_atomic(run.file("results.json"), results)
         return run.finish()
 
 
 def _model_name(cfg: EvalConfig) -> str:
-    return f"outputs:{cfg.outputs}" if cfg.outputs else cfg.model.model
+    return f"outputs:{cfg.outputs}" if cfg.outputs else model_label(cfg.model)
+
+
+def fake_roles(cfg: EvalConfig) -> list[str]:
+    """Which of the run's LLMs are the scripted fake backend ("model", "judge"); [] for a real run."""
+    roles = [] if cfg.outputs else [("model", cfg.model)]
+    if cfg.task in JUDGED:
+        roles.append(("judge", cfg.judge))
+    return [role for role, t in roles if t.backend == "fake"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,10 +203,10 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
 
 
 def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) -> dict[str, Any]:
-    run.manifest["judge_model"] = cfg.judge.model
+    run.manifest["judge_model"] = model_label(cfg.judge)
     run.manifest["template_check"] = prep.template
     return {
-        "judge": cfg.judge.model,
+        "judge": model_label(cfg.judge),
         "benchmark": cfg.data,
         "n_items": len(prep.items),
         "n_rejected": len(prep.rejects),

@@ -46,6 +46,7 @@ from seqit.teachers import (
     open_teacher,
     request_id,
 )
+from seqit.teachers.types import model_label
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,8 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     reqs = _judge_requests(todo, cfg)
     by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
-    run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
+    run.manifest["judge"] = {"model": model_label(cfg.judge), "backend": cfg.judge.backend,
+                             **({"fake": True} if cfg.judge.backend == "fake" else {}), "view": cfg.view,
                              "prompt_version": PROMPT_VERSIONS[cfg.view], "prompt_sha256": PROMPT_SHA256S[cfg.view],
                              "samples": cfg.samples, "score_key": cfg.score_key}  # fmt: skip
     log.info("score: %d records, %d already scored, %d to judge", len(records), len(records) - len(todo), len(todo))

@@ -26,10 +26,12 @@ from seqit.phases.dedup import find_duplicates
 from seqit.phases.difficulty import TOKEN_ESTIMATE
 from seqit.phases.stats import describe_phase, plot_histogram, score_methods, token_counter
 from seqit.records import Record, load_records
+from seqit.records.formats import alpaca_prompt
 from seqit.runs import sha256_file, start_run
 
 log = logging.getLogger(__name__)
 
+MANIFEST_DUPLICATES = 100  # dropped duplicates listed (with their twins) in manifest.json; all in rejects.jsonl
 Strategy = Literal["thresholds", "quantiles", "valleys", "depth", "random"]
 
 
@@ -241,9 +243,18 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _dedup_text(r: Record, compare: str) -> str:
+def _dedup_text(r: Record, compare: str) -> tuple[str, ...]:
+    """What two records must share to be duplicates. For "prompt" with an alpaca-style instruction and input
+    (meta.instruction / meta.input, as `seqit convert` keeps them) both must match, each on its own: different
+    tasks on one shared passage are different examples. Otherwise the prompt turns (or the whole conversation)."""
+    if compare == "prompt" and isinstance(r.meta.get("instruction"), str):
+        inp = r.meta.get("input") if isinstance(r.meta.get("input"), str) else ""
+        users = [m["content"] for m in r.prompt_messages if m["role"] == "user"]
+        if users == [alpaca_prompt(r.meta["instruction"], inp)]:  # meta still describes this prompt
+            rest = [m["content"] for m in r.prompt_messages if m["role"] == "system"]
+            return (r.meta["instruction"], inp, *rest)
     msgs = r.prompt_messages if compare == "prompt" else r.messages
-    return "\n".join(m["content"] for m in msgs)
+    return ("\n".join(m["content"] for m in msgs),)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,6 +348,8 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         score_key=cfg.score_key,
         score_methods=score_methods(tagged, cfg.score_key),
         histogram=hist,
+        duplicates=[{"id": r["id"], "duplicate_of": r["duplicate_of"], "reason": r["reason"]}
+                    for r in filtered.rejects if r.get("stage") == "dedup"][:MANIFEST_DUPLICATES],
     )
     return run.path
 

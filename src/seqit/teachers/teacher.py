@@ -23,7 +23,7 @@ from seqit.teachers.backends import Backend, make_backend
 from seqit.teachers.errors import BackendError, redact
 from seqit.teachers.ledger import Ledger
 from seqit.teachers.limits import AdaptiveLimit, TokenBucket, backoff_delay, estimate_tokens
-from seqit.teachers.types import ChatRequest, Completion, TeacherConfig, cache_key, failed
+from seqit.teachers.types import FAKE_LABEL, ChatRequest, Completion, TeacherConfig, cache_key, failed
 from seqit.teachers.usage import UsageLedger
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ class Teacher:
         self.cfg = cfg
         self.backend = backend
         self.ledger = ledger
-        self.usage = UsageLedger(prices=dict(cfg.prices))
+        # a fake backend's replies are nobody's model: reported as "fake" and priced at zero
+        self.fake = cfg.backend == "fake"
+        self.usage = UsageLedger(prices={} if self.fake else dict(cfg.prices))
         self._limit = AdaptiveLimit(cfg.max_concurrency, adaptive=cfg.adaptive_concurrency)
         self._rpm = TokenBucket(cfg.rpm) if cfg.rpm else None
         self._tpm = TokenBucket(cfg.tpm) if cfg.tpm else None
@@ -52,12 +54,13 @@ class Teacher:
         """The completion for `req`, or a recorded failure in `.error`. Never raises (except cancellation)."""
         model = req.model or self.cfg.model
         try:
-            return await self._complete(req, model)
+            comp = await self._complete(req, model)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug in a backend must cost one request, not the run
             log.exception("teacher: unexpected error for request %s", req.id)
-            return failed(req.id, model, redact(f"internal error: {type(e).__name__}: {e}", self._secrets))
+            comp = failed(req.id, model, redact(f"internal error: {type(e).__name__}: {e}", self._secrets))
+        return replace(comp, model=FAKE_LABEL) if self.fake and comp.model != FAKE_LABEL else comp
 
     async def stream(self, requests: Iterable[ChatRequest], window: int | None = None) -> AsyncIterator[Completion]:
         """Complete many requests concurrently; yield each result as soon as it finishes.
@@ -70,8 +73,13 @@ class Teacher:
                                 stop=lambda: self.auth_error is not None):
             yield comp
 
+    def _label(self, model: str) -> str:
+        return FAKE_LABEL if self.fake else model
+
     def usage_summary(self) -> dict[str, Any]:
         s = self.usage.summary()
+        if self.fake:
+            s["fake"] = True
         s["attempts_sent"] = self.sent
         s["retries"] = self.retries
         return s
@@ -79,6 +87,9 @@ class Teacher:
     def stats(self) -> dict[str, Any]:
         """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved."""
         return {
+            "backend": getattr(self.backend, "name", None),
+            "model": self._label(self.cfg.model),
+            **({"fake": True} if self.fake else {}),
             "attempts_sent": self.sent,
             "retries": self.retries,
             "max_concurrency": self.cfg.max_concurrency,
@@ -94,12 +105,12 @@ class Teacher:
             hit = self.ledger.get(key)
             if hit is not None:
                 hit = replace(hit, request_id=req.id)
-                self.usage.add(model, hit)
+                self.usage.add(self._label(model), hit)
                 return hit
         if key in self._inflight:  # an identical request is being sent right now: share its answer
             comp = await asyncio.shield(self._inflight[key])
             comp = replace(comp, request_id=req.id, cached=comp.ok)
-            self.usage.add(model, comp)
+            self.usage.add(self._label(model), comp)
             return comp
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
@@ -109,7 +120,7 @@ class Teacher:
                 self.successes += 1
                 if self.ledger is not None:
                     self.ledger.put(key, self.backend.name, comp)
-            self.usage.add(model, comp)
+            self.usage.add(self._label(model), comp)
             fut.set_result(comp)
             return comp
         finally:
@@ -154,7 +165,8 @@ class Teacher:
             if error is None:
                 if self._tpm is not None and comp.usage.total_tokens:
                     self._tpm.adjust(estimate - comp.usage.total_tokens)
-                return replace(comp, request_id=req.id, attempts=attempt, latency_s=time.monotonic() - t_send)
+                label = {"model": FAKE_LABEL} if self.fake else {}  # never the configured model's name
+                return replace(comp, request_id=req.id, attempts=attempt, latency_s=time.monotonic() - t_send, **label)
             message = redact(str(error), self._secrets)
             if error.auth and self.successes == 0 and self.auth_error is None:
                 self.auth_error = f"authentication failed, stopping: {message}"

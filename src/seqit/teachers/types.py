@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Message = dict[str, str]
+AUTO_KEY_ENV = "auto"  # TeacherConfig.api_key_env default; see key_env_name
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_API_HOST = "api.openai.com"
 BackendName = Literal["openai", "hf", "vllm", "fake"]
 
 
@@ -159,7 +162,9 @@ class TeacherConfig:
     backend: BackendName = "openai"
     model: str = ""
     base_url: str | None = None
-    api_key_env: str | None = "OPENAI_API_KEY"  # NAME of the env var; the key itself never in config
+    # NAME of the env var holding the key (the key itself never in config). "auto": OPENAI_API_KEY, sent only
+    # to OpenAI's own API (no base_url, or an api.openai.com one); any other base_url gets no key unless named here
+    api_key_env: str | None = AUTO_KEY_ENV
     max_concurrency: int = 16
     adaptive_concurrency: bool = True  # halve the concurrency on 429s, creep back up on success (AIMD)
     rpm: int | None = None  # requests per minute (token bucket)
@@ -183,10 +188,51 @@ class TeacherConfig:
             raise ValueError("rpm must be >= 1 (or null for no limit)")
         if self.tpm is not None and self.tpm < 1:
             raise ValueError("tpm must be >= 1 (or null for no limit)")
-        if self.timeout_s <= 0:
-            raise ValueError("timeout_s must be > 0")
+        if not self.timeout_s > 0:  # also refuses NaN
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        for name in ("backoff_base_s", "backoff_max_s"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.retry_budget_s is not None and not self.retry_budget_s >= 0:
+            raise ValueError(f"retry_budget_s must be >= 0 (or null for no budget), got {self.retry_budget_s}")
+        if self.api_key_env is not None and not self.api_key_env.strip():
+            raise ValueError("api_key_env must name an environment variable (or be null for no key)")
+
+
+FAKE_LABEL = "fake"  # the model name a fake backend's runs are reported (and priced: zero) under
+
+
+def model_label(cfg: TeacherConfig) -> str:
+    """The model name to report for `cfg`: "fake" for the fake backend (scripted replies are nobody's
+    model: a smoke result must never pass for the configured model's), else the configured model."""
+    return FAKE_LABEL if cfg.backend == "fake" else cfg.model
+
+
+def is_openai_api(base_url: str | None) -> bool:
+    """True for OpenAI's own API: no base_url (the client's default) or one whose host is api.openai.com."""
+    if not base_url:
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(base_url.strip()).hostname or "").lower()
+    except ValueError:
+        return False
+    return host == OPENAI_API_HOST
+
+
+def key_env_name(cfg: TeacherConfig) -> str | None:
+    """The env var whose value is sent as the API key, or None for no key.
+
+    The default ("auto") is OPENAI_API_KEY for OpenAI's API only, so the user's OpenAI key never goes to a
+    local server or a colleague's endpoint; any other base_url needs its key's env var named explicitly.
+    """
+    if cfg.api_key_env == AUTO_KEY_ENV:
+        return DEFAULT_KEY_ENV if is_openai_api(cfg.base_url) else None
+    return cfg.api_key_env
 
 
 def content_hash(obj: Any, length: int = 32) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqit.teachers.limits import estimate_tokens
-from seqit.teachers.types import ChatRequest, Completion, Price, TeacherConfig
+from seqit.teachers.types import FAKE_LABEL, ChatRequest, Completion, Price, TeacherConfig
 
 
 def cost_usd(prompt_tokens: int, completion_tokens: int, price: Price | None) -> float:
@@ -87,8 +87,9 @@ class UsageLedger:
 def estimate_cost(requests: Iterable[ChatRequest], cfg: TeacherConfig) -> dict[str, Any]:
     """Upper-bound tokens and USD for sending `requests` (prompt chars/4 + max_tokens * n each)."""
     per_model: dict[str, dict[str, Any]] = {}
+    fake = cfg.backend == "fake"  # scripted replies: labelled fake, free
     for req in requests:
-        model = req.model or cfg.model
+        model = FAKE_LABEL if fake else req.model or cfg.model
         e = per_model.setdefault(model, {"requests": 0, "prompt_tokens": 0, "max_completion_tokens": 0})
         total = estimate_tokens(req.messages, req.max_tokens, req.n)
         completion = req.max_tokens * req.n
@@ -96,7 +97,7 @@ def estimate_cost(requests: Iterable[ChatRequest], cfg: TeacherConfig) -> dict[s
         e["prompt_tokens"] += total - completion
         e["max_completion_tokens"] += completion
     for model, e in per_model.items():
-        price = price_for(cfg.prices, model)
+        price = None if fake else price_for(cfg.prices, model)
         e["priced"] = price is not None
         e["max_cost_usd"] = round(cost_usd(e["prompt_tokens"], e["max_completion_tokens"], price), 6)
     return {

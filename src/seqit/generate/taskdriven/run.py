@@ -7,6 +7,7 @@ converted seed by its sequential version, as in the paper's task-driven data.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from seqit.generate.config import GenerateConfig
 
 CAPTION_FIELDS = ("image", "caption", "question", "answer")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,39 @@ def _system(rec: Record) -> str:
     return rec.messages[0]["content"] if rec.messages[0]["role"] == "system" else ""
 
 
+def ineligible_reason(rec: Record) -> str | None:
+    """Why a seed cannot get a task-driven step, or None when it can."""
+    if not _input(rec).strip():
+        return "no separate input (meta.input) to repeat, paraphrase or translate"
+    if rec.response is None:
+        return "no response to answer with"
+    if td.is_sequential_task(str(rec.meta.get("instruction", ""))):
+        return "the instruction is already sequential (a step added to it would nest instructions)"
+    return None
+
+
+def eligibility(records: list[Record]) -> dict[str, Any]:
+    """How many seeds are eligible, and the reasons the others are not (for the manifest and the warning)."""
+    reasons: dict[str, int] = {}
+    eligible = 0
+    for r in records:
+        why = ineligible_reason(r)
+        if why is None:
+            eligible += 1
+        else:
+            reasons[why] = reasons.get(why, 0) + 1
+    return {"seeds": len(records), "eligible": eligible, "ineligible": reasons}
+
+
 def plan_jobs(cfg: GenerateConfig, records: list[Record], rows_in: int | None = None) -> list[Job]:
-    """Which seeds are converted (and into which language); eligible = has a separate, non-empty input.
+    """Which seeds are converted (and into which language); eligible = has a separate, non-empty input, a
+    response, and an instruction that is not already sequential.
 
     `rows_in`: rows in the seed file (records + rejects), for the parallel files' length check.
     """
     t = cfg.taskdriven
     rng = random.Random(f"{cfg.seed}:taskdriven")
-    eligible = [i for i, r in enumerate(records) if _input(r).strip() and r.response is not None]
+    eligible = [i for i, r in enumerate(records) if ineligible_reason(r) is None]
     if "translate" in t.steps and t.parallel:
         return _parallel_jobs(cfg, records, rows_in)
     chosen = (
@@ -93,7 +120,7 @@ def _parallel_jobs(cfg: GenerateConfig, records: list[Record], rows_in: int | No
     jobs = []
     for k, rec in enumerate(records):
         i = position.get(rec.id, -1)
-        lang = lang_of.get(i) if _input(rec).strip() else None
+        lang = lang_of.get(i) if ineligible_reason(rec) is None else None
         row = foreign[lang][i] if lang else None
         jobs.append(Job(rec, k, lang is not None, lang, row["input"] if row else None))
     return jobs
@@ -200,6 +227,11 @@ async def run_taskdriven(
     rows_in: int | None = None,
 ) -> dict[str, int]:
     jobs = plan_jobs(cfg, records, rows_in)
+    run.manifest["taskdriven"] = found = eligibility(records)
+    if records and not any(j.convert for j in jobs):
+        why = "; ".join(f"{n} x {reason}" for reason, n in found["ineligible"].items()) or "none selected"
+        log.warning("task-driven: no eligible seed among %d (%s): no sequential records will be made",
+                    len(records), why)
     todo = [j for j in jobs if j.record.id not in done]
     need = needs_teacher(cfg) and any(j.convert for j in todo)  # else no teacher is opened at all
     s = JobSettings(cfg.taskdriven.steps, cfg.seed, cfg.respond.max_tokens)

@@ -60,5 +60,8 @@ def preflight(cfg: TeacherConfig) -> None:
     elif cfg.backend == "hf":
         require("torch", "train", "the hf teacher backend")
         require("transformers", "train", "the hf teacher backend")
+        from seqit.train.model import check_model_path
+
+        check_model_path(cfg.model, "teacher.model")
     elif cfg.backend == "vllm":
         require("vllm", "vllm", "the vllm teacher backend")

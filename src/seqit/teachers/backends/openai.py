@@ -18,7 +18,17 @@ from typing import Any
 
 from seqit.errors import ConfigError
 from seqit.teachers.errors import BackendError, is_retryable_status, parse_retry_after, redact
-from seqit.teachers.types import ChatRequest, Completion, TeacherConfig, Usage
+from seqit.teachers.types import (
+    AUTO_KEY_ENV,
+    DEFAULT_KEY_ENV,
+    OPENAI_API_HOST,
+    ChatRequest,
+    Completion,
+    TeacherConfig,
+    Usage,
+    is_openai_api,
+    key_env_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +85,38 @@ def parse_response(body: Any, request_id: str, model: str, n: int = 1, latency_s
 
 
 def api_key_from_env(cfg: TeacherConfig) -> str | None:
-    """The API key from the env var NAMED in config; ConfigError when talking to api.openai.com without one."""
-    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
-    if not key and not cfg.base_url:
+    """The API key from the env var NAMED in config (see `key_env_name`: the default OPENAI_API_KEY goes only to
+    OpenAI's API); ConfigError when OpenAI's API is the target and there is no key."""
+    name = key_env_name(cfg)
+    key = os.environ.get(name) if name else None
+    if not key and is_openai_api(cfg.base_url):
         raise ConfigError(
-            f"teacher.api_key_env: the environment variable {cfg.api_key_env or '(none configured)'} is not set "
-            "and no base_url is given; export the key or point base_url at a local server"
+            f"teacher.api_key_env: the environment variable {name or '(none configured)'} is not set "
+            f"and the target is OpenAI's API ({OPENAI_API_HOST}); export the key or point base_url at a local server"
         )
     return key or None
+
+
+def _url_password(url: str | None) -> list[str]:
+    """The password embedded in a base_url (http://user:pass@host), to redact wherever it shows up."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:
+        return []
+    return [password] if password else []
+
+
+def auth_hint(cfg: TeacherConfig) -> str:
+    """What to check after a 401/403, naming the env var that was (or was not) sent."""
+    name = key_env_name(cfg)
+    if name is None and cfg.api_key_env == AUTO_KEY_ENV:
+        return (f"no API key was sent: the default {DEFAULT_KEY_ENV} goes only to {OPENAI_API_HOST}; if this server "
+                "needs a key, set teacher.api_key_env (--api-key-env) to the NAME of the env var holding it")
+    if name is None:
+        return "no API key was sent (api_key_env is null); set teacher.api_key_env if this server needs one"
+    return f"check the API key in ${name} and the base_url"
 
 
 def _http_client(openai: Any, max_concurrency: int, timeout_s: float) -> Any:
@@ -109,6 +143,7 @@ class OpenAIBackend:
         self.cfg = cfg
         key = api_key_from_env(cfg)
         self.secrets = [key] if key else []
+        self.secrets += _url_password(cfg.base_url)
         # local servers usually ignore the key; the client insists on a non-empty one
         self.client = openai.AsyncOpenAI(
             api_key=key or "EMPTY",
@@ -156,7 +191,7 @@ class OpenAIBackend:
         auth = status in (401, 403)
         msg = f"HTTP {status}: {e.message}"
         if auth:
-            msg += f" (check the API key in ${self.cfg.api_key_env} and the base_url)"
+            msg += f" ({auth_hint(self.cfg)})"
         return BackendError(
             self._clean(msg), retryable=is_retryable_status(status), status=status, retry_after=retry_after, auth=auth
         )
