@@ -141,9 +141,9 @@ def test_filter_drops_empty_outputs_missing_scores_and_duplicates_with_counts(tm
     assert out.counts == {"empty_output": 1, "missing_value": 1, "exact_duplicates": 1, "near_duplicates": 1}
     by_id = {r["id"]: r for r in out.rejects}
     assert by_id["b"]["reason"].startswith("exact duplicate of 'a'")
-    assert by_id["c"]["reason"].startswith("near duplicate of 'a'") and by_id["c"]["duplicate_of"] == "a"
+    assert by_id["c"]["reason"].startswith("near duplicate of 'a'") and by_id["c"]["detail"]["duplicate_of"] == "a"
     assert "meta.difficulty" in by_id["e"]["reason"]
-    assert by_id["d"]["record"]["messages"][1]["content"] == "  "
+    assert by_id["d"]["row"]["messages"][1]["content"] == "  "
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3.5", True, None])
@@ -326,7 +326,7 @@ def test_split_keeps_different_tasks_sharing_one_passage_and_names_the_twin(tmp_
     assert m["counts"]["kept"] == 3 and m["counts"]["exact_duplicates"] == 1 and m["counts"]["near_duplicates"] == 0
     assert m["duplicates"] == [{"id": "t3", "duplicate_of": "t0", "reason": "exact duplicate of 't0'"}]
     rejects = [r for r in _read(run / "rejects.jsonl") if r["stage"] == "dedup"]
-    assert [(r["id"], r["duplicate_of"]) for r in rejects] == [("t3", "t0")]
+    assert [(r["id"], r["detail"]["duplicate_of"]) for r in rejects] == [("t3", "t0")]
 
 
 def test_stale_meta_instruction_is_not_used_for_dedup():

@@ -27,7 +27,7 @@ from seqit.phases.difficulty import TOKEN_ESTIMATE
 from seqit.phases.stats import describe_phase, plot_histogram, score_methods, token_counter
 from seqit.records import Record, load_records
 from seqit.records.formats import alpaca_prompt
-from seqit.runs import sha256_file, start_run
+from seqit.runs import reject_row, sha256_file, start_run
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
             kept.append(r)
             continue
         counts["empty_output" if reason.startswith("output") else "missing_value"] += 1
-        rejects.append({"id": r.id, "stage": "filter", "reason": reason, "record": r.to_json()})
+        rejects.append(reject_row(r.id, "filter", reason, row=r.to_json()))
     d = cfg.dedup
     if d.exact or d.near:
         texts = [_dedup_text(r, d.compare) for r in kept]
@@ -220,8 +220,8 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
         for x in dups:
             counts[f"{x.kind}_duplicates"] += 1
             why = f"{x.kind} duplicate of {kept[x.of].id!r}" + (f" (Jaccard {x.similarity:.2f})" if x.kind == "near" else "")
-            rejects.append({"id": kept[x.index].id, "stage": "dedup", "reason": why, "duplicate_of": kept[x.of].id,
-                            "record": kept[x.index].to_json()})  # fmt: skip
+            rejects.append(reject_row(kept[x.index].id, "dedup", why, row=kept[x.index].to_json(),
+                                      duplicate_of=kept[x.of].id))
         kept = [r for i, r in enumerate(kept) if i not in drop]
     return Filtered(kept, rejects, counts)
 
@@ -348,7 +348,7 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         score_key=cfg.score_key,
         score_methods=score_methods(tagged, cfg.score_key),
         histogram=hist,
-        duplicates=[{"id": r["id"], "duplicate_of": r["duplicate_of"], "reason": r["reason"]}
+        duplicates=[{"id": r["id"], "duplicate_of": r["detail"]["duplicate_of"], "reason": r["reason"]}
                     for r in filtered.rejects if r.get("stage") == "dedup"][:MANIFEST_DUPLICATES],
     )
     return run.path
@@ -356,7 +356,7 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
 
 def _read(cfg: SplitConfig) -> tuple[list[Record], list[dict[str, Any]], int]:
     loaded = load_records(cfg.data, cfg.format, limit=cfg.limit)
-    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
+    return loaded.records, [r.to_json() for r in loaded.rejects], loaded.rows_in
 
 
 def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: SplitConfig) -> str | None:
