@@ -136,7 +136,7 @@ def test_filter_drops_empty_outputs_missing_scores_and_duplicates_with_counts(tm
         Record("f", _conv("Explain entropy in thermodynamics.", "It measures disorder."), {"difficulty": 4.0}),
     ]
     cfg = SplitConfig(data="x", dedup=load_config(SplitConfig, None, ["data=x", "dedup.near_threshold=0.5"]).dedup)
-    out = filter_records(recs, cfg)
+    out = filter_records(recs, "difficulty", dedup=cfg.dedup)
     assert [r.id for r in out.kept] == ["a", "f"]
     assert out.counts == {"empty_output": 1, "missing_value": 1, "exact_duplicates": 1, "near_duplicates": 1}
     by_id = {r["id"]: r for r in out.rejects}
@@ -149,14 +149,14 @@ def test_filter_drops_empty_outputs_missing_scores_and_duplicates_with_counts(tm
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3.5", True, None])
 def test_non_finite_or_non_numeric_scores_are_rejected(bad):
     recs = [Record("a", _conv("p1 is a prompt", "x"), {"difficulty": bad}), Record("b", _conv("p2 other", "y"), {"difficulty": 2.0})]
-    out = filter_records(recs, SplitConfig(data="x"))
+    out = filter_records(recs, "difficulty")
     assert [r.id for r in out.kept] == ["b"] and out.counts["missing_value"] == 1
 
 
 def test_depth_split_rejects_rows_without_depth_unless_a_default_is_set():
     recs = [Record("a", _conv("p1 is a prompt", "x"), {"depth": 2}), Record("b", _conv("p2 other words", "y"), {})]
-    assert [r.id for r in filter_records(recs, SplitConfig(data="x", strategy="depth")).kept] == ["a"]
-    assert len(filter_records(recs, SplitConfig(data="x", strategy="depth", missing_depth=1)).kept) == 2
+    assert [r.id for r in filter_records(recs, "depth").kept] == ["a"]
+    assert len(filter_records(recs, "depth", missing_depth=1).kept) == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,4 +332,4 @@ def test_split_keeps_different_tasks_sharing_one_passage_and_names_the_twin(tmp_
 def test_stale_meta_instruction_is_not_used_for_dedup():
     a = Record("a", _conv("Write a limerick about a cat.", "x"), {"instruction": PASSAGE, "difficulty": 1.0})
     b = Record("b", _conv("Write a sonnet about the moon.", "y"), {"instruction": PASSAGE, "difficulty": 1.0})
-    assert [r.id for r in filter_records([a, b], SplitConfig(data="x")).kept] == ["a", "b"]
+    assert [r.id for r in filter_records([a, b], "difficulty").kept] == ["a", "b"]

@@ -196,20 +196,21 @@ def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficul
     return "depth" if basis == "depth" else score_key
 
 
-def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
-    """Drop empty outputs, rows without the needed value, then exact and near duplicates (counted)."""
+def filter_records(records: list[Record], need: str, *, min_output_chars: int = 1, missing_depth: int | None = None,
+                   dedup: DedupConfig | None = None) -> Filtered:
+    """Drop empty outputs, rows without the `need`ed value (a meta score key, or 'depth'), then exact and near
+    duplicates (counted)."""
     kept: list[Record] = []
     rejects: list[dict[str, Any]] = []
     counts = {"empty_output": 0, "missing_value": 0, "exact_duplicates": 0, "near_duplicates": 0}
-    need = needed_value(cfg.strategy, cfg.control_of, cfg.score_key)
     for r in records:
-        reason = _unusable(r, need, cfg)
+        reason = _unusable(r, need, min_output_chars, missing_depth)
         if reason is None:
             kept.append(r)
             continue
         counts["empty_output" if reason.startswith("output") else "missing_value"] += 1
         rejects.append(reject_row(r.id, "filter", reason, row=r.to_json()))
-    d = cfg.dedup
+    d = dedup or DedupConfig()
     if d.exact or d.near:
         texts = [_dedup_text(r, d.compare) for r in kept]
         dups = find_duplicates(
@@ -226,12 +227,12 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
     return Filtered(kept, rejects, counts)
 
 
-def _unusable(r: Record, need: str, cfg: SplitConfig) -> str | None:
+def _unusable(r: Record, need: str, min_output_chars: int, missing_depth: int | None) -> str | None:
     out = r.response
-    if out is None or len(out.strip()) < cfg.min_output_chars:
-        return f"output is empty or shorter than {cfg.min_output_chars} characters"
+    if out is None or len(out.strip()) < min_output_chars:
+        return f"output is empty or shorter than {min_output_chars} characters"
     if need == "depth":
-        if not _is_number(r.meta.get("depth")) and cfg.missing_depth is None:
+        if not _is_number(r.meta.get("depth")) and missing_depth is None:
             return "no numeric meta.depth (set missing_depth to assume one)"
     elif not _is_number(r.meta.get(need)):
         return f"no numeric meta.{need} (run `seqit score` first)"
@@ -310,7 +311,8 @@ def _with_strategy(cfg: SplitConfig, strategy: str) -> SplitConfig:
 def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None = None) -> Path:
     """Filter, dedup and split `cfg.data`; returns the run dir (nothing is written when dry_run)."""
     records, read_rejects, rows_in = _read(cfg)
-    filtered = filter_records(records, cfg)
+    filtered = filter_records(records, needed_value(cfg.strategy, cfg.control_of, cfg.score_key),
+                              min_output_chars=cfg.min_output_chars, missing_depth=cfg.missing_depth, dedup=cfg.dedup)
     if not filtered.kept:
         raise DataError(f"{cfg.data}: no records left to split after filtering ({filtered.counts})")
     a = assign(filtered.kept, cfg)
