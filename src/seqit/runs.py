@@ -91,7 +91,7 @@ USAGE_ROLES = ("teacher", "judge", "model")
 
 
 def sum_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
-    """Sum two usage summaries key by key (nested per-model tables too); non-numbers are dropped.
+    """Sum two usage summaries key by key (nested per-model tables too); flags are or-ed, other values dropped.
 
     >>> sum_usage({"requests": 2, "cost_usd": 0.5, "models": {"m": {"requests": 2}}}, {"requests": 1, "models": {"m": {"requests": 1}}})
     {'cost_usd': 0.5, 'models': {'m': {'requests': 3}}, 'requests': 3}
@@ -102,6 +102,8 @@ def sum_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, A
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) or isinstance(vb, dict):
             out[key] = sum_usage(va if isinstance(va, dict) else {}, vb if isinstance(vb, dict) else {})
+        elif isinstance(va, bool) or isinstance(vb, bool):  # a flag (e.g. fake): true if any attempt had it
+            out[key] = bool(va or vb)
         elif isinstance(va, (int, float)) or isinstance(vb, (int, float)):
             total = (va or 0) + (vb or 0)
             out[key] = round(total, 6) if isinstance(total, float) else total

@@ -45,7 +45,7 @@ def test_fake_eval_is_labelled_in_results_manifest_report_and_console(tmp_path, 
     results = json.loads((run / "results.json").read_text())
     manifest = json.loads((run / "manifest.json").read_text())
     assert results["fake"] == ["model", "judge"] and results["judge"] == "fake" and results["model"] == "fake"
-    assert manifest["judge_model"] == "fake" and manifest["usage"]["cost_usd"] == 0
+    assert manifest["judge_model"] == "fake" and manifest["usage"]["total"]["cost_usd"] == 0 and manifest["usage"]["total"]["fake"] is True
     assert "gpt-4o" not in json.dumps(manifest["usage"]) and "gpt-4o" not in json.dumps(results)
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
