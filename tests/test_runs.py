@@ -96,7 +96,7 @@ def test_leaving_a_run_without_finishing_records_why(tmp_path):
 
 def test_a_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(SeqitError, match="existing file"):
+    with pytest.raises(SeqitError, match="is a file, not a run directory"):
         start_run(tmp_path / "f", None, "demo", argv=[])
 
 
