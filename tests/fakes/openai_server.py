@@ -7,7 +7,7 @@ POST /v1/chat/completions and GET /v1/models. Behaviour knobs:
 - `latency_s`: fixed delay before each answer (`slow_frac` of answers take `slow_mult` x that)
 - `capacity`: max concurrent requests; one more gets a 429 ("over capacity")
 - `faults`: probabilities per attempt, e.g. {"429": 0.2, "500": 0.1, "hang": 0.05, "garbage": 0.05}
-  (429 carries `Retry-After: retry_after_s`; "hang" sleeps `hang_s` then answers; "garbage" is a
+  (429 carries `Retry-After: retry_after_s`, "429_bare" is a 429 without it; "hang" sleeps `hang_s` then answers; "garbage" is a
   200 with a non-JSON body; "trickle" sends a 200 body one byte every `trickle_s`)
 - `api_key`: when set, any other bearer token gets a 401
 
@@ -205,6 +205,8 @@ class FakeOpenAIServer:
             self.kinds[kind] += 1
             if kind == "429":
                 return 429, {"retry-after": f"{self.retry_after_s:g}"}, b'{"error": {"message": "rate limited"}}'
+            if kind == "429_bare":
+                return 429, {}, b'{"error": {"message": "rate limited"}}'
             if kind == "500":
                 return 500, {}, b'{"error": {"message": "internal error"}}'
             if kind == "hang":

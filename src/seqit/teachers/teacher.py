@@ -36,10 +36,11 @@ class Teacher:
         self.backend = backend
         self.ledger = ledger
         self.usage = UsageLedger(prices=dict(cfg.prices))
-        self._limit = AdaptiveLimit(cfg.max_concurrency, adaptive=cfg.adaptive_concurrency)
+        # a 429 with Retry-After pauses every send until then (no 429 storm); see AdaptiveLimit
+        self._limit = AdaptiveLimit(cfg.max_concurrency, adaptive=cfg.adaptive_concurrency,
+                                    floor=cfg.min_concurrency)
         self._rpm = TokenBucket(cfg.rpm) if cfg.rpm else None
         self._tpm = TokenBucket(cfg.tpm) if cfg.tpm else None
-        self._pause_until = 0.0  # set by 429 + Retry-After: nobody sends before this (no 429 storms)
         self._inflight: dict[str, asyncio.Future] = {}
         self._secrets: list[str] = list(getattr(backend, "secrets", []))
         self.sent = 0  # attempts that reached the backend
@@ -93,13 +94,13 @@ class Teacher:
         return s
 
     def stats(self) -> dict[str, Any]:
-        """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved."""
+        """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved
+        (`concurrency_trace`: [seconds, limit, event] for each cut, pause and whole-slot recovery)."""
         return {
             "attempts_sent": self.sent,
             "retries": self.retries,
             "max_concurrency": self.cfg.max_concurrency,
-            "final_concurrency": int(self._limit.limit),
-            "concurrency_cuts": self._limit.cuts,
+            **self._limit.stats(),
         }
 
     # -- internals ---------------------------------------------------------------------------
@@ -142,21 +143,23 @@ class Teacher:
             attempt += 1
             if self.auth_error is not None:
                 return failed(req.id, model, self.auth_error, attempts=attempt - 1)
-            await self._wait_pause()
-            await self._limit.acquire()
+            seq = await self._limit.acquire()
             error: BackendError | None = None
+            outcome = "error"
             try:
                 if self._rpm is not None:
                     await self._rpm.acquire(1)
                 if self._tpm is not None:
                     await self._tpm.acquire(estimate)
-                await self._wait_pause()
+                if self._rpm is not None or self._tpm is not None:
+                    await self._wait_pause()  # a Retry-After may have arrived while this waited for a bucket
                 if self.auth_error is not None:  # auth failed while this request queued for a slot
                     return failed(req.id, model, self.auth_error, attempts=attempt - 1)
                 self.sent += 1
                 t_send = time.monotonic()
                 try:
                     comp = await self.backend.generate(req, model)
+                    outcome = "ok"
                 except BackendError as e:
                     error = e
                 except (asyncio.TimeoutError, TimeoutError):
@@ -164,9 +167,12 @@ class Teacher:
                 except (ConnectionError, OSError) as e:
                     error = BackendError(f"connection error: {e}", retryable=True)
                 if error is not None and error.status == 429:
-                    self._limit.overloaded(t_send)
+                    if error.retry_after:  # the server says when to come back: pause everyone, no cut
+                        self._limit.pause(error.retry_after)
+                    else:
+                        outcome = "overload"
             finally:
-                await self._limit.release(ok=error is None)
+                await self._limit.release(seq, outcome)
             if error is None:
                 if self._tpm is not None and comp.usage.total_tokens:
                     self._tpm.adjust(estimate - comp.usage.total_tokens)
@@ -188,14 +194,12 @@ class Teacher:
                     attempts=attempt,
                     latency_s=elapsed,
                 )
-            if error.status == 429 and error.retry_after:
-                self._pause_until = max(self._pause_until, time.monotonic() + error.retry_after)
             self.retries += 1
             log.debug("teacher: request %s attempt %d failed (%s); retry in %.2fs", req.id, attempt, message, delay)
             await asyncio.sleep(delay)
 
     async def _wait_pause(self) -> None:
-        while (wait := self._pause_until - time.monotonic()) > 0:
+        while (wait := self._limit.pause_until - time.monotonic()) > 0:
             await asyncio.sleep(wait)
 
 

@@ -161,7 +161,8 @@ class TeacherConfig:
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"  # NAME of the env var; the key itself never in config
     max_concurrency: int = 16
-    adaptive_concurrency: bool = True  # halve the concurrency on 429s, creep back up on success (AIMD)
+    adaptive_concurrency: bool = True  # halve the concurrency on 429 bursts, creep back up on success (AIMD)
+    min_concurrency: int = 1  # the floor the adaptive limit never cuts below
     rpm: int | None = None  # requests per minute (token bucket)
     tpm: int | None = None  # tokens per minute (estimate: prompt chars/4 + max_tokens, corrected by usage)
     timeout_s: float = 120.0
@@ -179,6 +180,8 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
+        if not 1 <= self.min_concurrency <= self.max_concurrency:
+            raise ValueError("min_concurrency must be between 1 and max_concurrency")
         if self.rpm is not None and self.rpm < 1:
             raise ValueError("rpm must be >= 1 (or null for no limit)")
         if self.tpm is not None and self.tpm < 1:
