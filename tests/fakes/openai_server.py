@@ -260,10 +260,18 @@ def main() -> None:
     ap.add_argument("--capacity", type=int, default=None)
     ap.add_argument("--slow-frac", type=float, default=0.0)
     ap.add_argument("--slow-mult", type=float, default=1.0)
+    ap.add_argument("--reply", choices=["echo", "selfseq"], default="echo",
+                    help="selfseq: the well-behaved scripted Self-Seq teacher (teacher_scripts.good_reply)")
     args = ap.parse_args()
+    reply = None
+    if args.reply == "selfseq":
+        from teacher_scripts import good_reply  # this folder is on sys.path when run as a script
+
+        def reply(body: dict[str, Any]) -> str:
+            return good_reply(body["messages"])
 
     async def run() -> None:
-        server = FakeOpenAIServer(latency_s=args.latency, capacity=args.capacity, port=args.port,
+        server = FakeOpenAIServer(reply=reply, latency_s=args.latency, capacity=args.capacity, port=args.port,
                                   slow_frac=args.slow_frac, slow_mult=args.slow_mult)
         await server.serve()
         print(f"PORT {server.port}", flush=True)

@@ -316,9 +316,9 @@ def test_adaptive_limit_cuts_once_per_window_and_recovers_additively():
     from seqit.teachers.limits import AdaptiveLimit
 
     async def go():
-        lim = AdaptiveLimit(8)
+        lim = AdaptiveLimit(8, min_window=8)
         sent = [await lim.acquire() for _ in range(8)]
-        for seq in sent:  # a whole window of 8 comes back 429: one cut, not eight
+        for seq in sent:  # a whole window of 8 comes back 429: one cut (a halving), not eight
             await lim.release(seq, "overload")
         after_burst = (lim.limit, lim.cuts)
         late = [await lim.acquire() for _ in range(4)]  # sent after the cut: the next window (size 8)

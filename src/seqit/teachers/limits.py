@@ -67,7 +67,7 @@ def backoff_delay(attempt: int, base_s: float, max_s: float, retry_after: float 
 
 
 OVERLOAD_SHARE = 0.25  # a window cuts only when more than this share of its answers were 429s
-MIN_WINDOW = 8  # a window spans at least this many requests (a share of 2 requests is noise)
+MIN_WINDOW = 16  # a window spans at least this many requests (a share of 2 requests is noise)
 TRACE_MAX = 2000  # trace entries kept (cuts, pauses and each whole-slot recovery)
 
 
@@ -78,8 +78,9 @@ class AdaptiveLimit:
       that moment, at least MIN_WINDOW). Only answers to requests of the current window count, so a
       burst of 429s from requests sent before a cut never cuts twice.
     - **Cut** (multiplicative decrease): when more than OVERLOAD_SHARE of a window's requests came back
-      429 *without* Retry-After, the limit halves (never below `floor`) and a new window starts: at most
-      one cut per window. Isolated 429s (a provider's background noise) are retried, not cut for.
+      429 *without* Retry-After, the limit is multiplied by 1 - share/2 (halved when every answer was
+      a 429, like DCTCP; never below `floor`) and a new window starts: at most one cut per window.
+      Isolated 429s (a provider's background noise) are retried, not cut for.
     - **Recovery** (additive increase): each success adds 1/limit, i.e. about one slot per window.
     - **Pause**: a 429 *with* Retry-After is the server telling us when to come back: every new send
       waits until then, and the limit is not cut (the pause already sheds the load).
@@ -88,7 +89,8 @@ class AdaptiveLimit:
     recovery. With `adaptive=False` it is a plain semaphore of `max_limit` (pauses still apply).
     """
 
-    def __init__(self, max_limit: int, adaptive: bool = True, floor: int = 1, clock=time.monotonic):
+    def __init__(self, max_limit: int, adaptive: bool = True, floor: int = 1, clock=time.monotonic,
+                 min_window: int = MIN_WINDOW):
         self.max_limit = max_limit
         self.adaptive = adaptive
         self.floor = max(1, min(floor, max_limit))
@@ -102,7 +104,8 @@ class AdaptiveLimit:
         self._t0 = clock()
         self._seq = 0  # sequence number of the next send
         self._window_start = 0  # sends with seq >= this belong to the current window
-        self._window_size = max(MIN_WINDOW, max_limit)
+        self.min_window = min_window
+        self._window_size = max(min_window, max_limit)
         self._window_done = 0
         self._window_over = 0
         self._cond = asyncio.Condition()
@@ -149,7 +152,8 @@ class AdaptiveLimit:
             self._window_over += 1
         if self._window_over > OVERLOAD_SHARE * self._window_size:
             if self.limit > self.floor:  # at the floor an overloaded window only starts the next one
-                self.limit = max(float(self.floor), self.limit / 2)
+                share = self._window_over / self._window_done  # early in a burst: ~1, halve
+                self.limit = max(float(self.floor), self.limit * (1 - share / 2))
                 self.cuts += 1
                 self._log("cut")
             self._new_window()
@@ -158,7 +162,7 @@ class AdaptiveLimit:
 
     def _new_window(self) -> None:
         self._window_start = self._seq
-        self._window_size = max(MIN_WINDOW, int(self.limit))
+        self._window_size = max(self.min_window, int(self.limit))
         self._window_done = self._window_over = 0
 
     def pause(self, seconds: float) -> None:
