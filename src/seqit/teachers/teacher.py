@@ -47,6 +47,11 @@ class Teacher:
         self.retries = 0
         self.successes = 0
         self.auth_error: str | None = None  # set when auth fails before any success: stop early
+        self.batch = None
+        if cfg.mode == "batch":  # pending requests go through the provider's Batch API (see teachers/batch.py)
+            from seqit.teachers.batch import BatchRunner
+
+            self.batch = BatchRunner(cfg, backend, ledger, self._store_batch_result)
 
     async def complete(self, req: ChatRequest) -> Completion:
         """The completion for `req`, or a recorded failure in `.error`. Never raises (except cancellation)."""
@@ -66,7 +71,8 @@ class Teacher:
         million-row input does not create a million tasks. Stops scheduling new requests after an
         auth failure (the remaining ones are not yielded).
         """
-        window = window or 4 * self.cfg.max_concurrency
+        if window is None:  # a batch should hold every pending request, not a streaming window's worth
+            window = self.cfg.batch.max_requests if self.batch is not None else 4 * self.cfg.max_concurrency
         it = iter(requests)
         pending: set[asyncio.Task] = set()
         try:
@@ -96,12 +102,16 @@ class Teacher:
     def stats(self) -> dict[str, Any]:
         """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved
         (`concurrency_trace`: [seconds, limit, event] for each cut, pause and whole-slot recovery)."""
-        return {
+        stats = {
             "attempts_sent": self.sent,
             "retries": self.retries,
             "max_concurrency": self.cfg.max_concurrency,
             **self._limit.stats(),
         }
+        if self.batch is not None:
+            stats["mode"] = "batch"
+            stats["batches"] = list(self.batch.summaries)
+        return stats
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -113,6 +123,11 @@ class Teacher:
                 hit = replace(hit, request_id=req.id)
                 self.usage.add(model, hit)
                 return hit
+        if self.batch is not None:
+            comp = replace(await self.batch.submit(key, req, model), request_id=req.id)
+            self.usage.add(model, comp, discount=None if comp.cached else self.cfg.batch.discount)
+            self.successes += comp.ok
+            return comp
         if key in self._inflight:  # an identical request is being sent right now: share its answer
             comp = await asyncio.shield(self._inflight[key])
             comp = replace(comp, request_id=req.id, cached=comp.ok)
@@ -198,6 +213,10 @@ class Teacher:
             log.debug("teacher: request %s attempt %d failed (%s); retry in %.2fs", req.id, attempt, message, delay)
             await asyncio.sleep(delay)
 
+    def _store_batch_result(self, key: str, model: str, comp: Completion) -> None:
+        if comp.ok and self.ledger is not None:
+            self.ledger.put(key, self.backend.name, comp)
+
     async def _wait_pause(self) -> None:
         while (wait := self._limit.pause_until - time.monotonic()) > 0:
             await asyncio.sleep(wait)
@@ -210,10 +229,14 @@ async def open_teacher(
     """Open the backend (or use the injected one) and the ledger; close both on exit."""
     backend = backend if backend is not None else make_backend(cfg)
     ledger = Ledger(ledger_path) if ledger_path is not None else None
+    teacher = None
     try:
-        yield Teacher(cfg, backend, ledger)
+        teacher = Teacher(cfg, backend, ledger)
+        yield teacher
     finally:
         try:
+            if teacher is not None and teacher.batch is not None:
+                await teacher.batch.aclose()
             await backend.aclose()
         finally:
             if ledger is not None:

@@ -156,10 +156,32 @@ class FakeSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """`mode: batch` (OpenAI-compatible backends): pending requests go through the provider's Batch API
+    (Files upload -> batch -> poll -> output/error files), folded into the same ledger as streamed ones."""
+
+    completion_window: str = "24h"
+    discount: float = 0.5  # batch price = discount x teacher.prices (OpenAI: half price)
+    max_requests: int = 50_000  # per batch (OpenAI's limit); more pending requests = more batches
+    collect_s: float = 1.0  # a batch is submitted once no new request arrived for this long
+    poll_s: float = 5.0  # first status poll; the interval grows x1.5 up to poll_max_s
+    poll_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.discount <= 1:
+            raise ValueError("batch.discount must be between 0 and 1")
+        if self.max_requests < 1:
+            raise ValueError("batch.max_requests must be >= 1")
+        if self.poll_s <= 0 or self.poll_max_s < self.poll_s:
+            raise ValueError("batch.poll_s must be > 0 and <= batch.poll_max_s")
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     """Which LLM answers and how hard we may push it. Nested under `teacher:` / `judge:` in stage configs."""
 
     backend: BackendName = "openai"
+    mode: Literal["stream", "batch"] = "stream"  # batch: the provider's Batch API (openai backend; cheaper, slower)
     model: str = ""
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"  # NAME of the env var; the key itself never in config
@@ -179,6 +201,7 @@ class TeacherConfig:
     hf: HFSettings = field(default_factory=HFSettings)
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
     fake: FakeSettings = field(default_factory=FakeSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
