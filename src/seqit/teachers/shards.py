@@ -120,7 +120,7 @@ def merge_runs(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
         usage = merge_usage(usage, m.get("usage_total") or m.get("usage"))
     merged = {"command": "merge", "merged_command": first["command"], "config": first["config"],
               "inputs": manifests[0].get("inputs"), "shards": [{"index": i, "dir": str(seen[i])} for i in sorted(seen)],
-              "counts": counts, "usage_total": usage, "lines": lines, "status": "finished"}
+              "last_attempt_counts": counts, "usage_total": usage, "lines": lines, "status": "finished"}
     write_json_atomic(out / "manifest.json", merged)
     return merged
 
