@@ -141,6 +141,7 @@ def quickstart(
 
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: only shard I of N (by a stable hash of the id); join with `seqit merge`.")]
 
 
 def _overrides(overrides: list[str] | None, out: Path | None) -> list[str]:
@@ -154,6 +155,7 @@ def score(
     limit: LimitOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing, write nothing: counts, cost estimate, first prompt.")] = False,
     out: OutOpt = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
     import json
@@ -179,7 +181,9 @@ def score(
             console.print("fake judge row:", json.dumps(plan["fake_row"]["meta"], ensure_ascii=False)[:400], markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_score(cfg, limit=limit, argv=sys.argv)
+    from seqit.teachers.shards import parse_shard
+
+    path = run_score(cfg, limit=limit, argv=sys.argv, shard=parse_shard(shard))
     _print_run(path, "scored.jsonl")
 
 
@@ -236,6 +240,7 @@ def generate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the first rendered prompts and a cost estimate; send nothing.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    shard: ShardOpt = None,
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
     from seqit.config import load_config
@@ -262,7 +267,9 @@ def generate(
             console.print(f"  {model or '(no model set)'}: ~{e['prompt_tokens']} prompt + <= {e['max_completion_tokens']} completion tokens{priced}", markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_generate(cfg, argv=sys.argv, progress=not no_progress)
+    from seqit.teachers.shards import parse_shard
+
+    path = run_generate(cfg, argv=sys.argv, progress=not no_progress, shard=parse_shard(shard))
     import json
 
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

@@ -114,3 +114,69 @@ def test_merge_refuses_a_shard_with_unanswered_requests(tmp_path, fake_openai):
     (dirs[0] / "out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept[:-1]))  # one answer lost
     with pytest.raises(DataError, match="1 request ids .* are in no shard's output or rejects"):
         merge_runs(dirs, tmp_path / "m")
+
+
+def _generate_cfg(tmp_path: Path, server, out: str, *extra: str):
+    from seqit.config import load_config
+    from seqit.generate.run import GenerateConfig
+
+    root = Path(__file__).resolve().parents[2]
+    return load_config(GenerateConfig, root / "configs/generate/alpaca-selfseq.yaml", [
+        f"data.path={root / 'src/seqit/resources/sample_alpaca.jsonl'}", f"out_dir={tmp_path / out}",
+        f"teacher.base_url={server.url}", "teacher.model=fake-model", "teacher.api_key_env=null", "limit=12", *extra])
+
+
+def test_sharded_generate_merges_to_the_unsharded_result(tmp_path, fake_openai):
+    from fakes.teacher_scripts import good_reply
+    from seqit.generate.run import run_generate
+
+    fake_openai.reply = lambda body: good_reply(body["messages"])
+    whole = run_generate(_generate_cfg(tmp_path, fake_openai, "whole"), progress=False)
+    dirs = [run_generate(_generate_cfg(tmp_path, fake_openai, f"g{i}"), progress=False, shard=(i, 2)) for i in range(2)]
+    parts = [{r["id"] for r in rows(d / "sit.jsonl")} for d in dirs]
+    assert parts[0] and parts[1] and parts[0].isdisjoint(parts[1])
+    m = merge_runs(dirs, tmp_path / "merged")
+    assert m["merged_command"] == "generate"
+    for name in ("sit.jsonl", "it.jsonl"):
+        assert sorted(r["id"] for r in rows(tmp_path / "merged" / name)) == sorted(r["id"] for r in rows(whole / name))
+    assert all(json.loads((d / "manifest.json").read_text())["counts"]["balanced"] for d in dirs)
+
+
+def test_generate_in_batch_mode_sends_one_batch_per_self_seq_stage(tmp_path, fake_openai):
+    from fakes.teacher_scripts import good_reply
+    from seqit.generate.run import run_generate
+
+    fake_openai.reply = lambda body: good_reply(body["messages"])
+    fake_openai.batch_delay_s = 0.05
+    stream = run_generate(_generate_cfg(tmp_path, fake_openai, "stream"), progress=False)
+    streamed = sum(fake_openai.attempts.values())
+    cfg = _generate_cfg(tmp_path, fake_openai, "batch", "teacher.mode=batch", "teacher.batch.collect_s=0.2",
+                        "teacher.batch.poll_s=0.05", "teacher.batch.poll_max_s=0.1")
+    path = run_generate(cfg, progress=False)
+    assert sum(fake_openai.attempts.values()) == streamed  # nothing streamed in batch mode
+    m = json.loads((path / "manifest.json").read_text())
+    sizes = [b["requests"] for b in m["teacher"]["batches"]]
+    assert len(sizes) == 6 and sizes[0] == 12, sizes  # IT answer, classify, rewrite, validate, respond, classify
+    assert sum(sizes) == streamed and m["usage"]["batched"] == streamed
+    for name in ("sit.jsonl", "it.jsonl"):
+        assert {r["id"]: r["messages"] for r in rows(path / name)} == {r["id"]: r["messages"] for r in rows(stream / name)}
+
+
+def test_sharded_score_merges_every_record_once(tmp_path):
+    from seqit.config import load_config
+    from seqit.phases.score import ScoreConfig, run_score
+    from seqit.teachers import FakeBackend
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"Task {i}", "input": "", "output": f"out {i}"}) + "\n"
+                            for i in range(20)) + "{broken\n")
+    reply = json.dumps({"rationale": "ok", "task_complexity": 2, "transformation_difficulty": 3, "score": 3})
+    dirs = []
+    for i in range(3):
+        cfg = load_config(ScoreConfig, None, [f"data={data}", f"out_dir={tmp_path / f's{i}'}", "judge.backend=fake",
+                                              "judge.model=j"])
+        dirs.append(run_score(cfg, backend=FakeBackend([reply]), shard=(i, 3)))
+        assert json.loads((dirs[-1] / "manifest.json").read_text())["counts"]["balanced"]
+    merge_runs(dirs, tmp_path / "merged")
+    assert sorted(r["id"] for r in rows(tmp_path / "merged" / "scored.jsonl")) == sorted(f"d-{i + 1:05d}" for i in range(20))
+    assert len(rows(tmp_path / "merged" / "rejects.jsonl")) == 1  # the unreadable row, once

@@ -378,6 +378,6 @@ def test_adaptive_concurrency_backs_off_a_server_with_less_capacity(fake_openai,
     assert all(c.ok for c in comps) and len(comps) == 120
     overloads = fake_openai.kinds["429_capacity"]
     if adaptive:
-        assert stats["concurrency_cuts"] >= 1 and overloads < 120
+        assert stats["concurrency_cuts"] >= 1 and overloads < 240, overloads  # measured: 60-120
     else:
-        assert stats["concurrency_cuts"] == 0 and overloads >= 120
+        assert stats["concurrency_cuts"] == 0 and overloads >= 240, overloads  # measured: ~480

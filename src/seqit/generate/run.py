@@ -28,6 +28,7 @@ from seqit.records import load_records
 from seqit.runs import Run, start_run
 from seqit.teachers import open_teacher
 from seqit.teachers.backends import preflight
+from seqit.teachers.shards import in_shard
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("sit.jsonl", "it.jsonl", "rejects.jsonl")
@@ -37,8 +38,10 @@ OUTPUTS = ("sit.jsonl", "it.jsonl", "rejects.jsonl")
 # run
 
 
-def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: bool = True) -> Path:
-    """Generate (or resume) a run; returns the run dir."""
+def run_generate(
+    cfg: GenerateConfig, argv: list[str] | None = None, progress: bool = True, shard: tuple[int, int] | None = None
+) -> Path:
+    """Generate (or resume) a run; returns the run dir. `shard=(i, n)`: only shard i's seeds (by id)."""
     from seqit.generate.taskdriven import run as gen_tasks
 
     if cfg.method == "caption":
@@ -47,10 +50,17 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         preflight(cfg.teacher)  # a missing key or package fails here, before the run dir is made
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
     records = loaded.records[: cfg.limit] if cfg.limit else loaded.records
+    elsewhere = 0  # rows another shard accounts for
+    if shard is not None:  # --shard i/n (seqit.teachers.shards); read rejects go to shard 0 only
+        records = [r for r in records if in_shard(r.id, shard)]
+        if shard[0] != 0:
+            elsewhere, loaded.rejects[:] = len(loaded.rejects), []
     inputs = {"data": cfg.data.path, **{f"parallel.{k}": v for k, v in cfg.taskdriven.parallel.items()}}
     earlier = previous_usage(Path(cfg.out_dir))
     run = start_run(cfg.out_dir, cfg, "generate", inputs=inputs, argv=argv)
     run.manifest["usage_total"] = earlier
+    if shard is not None:
+        run.manifest["shard"] = {"index": shard[0], "count": shard[1]}
     done = resume_state(run)
     with JsonlWriter(run.file("rejects.jsonl")) as w:
         w.write_many(
@@ -70,7 +80,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         order,
         rows_in=loaded.rows_in,
         read_rejects=len(loaded.rejects),
-        limited=len(loaded.records) - len(records),
+        limited=len(loaded.records) - len(records) + elsewhere,
     )
     return run.path
 
@@ -82,7 +92,9 @@ async def drive_seeds(
     cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn, progress: bool, backend: Any = None
 ) -> None:
     """Run `fn(seed, teacher, tick)` for every seed, a bounded window at a time, writing each outcome at once."""
-    window = cfg.max_inflight_seeds or 2 * cfg.teacher.max_concurrency
+    # batch mode: every seed in flight, so each Self-Seq stage's pending requests form one batch
+    batch = cfg.teacher.mode == "batch"
+    window = cfg.max_inflight_seeds or (max(1, len(todo)) if batch else 2 * cfg.teacher.max_concurrency)
     with _Progress(progress, len(todo)) as bar, Outputs(run) as out:
         async with open_teacher(
             cfg.teacher, ledger_path=run.file("ledger.sqlite"), backend=backend

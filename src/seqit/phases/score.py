@@ -158,11 +158,21 @@ def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict
 # The command
 
 
-def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | None = None, backend: Any = None) -> Path:
-    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
+def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | None = None, backend: Any = None,
+              shard: tuple[int, int] | None = None) -> Path:
+    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests).
+    `shard=(i, n)`: only shard i's records (by id; seqit.teachers.shards), read rejects in shard 0."""
     records, read_rejects, rows_in = read_input(cfg, limit)
+    if shard is not None:
+        from seqit.teachers.shards import in_shard
+
+        records = [r for r in records if in_shard(r.id, shard)]
+        read_rejects = read_rejects if shard[0] == 0 else []
+        rows_in = len(records) + len(read_rejects)  # this shard's rows
     previous = _previous_usage(Path(cfg.out_dir))
     run = start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv)
+    if shard is not None:
+        run.manifest["shard"] = {"index": shard[0], "count": shard[1]}
     write_jsonl(run.file("rejects.jsonl"), read_rejects)  # rebuilt on every attempt: no duplicates
     if cfg.method == "proxy":
         counts = _run_proxy(run, records, cfg)

@@ -52,8 +52,10 @@ def _manifest(d: Path) -> dict[str, Any]:
 
 
 def _fingerprint(m: dict[str, Any]) -> dict[str, Any]:
-    """What must be equal across shards: the command, the config and the inputs' hashes."""
-    return {"command": m.get("command"), "config": m.get("config"),
+    """What must be equal across shards: the command, the config (bar where each shard writes) and
+    the inputs' hashes."""
+    config = {k: v for k, v in (m.get("config") or {}).items() if k != "out_dir"}
+    return {"command": m.get("command"), "config": config,
             "inputs": {k: (v or {}).get("sha256") for k, v in (m.get("inputs") or {}).items()}}
 
 
