@@ -217,3 +217,15 @@ def test_parse_result_line(line, expect):
 def test_batch_mode_needs_an_openai_compatible_backend():
     with pytest.raises(ConfigError, match="mode: batch needs backend: openai"):
         preflight(TeacherConfig(backend="fake", mode="batch"))
+
+
+def test_the_cost_estimate_uses_the_batch_price():
+    from seqit.teachers import Price, estimate_cost
+    from seqit.teachers.types import BatchSettings
+
+    reqs = [ChatRequest(id="a", messages=[{"role": "user", "content": "x" * 400}], max_tokens=100)]
+    prices = {"m": Price(input=10.0, output=20.0)}
+    stream = estimate_cost(reqs, TeacherConfig(model="m", prices=prices))["max_cost_usd"]
+    batch = estimate_cost(reqs, TeacherConfig(model="m", prices=prices, mode="batch",
+                                              batch=BatchSettings(discount=0.5)))["max_cost_usd"]
+    assert stream > 0 and batch == pytest.approx(stream / 2)

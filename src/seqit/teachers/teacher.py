@@ -52,6 +52,10 @@ class Teacher:
             from seqit.teachers.batch import BatchRunner
 
             self.batch = BatchRunner(cfg, backend, ledger, self._store_batch_result)
+        elif ledger is not None and (open_batches := ledger.open_batches()):
+            n = sum(len(b["requests"]) for b in open_batches)
+            log.warning("teacher: %d requests are in %d submitted batch(es) of an earlier run; streaming sends them "
+                        "again (rerun with teacher.mode=batch to collect those answers instead)", n, len(open_batches))
 
     async def complete(self, req: ChatRequest) -> Completion:
         """The completion for `req`, or a recorded failure in `.error`. Never raises (except cancellation)."""

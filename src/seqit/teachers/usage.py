@@ -104,7 +104,8 @@ def estimate_cost(requests: Iterable[ChatRequest], cfg: TeacherConfig) -> dict[s
     for model, e in per_model.items():
         price = price_for(cfg.prices, model)
         e["priced"] = price is not None
-        e["max_cost_usd"] = round(cost_usd(e["prompt_tokens"], e["max_completion_tokens"], price), 6)
+        discount = cfg.batch.discount if cfg.mode == "batch" else 1.0  # batch mode: the batch price
+        e["max_cost_usd"] = round(cost_usd(e["prompt_tokens"], e["max_completion_tokens"], price) * discount, 6)
     return {
         "models": per_model,
         "requests": sum(e["requests"] for e in per_model.values()),
