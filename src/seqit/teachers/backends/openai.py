@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -22,6 +21,11 @@ from typing import Any
 from seqit.errors import ConfigError
 from seqit.teachers.errors import BackendError, is_retryable_status, parse_retry_after, redact
 from seqit.teachers.types import ChatRequest, Completion, TeacherConfig, Usage
+
+try:  # imported with this module (built only when an openai teacher is), not on the first request
+    import aiohttp
+except ImportError:  # pragma: no cover - aiohttp is a dependency; httpx is the fallback
+    aiohttp = None
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +109,9 @@ def _http_client(openai: Any, max_concurrency: int, timeout_s: float) -> Any:
 def http_transport(choice: str) -> str:
     """"aiohttp" (the fast path; a dependency) or "httpx" (the openai client's own transport)."""
     if choice == "auto":
-        return "aiohttp" if importlib.util.find_spec("aiohttp") is not None else "httpx"
+        return "aiohttp" if aiohttp is not None else "httpx"
+    if choice == "aiohttp" and aiohttp is None:
+        raise ConfigError("teacher.openai.http: aiohttp is not installed (pip install aiohttp, or use httpx)")
     return choice
 
 
@@ -209,8 +215,6 @@ class OpenAIBackend:
         return resp.status_code, resp.headers, resp.text
 
     async def _post_aiohttp(self, data: bytes) -> tuple[int, Any, str]:
-        import aiohttp
-
         if self._session is None or self._session.closed:  # created on the loop that uses it
             t = self.cfg.timeout_s
             self._session = aiohttp.ClientSession(
