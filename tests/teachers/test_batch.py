@@ -229,3 +229,29 @@ def test_the_cost_estimate_uses_the_batch_price():
     batch = estimate_cost(reqs, TeacherConfig(model="m", prices=prices, mode="batch",
                                               batch=BatchSettings(discount=0.5)))["max_cost_usd"]
     assert stream > 0 and batch == pytest.approx(stream / 2)
+
+
+def test_eval_judge_in_batch_mode_matches_streaming(tmp_path, fake_openai):
+    import importlib.util
+
+    from seqit.eval.run import run_eval
+    from seqit.jsonl import read_jsonl
+
+    spec = importlib.util.spec_from_file_location("eval_cases", Path(__file__).parents[1] / "eval" / "test_run_eval.py")
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    fake_openai.reply = cases.judge_reply
+    fake_openai.batch_delay_s = 0.05
+    for sub in ("s", "b"):
+        (tmp_path / sub).mkdir()
+    streamed = run_eval(cases.seqeval_config(tmp_path / "s", fake_openai))
+    sent = sum(fake_openai.attempts.values())
+    batched = run_eval(cases.seqeval_config(tmp_path / "b", fake_openai, extra=[
+        "judge.mode=batch", "judge.batch.collect_s=0.1", "judge.batch.poll_s=0.05", "judge.batch.poll_max_s=0.1"]))
+    assert sum(fake_openai.attempts.values()) == sent  # the judge sent nothing streamed
+    status = lambda run: {r["id"]: (r["status"], r.get("following")) for r in read_jsonl(run / "samples.jsonl")}  # noqa: E731
+    assert status(batched) == status(streamed)
+    m = json.loads((batched / "manifest.json").read_text())
+    assert m["usage"]["judge"]["batched"] == sent
+    first, *reasks = fake_openai.batches.values()  # every item's first judging in one batch, then the re-asks
+    assert len(fake_openai.files[first["input_file_id"]].splitlines()) == 5 and reasks
