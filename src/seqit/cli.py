@@ -185,6 +185,7 @@ def quickstart(
 
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: only shard I of N (by a stable hash of the id); join with `seqit merge`.")]
 
 
 def _load(cls: type, config: Path | None, overrides: list[str] | None, *, out: Path | None = None,
@@ -222,6 +223,7 @@ def score(
     dry_run: DryRunOpt = False,
     out: OutOpt = None,
     max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
+    shard: ShardOpt = None,
 ) -> None:
     """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
     import json
@@ -246,7 +248,9 @@ def score(
             console.print("fake judge row:", json.dumps(plan["fake_row"]["meta"], ensure_ascii=False)[:400], markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_score(cfg, argv=sys.argv)
+    from seqit.teachers.shards import parse_shard
+
+    path = run_score(cfg, argv=sys.argv, shard=parse_shard(shard))
     counts = _print_run(path, "scored.jsonl")
     _check_outcome(counts["rows_in"], counts["scored"], counts["rejects"], max_reject_frac)
 
@@ -312,6 +316,7 @@ def generate(
     out: OutOpt = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
+    shard: ShardOpt = None,
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
     from seqit.generate.run import GenerateConfig, plan_generate, run_generate
@@ -333,7 +338,9 @@ def generate(
             console.print(f"  {model or '(no model set)'}: ~{e['prompt_tokens']} prompt + <= {e['max_completion_tokens']} completion tokens{priced}", markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_generate(cfg, argv=sys.argv, progress=not no_progress)
+    from seqit.teachers.shards import parse_shard
+
+    path = run_generate(cfg, argv=sys.argv, progress=not no_progress, shard=parse_shard(shard))
     import json
 
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -383,6 +390,10 @@ def complete(
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
     max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
+    mode: Annotated[str | None, typer.Option(help="stream (default) or batch (the provider's Batch API: half price, slower).")] = None,
+    export_batch: Annotated[Path | None, typer.Option("--export-batch", help="Write pending requests as OpenAI Batch JSONL (e.g. for `vllm run-batch`); send nothing.")] = None,
+    import_batch: Annotated[Path | None, typer.Option("--import-batch", help="Fold a Batch results JSONL (OpenAI or `vllm run-batch` output) into the ledger and OUT.")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="I/N: only this shard's requests (by a stable hash of the id); join shard dirs with `seqit merge`.")] = None,
 ) -> None:
     """Send chat requests to a teacher LLM; results stream to OUT, failures to rejects.jsonl. Rerun to resume.
 
@@ -392,13 +403,23 @@ def complete(
     import json
 
     from seqit.teachers.complete import CompleteConfig, run_complete
+    from seqit.teachers.shards import parse_shard
 
     flags = {"backend": backend, "base_url": base_url, "model": model, "api_key_env": api_key_env,
-             "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout}
+             "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout, "mode": mode}
     extra = [f"teacher.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     cfg = _load(CompleteConfig, config, overrides, limit=limit, extra=extra)
-    res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not dry_run)
+    if export_batch is not None and import_batch is not None:
+        raise typer.BadParameter("use --export-batch or --import-batch, not both")
+    quiet = dry_run or export_batch is not None or import_batch is not None
+    res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not quiet,
+                       export_batch=export_batch, import_batch=import_batch, shard=parse_shard(shard))
     c, est = res.counts, res.estimate
+    if export_batch is not None:
+        console.print(f"wrote {c['exported']} batch lines for {c['to_send']} pending requests to {export_batch}; "
+                      f"answer it (e.g. vllm run-batch -i {export_batch} -o results.jsonl --model M), then rerun "
+                      "with --import-batch results.jsonl", markup=False)
+        return
     console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  "
                   f"answered in ledger: {c['in_ledger']}  to send: {c['to_send']}")
     if dry_run:
@@ -519,6 +540,22 @@ def _print_eval_summary(results: dict) -> None:
 
 def _num(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else "–" if v is None else str(v)
+
+
+@app.command()
+def merge(
+    shard_dirs: Annotated[list[Path], typer.Argument(help="Run dirs of the shards (--shard 0/N ... N-1/N) of one run.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Merged run dir.")],
+) -> None:
+    """Join the run dirs of a sharded run: checks same config and inputs, every shard and every id once; sums usage."""
+    from seqit.teachers.shards import merge_runs
+
+    m = merge_runs(list(shard_dirs), out)
+    u = m["usage_total"]
+    console.print(f"merged {len(m['shards'])} shards of `seqit {m['merged_command']}`: "
+                  + "  ".join(f"{k}: {v}" for k, v in m["lines"].items())
+                  + (f"  cost: ${u.get('cost_usd', 0):.4f}" if u else ""), markup=False)
+    console.print(f"wrote {out}", markup=False)
 
 
 @app.command()

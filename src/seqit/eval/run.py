@@ -183,6 +183,8 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
             model = await stack.enter_async_context(open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")))
             answer = generating_answerer(model, cfg.generation, prep.stop)
         window = 4 * max(cfg.judge.max_concurrency, cfg.model.max_concurrency)
+        if "batch" in (cfg.judge.mode, cfg.model.mode):  # every item in flight: one provider batch per judging step
+            window = max(1, len(todo))
         statuses: Counter[str] = Counter()
         with JsonlWriter(samples) as writer, progress(cfg.task, len(todo), {"failed": 0}, enabled=bool(todo)) as bar:
             async for row in drive(todo, lambda item: worker(item, answer, judge), window):

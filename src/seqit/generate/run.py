@@ -22,21 +22,31 @@ from seqit.jsonl import JsonlWriter
 from seqit.records import load_records
 from seqit.runs import reject_row, start_run
 from seqit.teachers.backends import preflight
+from seqit.teachers.shards import in_shard
 
 # ---------------------------------------------------------------------------------------------
 # run
 
 
-def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: bool = True) -> Path:
-    """Generate (or resume) a run; returns the run dir."""
+def run_generate(
+    cfg: GenerateConfig, argv: list[str] | None = None, progress: bool = True, shard: tuple[int, int] | None = None
+) -> Path:
+    """Generate (or resume) a run; returns the run dir. `shard=(i, n)`: only shard i's seeds (by id)."""
     if cfg.method == "caption":
         return gen_tasks.run_caption(cfg, argv)
     if cfg.method == "selfseq" or gen_tasks.needs_teacher(cfg):
         preflight(cfg.teacher)  # a missing key or package fails here, before the run dir is made
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
     records = loaded.records[: cfg.limit] if cfg.limit else loaded.records
+    elsewhere = 0  # rows another shard accounts for
+    if shard is not None:  # --shard i/n (seqit.teachers.shards); read rejects go to shard 0 only
+        records = [r for r in records if in_shard(r.id, shard)]
+        if shard[0] != 0:
+            elsewhere, loaded.rejects[:] = len(loaded.rejects), []
     inputs = {"data": cfg.data.path, **{f"parallel.{k}": v for k, v in cfg.taskdriven.parallel.items()}}
     with start_run(cfg.out_dir, cfg, "generate", inputs=inputs, argv=argv) as run:
+        if shard is not None:
+            run.manifest["shard"] = {"index": shard[0], "count": shard[1]}
         done = resume_state(run)
         with JsonlWriter(run.file("rejects.jsonl")) as w:
             w.write_many(
@@ -52,7 +62,7 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
         else:
             order = asyncio.run(gen_tasks.run_taskdriven(cfg, run, records, done, progress, loaded.rows_in))
         finalize(cfg, run, order, rows_in=loaded.rows_in, read_rejects=len(loaded.rejects),
-                 limited=len(loaded.records) - len(records))
+                 limited=len(loaded.records) - len(records) + elsewhere)
         return run.path
 
 

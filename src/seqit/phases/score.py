@@ -164,10 +164,20 @@ def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict
 # The command
 
 
-def run_score(cfg: ScoreConfig, *, argv: list[str] | None = None, backend: Any = None) -> Path:
-    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
+def run_score(cfg: ScoreConfig, *, argv: list[str] | None = None, backend: Any = None,
+              shard: tuple[int, int] | None = None) -> Path:
+    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests).
+    `shard=(i, n)`: only shard i's records (by id; seqit.teachers.shards), read rejects in shard 0."""
     records, read_rejects, rows_in = read_input(cfg)
+    if shard is not None:
+        from seqit.teachers.shards import in_shard
+
+        records = [r for r in records if in_shard(r.id, shard)]
+        read_rejects = read_rejects if shard[0] == 0 else []
+        rows_in = len(records) + len(read_rejects)  # this shard's rows
     with start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv) as run:
+        if shard is not None:
+            run.manifest["shard"] = {"index": shard[0], "count": shard[1]}
         return _score(run, cfg, records, read_rejects, rows_in, backend)
 
 

@@ -15,6 +15,7 @@ retried, and the ledger (ledger.sqlite in the run dir) means nothing finished is
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,15 @@ from seqit.jsonl import JsonlWriter, read_ids
 from seqit.progress import progress
 from seqit.records import Reject, RowError, read_rows, row_id
 from seqit.runs import Run, reject_row, start_run
-from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
+from seqit.teachers import (
+    ChatRequest,
+    Completion,
+    TeacherConfig,
+    Usage,
+    cache_key,
+    estimate_cost,
+    open_teacher,
+)
 from seqit.teachers.backends import preflight
 from seqit.teachers.ledger import cached_keys
 
@@ -157,14 +166,28 @@ def run_complete(
     argv: list[str] | None = None,
     progress: bool = False,
     backend: Any = None,
+    export_batch: str | Path | None = None,
+    import_batch: str | Path | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> CompleteResult:
-    """Complete every request in `requests_path` not already in `out`; returns counts and usage."""
+    """Complete every request in `requests_path` not already in `out`; returns counts and usage.
+
+    `export_batch`: write the pending requests as OpenAI Batch JSONL (custom_id = ledger key) and
+    send nothing. `import_batch`: fold a Batch results file (OpenAI or `vllm run-batch` output) into
+    the ledger and OUT, send nothing. `shard=(i, n)`: only the requests of shard i of n (by id).
+    """
     requests_path, out = Path(requests_path), Path(out)
-    if backend is None:
+    if backend is None and export_batch is None and import_batch is None:
         preflight(cfg.teacher)
     run_dir = Path(run_dir) if run_dir is not None else out.parent
     rejects_path = run_dir / "rejects.jsonl"
     good, input_rejects, rows_in = read_requests(requests_path, cfg.limit)
+    if shard is not None:
+        from seqit.teachers.shards import in_shard
+
+        good = [(r, meta) for r, meta in good if in_shard(r.id, shard)]
+        # a bad row belongs to one shard too (by id, or by line when it has none): merged rejects hold it once
+        input_rejects = [r for r in input_rejects if in_shard(r.id or f"line:{r.line}", shard)]
     done = read_ids(out) if out.exists() else set()
     todo = [(r, meta) for r, meta in good if r.id not in done]
     in_ledger = _in_ledger(run_dir / "ledger.sqlite", [r for r, _ in todo], cfg.teacher, backend)
@@ -177,24 +200,35 @@ def run_complete(
     )
     if dry_run:
         return CompleteResult(out, rejects_path, run_dir, counts, {}, estimate, dry_run=True)
+    if export_batch is not None:
+        pending = [r for r, _ in todo if r.id not in in_ledger]
+        counts["exported"] = _export_batch(Path(export_batch), pending, cfg.teacher, backend)
+        return CompleteResult(out, rejects_path, run_dir, counts, {}, estimate, dry_run=True)
 
     run = start_run(run_dir, cfg, command="complete", inputs={"requests": requests_path}, argv=argv)
     with run:
         run.lock(out, f"output {out}")  # another run dir may point at the same output: hold it too
-        return _run(run, cfg, out, rejects_path, todo, input_rejects, counts, estimate, progress, backend)
+        if shard is not None:
+            run.manifest["shard"] = {"index": shard[0], "count": shard[1], "requests": len(good)}
+        return _run(run, cfg, out, rejects_path, todo, input_rejects, counts, estimate, progress, backend, import_batch)
 
 
 def _run(run: Run, cfg: CompleteConfig, out: Path, rejects_path: Path, todo: list, input_rejects: list[Reject],
-         counts: dict[str, int], estimate: dict[str, Any], progress: bool, backend: Any) -> CompleteResult:
+         counts: dict[str, int], estimate: dict[str, Any], progress: bool, backend: Any,
+         import_batch: str | Path | None) -> CompleteResult:
     run.manifest["estimate"] = estimate
     run.manifest["outputs"] = {"completions": str(out), "rejects": str(rejects_path), "ledger": str(run.file("ledger.sqlite"))}
     rejects_path.unlink(missing_ok=True)  # this run re-validates inputs and retries every failure
     with JsonlWriter(out) as writer, JsonlWriter(rejects_path) as rej:
         for r in input_rejects:
             rej.write(r.to_json())  # {id, file, line, stage: "input", reason, field, row}
-        usage, n_ok, n_failed, auth_error = asyncio.run(
-            _complete_all(cfg.teacher, todo, run, writer, rej, progress, backend)
-        )
+        if import_batch is not None:
+            usage, n_ok, n_failed, auth_error = _import_batch(Path(import_batch), cfg.teacher, todo, run, writer,
+                                                              rej, backend)
+        else:
+            usage, n_ok, n_failed, auth_error = asyncio.run(
+                _complete_all(cfg.teacher, todo, run, writer, rej, progress, backend)
+            )
     counts.update(completed=n_ok, failed=n_failed, not_finished=len(todo) - n_ok - n_failed)
     run.record_usage("teacher", usage)
     if auth_error:
@@ -228,6 +262,75 @@ async def _complete_all(teacher_cfg: TeacherConfig, todo: list, run: Run, writer
                     last_save = time.monotonic()
         run.manifest["teacher"] = teacher.stats()
         return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
+
+
+def _keyed(reqs: list[ChatRequest], teacher: TeacherConfig, backend: Any) -> dict[str, list[ChatRequest]]:
+    """Requests by ledger key (identical requests share one key, one batch line, one answer)."""
+    name = backend.name if backend is not None else teacher.backend
+    by_key: dict[str, list[ChatRequest]] = {}
+    for r in reqs:
+        by_key.setdefault(cache_key(r, name, r.model or teacher.model), []).append(r)
+    return by_key
+
+
+def _export_batch(path: Path, pending: list[ChatRequest], teacher: TeacherConfig, backend: Any) -> int:
+    """Write the pending requests as Batch JSONL (custom_id = ledger key); returns the line count."""
+    from seqit.teachers.batch import batch_line
+
+    by_key = _keyed(pending, teacher, backend)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key, reqs in by_key.items():
+            r = reqs[0]
+            f.write(json.dumps(batch_line(key, r, r.model or teacher.model, teacher), ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    log.info("wrote %d batch lines (%d requests) to %s", len(by_key), len(pending), path)
+    return len(by_key)
+
+
+def _import_batch(path: Path, teacher: TeacherConfig, todo, run, writer, rej, backend):
+    """Fold a Batch results file into the ledger and OUT; failed lines become rejects with their reason.
+    Requests without a line stay pending (a later run sends or imports them)."""
+    from seqit.teachers.batch import parse_result_line, read_jsonl_text
+    from seqit.teachers.ledger import Ledger
+    from seqit.teachers.usage import UsageLedger
+
+    if not path.is_file():
+        raise DataError(f"{path}: batch results file not found")
+    by_key = _keyed([r for r, _ in todo], teacher, backend)
+    metas = {r.id: (r.n, meta) for r, meta in todo}
+    name = backend.name if backend is not None else teacher.backend
+    usage = UsageLedger(prices=dict(teacher.prices))
+    n_ok = n_failed = unmatched = 0
+    ledger = Ledger(run.file("ledger.sqlite"))
+    try:
+        for lineno, line in enumerate(read_jsonl_text(path.read_text(encoding="utf-8")), 1):
+            key = line.get("custom_id") if isinstance(line, dict) else None
+            reqs = by_key.pop(key, None) if isinstance(key, str) else None
+            if reqs is None:
+                unmatched += 1
+                log.warning("%s:%d: custom_id matches no pending request (already done, or another run's)", path, lineno)
+                continue
+            model = reqs[0].model or teacher.model
+            comp, reason = parse_result_line(line, model, reqs[0].n)
+            if comp is not None:
+                ledger.put(key, name, comp)
+            for i, r in enumerate(reqs):
+                if comp is not None:
+                    c = Completion(r.id, comp.texts, comp.finish_reasons, comp.usage, comp.model, cached=i > 0)
+                    usage.add(model, c)
+                    writer.write(output_row(c, *metas[r.id]))
+                    n_ok += 1
+                else:
+                    usage.add(model, Completion(r.id, [], [], comp.usage if comp else Usage(), model, error=reason))
+                    rej.write(reject_row(r.id, "teacher", f"{path.name}:{lineno}: {reason}", attempts=1, model=model))
+                    n_failed += 1
+    finally:
+        ledger.close()
+    run.manifest["imported"] = {"file": str(path), "completed": n_ok, "failed": n_failed,
+                                "unmatched_lines": unmatched, "still_pending": sum(len(v) for v in by_key.values())}
+    return usage.summary(), n_ok, n_failed, None
 
 
 def _in_ledger(path: Path, reqs: list[ChatRequest], teacher: TeacherConfig, backend: Any) -> set[str]:

@@ -53,6 +53,9 @@ def preflight(cfg: TeacherConfig) -> None:
 
     if cfg.backend in ("openai", "hf", "vllm") and not cfg.model:
         raise ConfigError(f"teacher.model: required for the {cfg.backend} backend")
+    if cfg.mode == "batch" and cfg.backend != "openai":
+        raise ConfigError(f"teacher.mode: batch needs backend: openai (an OpenAI-compatible Batch API), "
+                          f"not {cfg.backend}; for an offline GPU job use `seqit complete --export-batch`")
     if cfg.backend == "openai":
         from seqit.teachers.backends.openai import api_key_from_env
 
