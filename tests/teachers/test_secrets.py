@@ -138,12 +138,13 @@ def test_cli_redacts_url_credentials_in_files_logs_and_errors(tmp_path, fake_ope
 def test_per_request_http_log_lines_are_quiet_unless_verbose(tmp_path, fake_openai, caplog):
     caplog.set_level(logging.INFO)
     req = _requests(tmp_path / "r.jsonl")
+    http = "teacher.openai.http=httpx"  # the SDK's transport logs one line per request (aiohttp logs none)
     assert main(["complete", str(req), "-o", str(tmp_path / "a" / "out.jsonl"), "--base-url", fake_openai.url,
-                 "--model", "m"]) == 0
+                 "--model", "m", http]) == 0
     assert not [r for r in caplog.records if "HTTP Request" in r.getMessage()]
     caplog.clear()
     assert main(["-v", "complete", str(req), "-o", str(tmp_path / "b" / "out.jsonl"), "--base-url", fake_openai.url,
-                 "--model", "m"]) == 0
+                 "--model", "m", http]) == 0
     lines = [r for r in caplog.records if "HTTP Request" in r.getMessage()]
     assert len(lines) == 3 and {r.name for r in lines} <= {"httpx", "httpx2"}
     main(["validate", str(req)])  # leave the loggers quiet for the tests that follow
@@ -158,3 +159,13 @@ def test_log_filter_redacts_url_credentials_in_formatted_messages():
     assert record.getMessage() == 'HTTP Request: POST http://***@10.0.0.1/v1/chat/completions "HTTP/1.1 200 OK"'
     plain = logging.LogRecord("x", logging.INFO, __file__, 1, "no secrets %d", (3,), None)
     assert _redact_log_record(plain) and plain.getMessage() == "no secrets 3" and plain.args == (3,)
+
+
+def test_auto_key_follows_openai_base_url_from_the_environment(monkeypatch):
+    """With no base_url in the config the client goes to $OPENAI_BASE_URL: the default key must not follow it."""
+    from seqit.teachers.types import TeacherConfig, key_env_name
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert key_env_name(TeacherConfig(model="m")) is None
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    assert key_env_name(TeacherConfig(model="m")) == "OPENAI_API_KEY"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -259,8 +260,8 @@ def key_env_name(cfg: TeacherConfig) -> str | None:
     The default ("auto") is OPENAI_API_KEY for OpenAI's API only, so the user's OpenAI key never goes to a
     local server or a colleague's endpoint; any other base_url needs its key's env var named explicitly.
     """
-    if cfg.api_key_env == AUTO_KEY_ENV:
-        return DEFAULT_KEY_ENV if is_openai_api(cfg.base_url) else None
+    if cfg.api_key_env == AUTO_KEY_ENV:  # the URL requests really go to: base_url, else $OPENAI_BASE_URL
+        return DEFAULT_KEY_ENV if is_openai_api(cfg.base_url or os.environ.get("OPENAI_BASE_URL")) else None
     return cfg.api_key_env
 
 

@@ -115,6 +115,16 @@ def _url_password(url: str | None) -> list[str]:
     return [password] if password else []
 
 
+def _has_userinfo(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.username or parts.password)
+    except ValueError:
+        return False
+
+
 def auth_hint(cfg: TeacherConfig) -> str:
     """What to check after a 401/403, naming the env var that was (or was not) sent."""
     name = key_env_name(cfg)
@@ -196,6 +206,8 @@ class OpenAIBackend:
         self._url = self.base_url + "/chat/completions"
         self._headers = request_headers(key)
         self.transport = http_transport(cfg.openai.http)
+        if self.transport == "aiohttp" and _has_userinfo(self.base_url):
+            self.transport = "httpx"  # aiohttp refuses user:pass@ in the URL beside an Authorization header
         self._session: Any = None  # the aiohttp session, opened on first use (on the loop that uses it)
         self._client: Any = None
         if self.transport == "httpx":
