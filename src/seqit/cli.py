@@ -551,7 +551,7 @@ def merge(
     from seqit.teachers.shards import merge_runs
 
     m = merge_runs(list(shard_dirs), out)
-    u = m["usage_total"]
+    u = m["usage"]["total"]
     console.print(f"merged {len(m['shards'])} shards of `seqit {m['merged_command']}`: "
                   + "  ".join(f"{k}: {v}" for k, v in m["lines"].items())
                   + (f"  cost: ${u.get('cost_usd', 0):.4f}" if u else ""), markup=False)

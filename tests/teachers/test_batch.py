@@ -55,7 +55,7 @@ def test_batch_mode_answers_through_files_and_batches_at_the_batch_price(tmp_pat
     assert all("HTTP 400" in r["reason"] and "context_length_exceeded" in r["reason"] for r in rej)  # provider's reason
     assert all(r["text"] == f"echo: question {r['id'][1:]}" for r in ok)
     m = json.loads((tmp_path / "manifest.json").read_text())
-    u = m["usage"]
+    u = m["usage"]["total"]
     assert u["batched"] == len(ok) and u["failed"] == len(rej)
     full_price = (u["prompt_tokens"] * 2.0 + u["completion_tokens"] * 4.0) / 1e6
     assert u["cost_usd"] == pytest.approx(full_price * 0.5, rel=1e-3)  # the batch discount
@@ -252,6 +252,6 @@ def test_eval_judge_in_batch_mode_matches_streaming(tmp_path, fake_openai):
     status = lambda run: {r["id"]: (r["status"], r.get("following")) for r in read_jsonl(run / "samples.jsonl")}  # noqa: E731
     assert status(batched) == status(streamed)
     m = json.loads((batched / "manifest.json").read_text())
-    assert m["usage"]["judge"]["batched"] == sent
+    assert m["usage"]["roles"]["judge"]["batched"] == sent
     first, *reasks = fake_openai.batches.values()  # every item's first judging in one batch, then the re-asks
     assert len(fake_openai.files[first["input_file_id"]].splitlines()) == 5 and reasks

@@ -71,7 +71,7 @@ def _outputs(d: Path, m: dict[str, Any]) -> dict[str, Path]:
 def merge_runs(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
     """Join shard run dirs into `out`; raises DataError naming the first problem found."""
     from seqit.jsonl import write_json_atomic
-    from seqit.teachers.usage import merge_usage
+    from seqit.runs import sum_usage
 
     if not shard_dirs:
         raise DataError("seqit merge: no shard dirs given")
@@ -114,15 +114,18 @@ def merge_runs(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
     _union_ledgers([Path(d) / "ledger.sqlite" for d in shard_dirs], out / "ledger.sqlite")
 
     counts: dict[str, Any] = {}
-    usage: dict[str, Any] = {}
+    usage: dict[str, Any] = {"total": {}, "roles": {}, "this_attempt": {}}
     for m in manifests:
         for k, v in (m.get("counts") or {}).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 counts[k] = counts.get(k, 0) + v
-        usage = merge_usage(usage, m.get("usage_total") or m.get("usage"))
+        u = m.get("usage") or {}
+        usage["total"] = sum_usage(usage["total"], u.get("total"))
+        for role, ru in (u.get("roles") or {}).items():
+            usage["roles"][role] = sum_usage(usage["roles"].get(role), ru)
     merged = {"command": "merge", "merged_command": first["command"], "config": first["config"],
               "inputs": manifests[0].get("inputs"), "shards": [{"index": i, "dir": str(seen[i])} for i in sorted(seen)],
-              "last_attempt_counts": counts, "usage_total": usage, "lines": lines, "status": "finished"}
+              "last_attempt_counts": counts, "usage": usage, "lines": lines, "status": "finished"}
     write_json_atomic(out / "manifest.json", merged)
     return merged
 
