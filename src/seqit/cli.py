@@ -439,6 +439,25 @@ def report(
     console.print(f"wrote {path}", markup=False)
 
 
+benchmark_app = typer.Typer(help="Ship seqit's benchmarks to other harnesses.", no_args_is_help=True)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("export")
+def benchmark_export(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark to export: seqeval-v.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Task directory to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="Target harness: lm-eval.")] = "lm-eval",
+    version: Annotated[str, typer.Option("--version", help="SeqEval-V version: v1 or v2.")] = "v1",
+) -> None:
+    """Write a task directory (YAML + items + a standard-library checker): lm_eval --include_path OUT --tasks seqeval_v."""
+    from seqit.eval.export import run_export
+
+    path = run_export(benchmark, fmt, out, version)
+    console.print(f"wrote {path} (run: lm_eval --model hf --model_args pretrained=MODEL --include_path {path} "
+                  "--tasks seqeval_v --apply_chat_template)", markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call this in-process)."""
     try:
