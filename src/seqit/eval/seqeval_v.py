@@ -10,6 +10,7 @@ from typing import Any
 
 from seqit.chains.seqeval_v import load_benchmark, prompt_of, score_outputs, score_samples
 from seqit.eval.items import EvalItem, load_outputs
+from seqit.eval.metrics import horizon_metrics
 from seqit.jsonl import write_jsonl
 
 
@@ -29,6 +30,7 @@ def run_task(cfg: Any, run: Any) -> dict[str, Any]:
         evs = [EvalItem(it["id"], tuple(prompt_of(it)), it["meta"]["depth"], it["meta"]) for it in items]
         fields = generate_outputs(cfg, run, evs)
         texts = {k: v["output"] for k, v in fields.items() if v.get("output") is not None}
-    write_jsonl(run.file("samples.jsonl"), score_samples(items, texts))
+    rows = score_samples(items, texts)
+    write_jsonl(run.file("samples.jsonl"), rows)
     run.add_counts(items=len(items), missing=len(items) - len(texts))
-    return {**score_outputs(items, texts), "benchmark": cfg.data or "v1"}
+    return {**score_outputs(items, texts), "benchmark": cfg.data or "v1", "horizon": horizon_metrics(rows)}
