@@ -128,3 +128,17 @@ def test_export_rejects_unknown_benchmark_format_and_version(tmp_path):
         export_seqeval_v(tmp_path, "v1", fmt="helm")
     assert main(["benchmark", "export", "seqeval", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_v2_export_checker_agrees_with_seqit_on_every_v2_item(tmp_path):
+    out = export_seqeval_v(tmp_path / "v2", "v2")
+    utils = load_utils(out)
+    docs = list(utils.load_docs()["test"])
+    assert len(docs) == 800 and sum(d["heldout"] for d in docs) == 175
+    assert "seqeval_v_version: v2" in (out / "seqeval_v.yaml").read_text()
+    for it in frozen_items("v2"):
+        expected = it["messages"][-1]["content"]
+        for text in [expected, *perturbations(expected)]:
+            ours = score_chain(Chain.from_dict(it["meta"]["chain"]), text)
+            theirs = utils.score_chain(utils.Chain.from_dict(it["meta"]["chain"]), text)
+            assert (theirs.correct, theirs.followed, theirs.extra_steps) == (ours.correct, ours.followed, ours.extra_steps)
