@@ -12,7 +12,14 @@ import pytest
 
 from seqit.chains import seqeval_v
 from seqit.chains.sampling import Chain, adjacent_pairs, render_answer
-from seqit.chains.seqeval_v import VERSIONS, build_items, file_sha256, frozen_items, heldout_pairs, score_outputs
+from seqit.chains.seqeval_v import (
+    VERSIONS,
+    build_items,
+    file_sha256,
+    frozen_items,
+    heldout_pairs,
+    score_outputs,
+)
 from seqit.chains.steps import (
     INT,
     INTS,
