@@ -222,3 +222,108 @@ def load_benchmark(spec: str | None) -> list[dict[str, Any]]:
         if not isinstance(it.get("meta"), dict) or "chain" not in it["meta"] or "id" not in it:
             raise DataError(f"{path}:{n}: meta.chain: missing (not a SeqEval-V item)")
     return items
+
+
+# ---- multi-turn rendering and the self-conditioning probe ------------------------------------------
+# Each step is its own user turn; the model answers each before the next is sent. Fixed wording: a
+# change is a new MULTITURN_VERSION (results record it).
+
+MULTITURN_VERSION = "seqeval_v.multiturn/v1"
+MULTITURN_FIRST = (
+    "I will give you {k} step(s), one at a time. Step 1 works on the input; every later step works on "
+    "the result of the step before it.\n\nInput: {input}\n\nStep 1: {instruction}\n\n"
+    "Answer with exactly one line, 'Step 1: <result>', and nothing else. "
+    "Write lists as items separated by ', ' and numbers as plain integers."
+)
+MULTITURN_NEXT = "Step {i}: {instruction}\n\nApply it to your previous result. Answer with exactly one line, 'Step {i}: <result>'."
+
+
+def multiturn_user_turns(chain: Chain) -> list[str]:
+    """The user turns of `chain` in multi-turn rendering: the input and step 1, then one step per turn."""
+    from seqit.chains.steps import render_step, render_value, value_type
+
+    texts = [render_step(s, p) for s, p in zip(chain.steps, chain.phrasings, strict=True)]
+    first = MULTITURN_FIRST.format(k=len(texts), input=render_value(chain.input, value_type(chain.input)),
+                                   instruction=texts[0])
+    return [first] + [MULTITURN_NEXT.format(i=i, instruction=t) for i, t in enumerate(texts[1:], 2)]
+
+
+def turn_answer(step_no: int, reply: str | None) -> str | None:
+    """The 'Step N: ...' text of turn N's reply (None when the reply has no such line)."""
+    from seqit.chains.scoring import parse_step_lines
+
+    return parse_step_lines(reply).get(step_no) if reply else None
+
+
+def multiturn_output(replies: list[str | None]) -> str:
+    """One 'Step i: ...' answer from the per-turn replies, so the single-prompt scorer applies unchanged
+    (turn i counts only for step i: extra lines in a reply are ignored, a missing line is a miss)."""
+    lines = []
+    for i, reply in enumerate(replies, 1):
+        text = turn_answer(i, reply)
+        if text is not None:
+            lines.append(f"Step {i}: {text}")
+    return "\n".join(lines)
+
+
+def wrong_value(chain: Chain, k: int) -> Any:
+    """A wrong result for step k (1-based) that step k+1 still accepts and maps to something other
+    than what it gives on the right result, so following the wrong value is distinguishable."""
+    from seqit.chains.steps import INTS, TEXT, WORDS, apply_step, is_valid_value
+
+    if not 1 <= k < len(chain.steps):
+        raise ValueError(f"wrong_value: k={k} needs 1 <= k < depth {len(chain.steps)}")
+    gold, vtype, nxt = chain.results()[k - 1], chain.types()[k], chain.steps[k]
+    if vtype == INT:
+        candidates = [gold + 1, gold - 1, gold + 10, gold * 2 + 3]
+    elif vtype == TEXT:
+        candidates = [gold[::-1], gold[1:], gold + gold[-1], gold[:-1], "x" + gold]
+    elif vtype == WORDS:
+        candidates = [gold[::-1], gold[1:], gold[:-1], gold + [gold[0]], [w + "s" for w in gold]]
+    else:
+        assert vtype == INTS
+        candidates = [[x + 1 for x in gold], gold[::-1], gold[1:], gold[:-1], gold + [gold[0] + 2]]
+    want = apply_step(nxt, gold)
+    for cand in candidates:
+        if cand == gold or not is_valid_value(cand, vtype):
+            continue
+        try:
+            if apply_step(nxt, cand) != want:
+                return cand
+        except StepError:
+            continue
+    return None
+
+
+def probe_history(chain: Chain, k: int, inject: bool) -> list[dict[str, str]] | None:
+    """The conversation before step k+1's turn: turns 1..k with right answers pre-filled as assistant
+    turns, except (with `inject`) a wrong result for step k; ends with step k+1's user turn.
+    None when no distinguishable wrong value exists."""
+    from seqit.chains.steps import render_value
+
+    turns = multiturn_user_turns(chain)
+    results, types = chain.results(), chain.types()
+    bad = wrong_value(chain, k)
+    if bad is None:
+        return None
+    msgs: list[dict[str, str]] = []
+    for i in range(1, k + 1):
+        value = bad if inject and i == k else results[i - 1]
+        msgs += [{"role": "user", "content": turns[i - 1]},
+                 {"role": "assistant", "content": f"Step {i}: {render_value(value, types[i])}"}]
+    msgs.append({"role": "user", "content": turns[k]})
+    return msgs
+
+
+def probe_verdict(chain: Chain, k: int, inject: bool, reply: str | None) -> dict[str, bool]:
+    """Step k+1's reply judged against the value in its context (`followed`: step k+1 applied to the
+    pre-filled step-k result) and against the gold chain (`gold`)."""
+    from seqit.chains.steps import apply_step, check_output, step_type
+
+    step, out_type = chain.steps[k], chain.types()[k + 1]
+    context_value = wrong_value(chain, k) if inject else chain.results()[k - 1]
+    text = turn_answer(k + 1, reply)
+    st = step_type(step.name)
+    followed = text is not None and check_output(st, apply_step(step, context_value), out_type, text)
+    gold = text is not None and check_output(st, chain.results()[k], out_type, text)
+    return {"followed": followed, "gold": gold}

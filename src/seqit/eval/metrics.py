@@ -210,3 +210,31 @@ def horizon_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "overall": horizon_summary([r["correct"] for r in rows]),
         "by_depth": {k: horizon_summary(v) for k, v in sorted(by_depth.items(), key=_depth_key)},
     }
+
+
+def self_conditioning_summary(probes: Sequence[dict[str, Any]], run_rows: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Per k: step k+1's accuracy after a right step-k result pre-filled (`clean_acc`) vs a wrong one
+    (`injected_acc`, judged against the wrong value actually in context), their difference, how often
+    the model still gave the gold answer after the wrong context (`injected_gold_acc`), and, from the
+    model-in-the-loop run rows of the same chains, its own step k+1 accuracy (`run_acc`).
+
+    `probes`: rows {id, k, context: clean|injected, followed, gold}; `run_rows`: sample rows with `correct`.
+    """
+    run = {r["id"]: r["correct"] for r in run_rows}
+    out: dict[str, Any] = {}
+    for k in sorted({p["k"] for p in probes}):
+        clean = {p["id"]: p for p in probes if p["k"] == k and p["context"] == "clean"}
+        injected = {p["id"]: p for p in probes if p["k"] == k and p["context"] == "injected"}
+        ids = sorted(set(clean) & set(injected))  # paired: the same chains in both contexts
+        rate = (lambda rows, key: round(sum(r[key] for r in rows) / len(rows), 4) if rows else None)
+        c, i = rate([clean[x] for x in ids], "followed"), rate([injected[x] for x in ids], "followed")
+        in_run = [run[x][k] for x in ids if x in run and len(run[x]) > k]
+        out[str(k)] = {
+            "n": len(ids),
+            "clean_acc": c,
+            "injected_acc": i,
+            "delta": round(i - c, 4) if c is not None and i is not None else None,
+            "injected_gold_acc": rate([injected[x] for x in ids], "gold"),
+            "run_acc": round(sum(in_run) / len(in_run), 4) if in_run else None,
+        }
+    return out

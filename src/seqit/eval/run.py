@@ -58,6 +58,8 @@ class EvalConfig:
     bootstrap_samples: int = 1000  # resamples for the 95% CIs
     seed: int = 0
     limit: int | None = None  # evaluate only the first N items
+    rendering: str = "single"  # seqeval_v: single | multiturn (one user turn per step) | both (side by side)
+    self_conditioning: list[int] = field(default_factory=list)  # seqeval_v: inject a wrong step-k result, k in list
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
