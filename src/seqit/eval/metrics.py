@@ -226,15 +226,18 @@ def self_conditioning_summary(probes: Sequence[dict[str, Any]], run_rows: Sequen
         clean = {p["id"]: p for p in probes if p["k"] == k and p["context"] == "clean"}
         injected = {p["id"]: p for p in probes if p["k"] == k and p["context"] == "injected"}
         ids = sorted(set(clean) & set(injected))  # paired: the same chains in both contexts
-        rate = (lambda rows, key: round(sum(r[key] for r in rows) / len(rows), 4) if rows else None)
-        c, i = rate([clean[x] for x in ids], "followed"), rate([injected[x] for x in ids], "followed")
+        c, i = _rate([clean[x] for x in ids], "followed"), _rate([injected[x] for x in ids], "followed")
         in_run = [run[x][k] for x in ids if x in run and len(run[x]) > k]
         out[str(k)] = {
             "n": len(ids),
             "clean_acc": c,
             "injected_acc": i,
             "delta": round(i - c, 4) if c is not None and i is not None else None,
-            "injected_gold_acc": rate([injected[x] for x in ids], "gold"),
+            "injected_gold_acc": _rate([injected[x] for x in ids], "gold"),
             "run_acc": round(sum(in_run) / len(in_run), 4) if in_run else None,
         }
     return out
+
+
+def _rate(rows: Sequence[dict[str, Any]], key: str) -> float | None:
+    return round(sum(bool(r[key]) for r in rows) / len(rows), 4) if rows else None
