@@ -159,3 +159,20 @@ def test_bad_rendering_options_are_one_line_errors(tmp_path, capsys, extra, matc
                "--out", str(tmp_path / "run")])
     assert rc != 0
     assert match in capsys.readouterr().err.replace("\n", " ")
+
+
+@pytest.mark.slow
+def test_multiturn_and_probe_run_on_a_tiny_local_checkpoint(tmp_path, tiny_model_dir):
+    items = [it for it in subset() if it["meta"]["depth"] in (2, 3)][::3]  # 4 chains of 2-3 steps
+    write_jsonl(tmp_path / "items.jsonl", items)
+    rc = main(["eval", "configs/eval/seqeval-v-multiturn.yaml", f"data={tmp_path / 'items.jsonl'}", "self_conditioning=[1]",
+               f"model.model={tiny_model_dir}", "model.hf.dtype=float32", "model.hf.device=cpu",
+               "generation.max_new_tokens=6", "--out", str(tmp_path / "run")])
+    assert rc == 0
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert set(res["renderings"]) == {"single", "multiturn"} and res["multiturn_version"] == "seqeval_v.multiturn/v1"
+    rows = list(read_jsonl(tmp_path / "run" / "samples-multiturn.jsonl"))
+    assert len(rows) == 4 and [len(r["turns"]) for r in rows] == [r["depth"] for r in rows]  # every turn sent
+    n = sum(wrong_value(Chain.from_dict(it["meta"]["chain"]), 1) is not None for it in items)
+    probe = res["horizon"]["self_conditioning"]["by_k"]["1"]
+    assert probe["n"] == n and 0.0 <= probe["clean_acc"] <= 1.0
