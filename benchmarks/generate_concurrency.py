@@ -47,7 +47,7 @@ def main() -> None:
                 run = run_generate(cfg, progress=False)
                 dt = time.perf_counter() - t0
                 m = json.loads((run / "manifest.json").read_text())
-                results[conc] = (dt, m["usage"]["requests"])
+                results[conc] = (dt, m["usage"]["total"]["requests"])
     finally:
         server.stop()
     base = results[1][0]

@@ -52,7 +52,7 @@ def main() -> None:
             t0 = time.perf_counter()
             run_score(cfg)
             rerun = time.perf_counter() - t0
-            usage = json.loads((out / "manifest.json").read_text())["usage"]
+            usage = json.loads((out / "manifest.json").read_text())["usage"]["this_attempt"]["judge"]
             results.append((c, first, rerun, usage["cached"]))
         print(f"{args.n} records, {args.latency:.2f}s per judge call (fake server)")
         for c, first, rerun, cached in results:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import yaml
 
 from seqit import __version__
-from seqit.runs import sha256_file, start_run
+from seqit.errors import SeqitError
+from seqit.runs import reject_row, sha256_file, start_run
+
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ def test_run_writes_config_and_manifest(tmp_path):
 
 def test_rerun_counts_attempts_and_keeps_first_start(tmp_path):
     first = start_run(tmp_path / "run", Cfg(), "demo", argv=[])
-    first.save()
+    first.close("stopped")
     started = first.manifest["timings"]["started_at"]
     second = start_run(tmp_path / "run", Cfg(), "demo", argv=[])
     assert second.manifest["attempts"] == 2 and second.manifest["timings"]["first_started_at"] == started
@@ -45,3 +56,101 @@ def test_directory_hash_depends_on_names_and_contents(tmp_path):
     h1 = sha256_file(tmp_path / "d")
     (tmp_path / "d" / "a").write_text("2")
     assert sha256_file(tmp_path / "d") != h1
+
+
+# --- the lock --------------------------------------------------------------------------------------
+
+
+def test_a_second_run_on_the_same_dir_is_refused_naming_the_holder_then_allowed_after_finish(tmp_path):
+    first = start_run(tmp_path / "run", Cfg(), "demo", argv=[])
+    with pytest.raises(SeqitError) as e:
+        start_run(tmp_path / "run", Cfg(), "demo", argv=[])
+    assert f"pid {os.getpid()} on host {socket.gethostname()}" in str(e.value) and "in use" in str(e.value)
+    first.finish()
+    second = start_run(tmp_path / "run", Cfg(), "demo", argv=[])  # released: the next attempt may start
+    assert second.manifest["attempts"] == 2
+    second.finish()
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    code = ("import sys, time; from seqit.runs import start_run; start_run(sys.argv[1], None, 'demo', argv=[]); "
+            "print('locked', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert proc.stdout.readline().strip() == "locked"
+    with pytest.raises(SeqitError, match=f"pid {proc.pid} "):
+        start_run(tmp_path / "run", None, "demo", argv=[])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = start_run(tmp_path / "run", None, "demo", argv=[])  # the kernel dropped the dead holder's lock
+    assert run.manifest["attempts"] == 2
+    run.finish()
+
+
+def test_leaving_a_run_without_finishing_records_why(tmp_path):
+    with pytest.raises(RuntimeError), start_run(tmp_path / "run", None, "demo", argv=[]):
+        raise RuntimeError("boom")
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
+    start_run(tmp_path / "run", None, "demo", argv=[]).finish()  # and the lock is free again
+
+
+def test_a_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SeqitError, match="existing file"):
+        start_run(tmp_path / "f", None, "demo", argv=[])
+
+
+# --- usage over every attempt ------------------------------------------------------------------------
+
+
+def test_usage_of_earlier_attempts_is_in_the_manifest_from_the_start_of_the_next(tmp_path):
+    first = start_run(tmp_path / "run", None, "demo", argv=[])
+    first.record_usage("judge", {"requests": 3, "cost_usd": 0.25, "models": {"j": {"requests": 3}}})
+    first.record_usage("model", {"requests": 2, "cost_usd": 0.0})
+    first.finish()
+    second = start_run(tmp_path / "run", None, "demo", argv=[])  # e.g. killed right after it started
+    on_disk = json.loads((tmp_path / "run" / "manifest.json").read_text())["usage"]
+    assert on_disk["total"]["requests"] == 5 and on_disk["roles"]["judge"]["cost_usd"] == 0.25
+    second.record_usage("judge", {"requests": 1, "cost_usd": 0.5, "models": {"j": {"requests": 1}}})
+    second.finish()
+    u = json.loads((tmp_path / "run" / "manifest.json").read_text())["usage"]
+    assert u["this_attempt"] == {"judge": {"requests": 1, "cost_usd": 0.5, "models": {"j": {"requests": 1}}}}
+    assert u["roles"]["judge"] == {"requests": 4, "cost_usd": 0.75, "models": {"j": {"requests": 4}}}
+    assert u["total"]["requests"] == 6 and u["total"]["cost_usd"] == 0.75
+
+
+def test_reject_rows_have_one_shape():
+    keys = ["id", "file", "line", "stage", "field", "reason", "row"]
+    assert list(reject_row("a", "read", "bad", file="f.jsonl", line=3, row={"x": 1}, field="x")) == keys
+    assert reject_row("a", "judge", "bad", raw="?")["detail"] == {"raw": "?"}
+
+
+# --- commands that share a run dir or an output ---------------------------------------------------------
+
+
+def _requests(path: Path, n: int) -> Path:
+    path.write_text("".join(json.dumps({"id": f"q{i}", "messages": [{"role": "user", "content": f"q {i}"}]}) + "\n"
+                            for i in range(n)))
+    return path
+
+
+@pytest.mark.slow
+def test_two_complete_processes_on_one_output_second_refused_and_every_id_once(tmp_path, fake_openai):
+    fake_openai.latency_s = 0.2
+    req, out = _requests(tmp_path / "req.jsonl", 40), tmp_path / "out" / "out.jsonl"
+    cmd = [sys.executable, "-m", "seqit", "complete", str(req), "-o", str(out), "--base-url", fake_openai.url,
+           "--model", "m", "--max-concurrency", "4"]
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.exists() and out.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and "in use by another seqit process" in second.stderr
+    assert f"pid {first.pid}" in second.stderr
+    # the same output through another run dir is refused too
+    third = subprocess.run([*cmd, "--run-dir", str(tmp_path / "other")], env=env, capture_output=True, text=True, timeout=60)
+    assert third.returncode == 2 and f"output {out}" in third.stderr
+    assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(40)) and sum(fake_openai.attempts.values()) == 40

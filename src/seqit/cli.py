@@ -123,7 +123,8 @@ def quickstart(
     fast: Annotated[bool, typer.Option("--fast", help="Same as --size fast.")] = False,
 ) -> None:
     """The whole SIT loop on CPU in minutes: train IT and SIT tiny models on the micro-world, compare them."""
-    from seqit.quickstart.run import load_results, resolve_size, results_rows, run_quickstart
+    from seqit.quickstart.details import results_rows
+    from seqit.quickstart.run import load_results, resolve_size, run_quickstart
 
     cfg = resolve_size("fast" if fast else size, overrides or [])
     console.print(f"quickstart ({'fast' if fast else size}): arms {', '.join(cfg.arms)}, {cfg.steps} steps each -> {out}")
@@ -222,7 +223,7 @@ def _print_run(path: Path, outputs: str) -> None:
         console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
                       f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
                       markup=False)  # fmt: skip
-    usage = m.get("usage_all_attempts")
+    usage = (m.get("usage") or {}).get("total")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
     console.print(f"wrote {path}/{outputs} and manifest.json")
@@ -278,7 +279,7 @@ def generate(
         console.print(f"  round {rnd} options: " + "  ".join(f"{k} {v}%" for k, v in dist["pct"].items()), markup=False)
     for reason, n in list(manifest.get("reject_reasons", {}).items())[:10]:
         console.print(f"  reject: {reason} x{n}", markup=False)
-    usage = manifest.get("usage", {})
+    usage = (manifest.get("usage") or {}).get("total") or {}
     if usage:
         console.print(f"  tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion, "
                       f"{usage.get('cached', 0)} cached calls, cost ${usage.get('cost_usd', 0):.4f}", markup=False)

@@ -1,16 +1,29 @@
-"""Run directories: resolved config.yaml, manifest.json (version, git sha, argv, input hashes,
-counts, timings), and the rule that resuming = running the same command again.
+"""The run lifecycle every command uses: start -> lock -> resume state -> append outputs -> finish.
 
-    run = start_run(out_dir, cfg, command="convert", inputs={"data": path})
-    ...write outputs with seqit.jsonl.JsonlWriter, skipping read_ids(...) already present...
-    run.finish(counts={"rows_in": 10, "records_out": 9, "rejects": 1})
+    run = start_run(out_dir, cfg, command="score", inputs={"data": path})   # locks out_dir, reopens on resume
+    done = read_ids(run.file("scored.jsonl"))                                # the resume state
+    ...append outputs with seqit.jsonl.JsonlWriter; failures as reject_row(...) in rejects.jsonl...
+    run.record_usage("judge", teacher.usage_summary())                       # totals over every attempt
+    run.finish(counts={"rows_in": 10, "scored": 9, "rejects": 1})          # writes the manifest, unlocks
+
+A run dir holds config.yaml (resolved), manifest.json (version, git sha, argv, input hashes, counts,
+timings, usage, status) and the stage's append-only outputs. The one resume rule: an item is done when
+its id has a final row in the run's outputs; everything else is (re)done by running the same command
+again, and nothing finished is sent twice (teacher calls are cached in the run's ledger). Only one
+process may hold a run dir: a second one is refused at once with the holder's pid and host; a lock left
+by a killed process is released by the kernel and taken over.
+
+Rejects, in every stage, have one shape: {id, file, line, stage, field, reason, row} (field: the bad
+field where one is known; stage-specific details under `detail`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +34,7 @@ from typing import Any
 
 from seqit import __version__
 from seqit.config import dump_yaml, to_dict
+from seqit.errors import SeqitError
 from seqit.jsonl import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -57,13 +71,94 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+USAGE_ROLES = ("teacher", "judge", "model")
+
+
+def sum_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
+    """Sum two usage summaries key by key (nested per-model tables too); non-numbers are dropped.
+
+    >>> sum_usage({"requests": 2, "cost_usd": 0.5, "models": {"m": {"requests": 2}}}, {"requests": 1, "models": {"m": {"requests": 1}}})
+    {'cost_usd': 0.5, 'models': {'m': {'requests': 3}}, 'requests': 3}
+    """
+    a, b = a or {}, b or {}
+    out: dict[str, Any] = {}
+    for key in set(a) | set(b):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) or isinstance(vb, dict):
+            out[key] = sum_usage(va if isinstance(va, dict) else {}, vb if isinstance(vb, dict) else {})
+        elif isinstance(va, (int, float)) or isinstance(vb, (int, float)):
+            total = (va or 0) + (vb or 0)
+            out[key] = round(total, 6) if isinstance(total, float) else total
+    return dict(sorted(out.items()))
+
+
+def reject_row(id: str | None, stage: str, reason: str, *, file: str | None = None, line: int | None = None,
+               row: Any = None, field: str | None = None, **detail: Any) -> dict[str, Any]:
+    """The one reject shape: {id, file, line, stage, field, reason, row} (+ stage details under `detail`).
+
+    >>> reject_row("a1", "judge", "no valid score", raw="??")
+    {'id': 'a1', 'file': None, 'line': None, 'stage': 'judge', 'field': None, 'reason': 'no valid score', 'row': None, 'detail': {'raw': '??'}}
+    """
+    out: dict[str, Any] = {"id": id, "file": file, "line": line, "stage": stage, "field": field, "reason": reason,
+                           "row": row}
+    if detail:
+        out["detail"] = detail
+    return out
+
+
+class RunLock:
+    """An exclusive, kernel-released lock on a path (flock on `<path>.lock` or `<dir>/.lock`).
+
+    The lock file holds the holder's pid and host, for the refusal message. flock is released by the
+    kernel when the process dies (kill -9 included), so a stale lock is simply taken over.
+    """
+
+    def __init__(self, target: Path, what: str):
+        self.path = target / ".lock" if target.is_dir() else target.with_name(target.name + ".lock")
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise SeqitError(f"{self.what} is in use by another seqit process ({holder}); wait for it to finish, "
+                             "or stop it and rerun the same command to resume") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 200).decode("utf-8", "replace").strip() or "pid unknown"
+    except OSError:
+        return "pid unknown"
+
+
 @dataclass
 class Run:
-    """An open run directory. Mutate `manifest` freely; `finish()` (or `save()`) writes it atomically."""
+    """An open, locked run directory. Mutate `manifest` freely; `save()` writes it atomically; `finish()`
+    (or `close(status)`) writes it a last time and releases the lock."""
 
     path: Path
     manifest: dict[str, Any]
     _t0: float = field(default_factory=time.monotonic)
+    _locks: list[RunLock] = field(default_factory=list)
+    _usage_before: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -74,16 +169,57 @@ class Run:
     def add_counts(self, **counts: int) -> None:
         self.manifest.setdefault("counts", {}).update(counts)
 
-    def finish(self, counts: dict[str, Any] | None = None, **extra: Any) -> Path:
+    def lock(self, target: Path, what: str) -> None:
+        """Also hold `target` (e.g. an output file outside the run dir) for as long as the run is open."""
+        self._locks.append(RunLock(Path(target), what).acquire())
+
+    def record_usage(self, role: str, usage: dict[str, Any]) -> None:
+        """This attempt's usage for one teacher role (teacher, judge, model); kept per role and in total over
+        every attempt of the run under manifest["usage"], so a resumed (or killed) run never loses earlier cost."""
+        u = self.manifest.setdefault("usage", _empty_usage())
+        u["this_attempt"][role] = usage
+        u["roles"][role] = sum_usage(self._usage_before.get(role), usage)
+        u["total"] = _total(u["roles"])
+
+    def finish(self, counts: dict[str, Any] | None = None, status: str = "finished", **extra: Any) -> Path:
         if counts:
             self.add_counts(**counts)
         self.manifest.update(extra)
+        self.close(status)
+        return self.path
+
+    def close(self, status: str) -> None:
+        """Write the manifest with its final `status` (finished, stopped, failed, interrupted) and unlock."""
         timings = self.manifest.setdefault("timings", {})
         timings["finished_at"] = now_iso()
         timings["seconds"] = round(timings.get("seconds_before_resume", 0.0) + time.monotonic() - self._t0, 3)
-        self.manifest["status"] = "finished"
+        self.manifest["status"] = status
         self.save()
-        return self.path
+        self.release()
+
+    def release(self) -> None:
+        for lk in self._locks:
+            lk.release()
+        self._locks.clear()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._locks and self.manifest.get("status") == "running":  # left without finish(): say how
+            self.close("interrupted" if exc_type is KeyboardInterrupt else "failed" if exc_type else "stopped")
+        self.release()
+
+
+def _empty_usage() -> dict[str, Any]:
+    return {"total": {}, "roles": {}, "this_attempt": {}}
+
+
+def _total(roles: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for u in roles.values():
+        total = sum_usage(total, u)
+    return total
 
 
 def start_run(
@@ -93,15 +229,31 @@ def start_run(
     inputs: dict[str, str | Path] | None = None,
     argv: list[str] | None = None,
 ) -> Run:
-    """Create (or reopen, for resume) a run directory and write config.yaml + a 'running' manifest."""
+    """Create (or reopen, for resume) a run directory: lock it, write config.yaml and a 'running' manifest
+    that already carries the usage of every earlier attempt."""
     path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise SeqitError(f"{path}: the run directory is an existing file; choose another --out")
     path.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(path, f"run directory {path}").acquire()
+    try:
+        return _open(path, lock, config, command, inputs, argv)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _open(path: Path, lock: RunLock, config: Any, command: str, inputs: dict[str, str | Path] | None,
+          argv: list[str] | None) -> Run:
     config_text = dump_yaml(config) if config is not None else ""
     cfg_path = path / "config.yaml"
     previous = _read_previous_manifest(path)
     if previous and cfg_path.exists() and cfg_path.read_text(encoding="utf-8") != config_text:
         log.warning("%s was started with a different config; the new one is recorded (resume continues)", path)
     cfg_path.write_text(config_text, encoding="utf-8")
+    before = (previous or {}).get("usage") or {}
+    if not isinstance(before, dict) or "roles" not in before:
+        before = _empty_usage()
     manifest: dict[str, Any] = {
         "seqit_version": __version__,
         "command": command,
@@ -115,6 +267,7 @@ def start_run(
         "timings": {"started_at": now_iso()},
         "status": "running",
         "attempts": 1,
+        "usage": {"total": before.get("total", {}), "roles": dict(before.get("roles", {})), "this_attempt": {}},
     }
     if previous:
         manifest["attempts"] = int(previous.get("attempts", 1)) + 1
@@ -122,7 +275,7 @@ def start_run(
             "first_started_at", previous.get("timings", {}).get("started_at")
         )
         manifest["timings"]["seconds_before_resume"] = previous.get("timings", {}).get("seconds", 0.0) or 0.0
-    run = Run(path=path, manifest=manifest)
+    run = Run(path=path, manifest=manifest, _locks=[lock], _usage_before=dict(manifest["usage"]["roles"]))
     run.save()
     return run
 

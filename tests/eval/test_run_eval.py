@@ -75,8 +75,8 @@ def test_seqeval_run_writes_samples_results_and_manifest(tmp_path, fake_openai):
     assert results["metrics"]["by_iteration"]["2"]["n_failed"] == 1
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["judge_model"] == "judge-1" and manifest["status"] == "finished"
-    assert manifest["usage"]["judge"]["requests"] == 3 + 3 + 2  # 3 clean items, 3 asks unparsed, 2 asks flaky
-    assert "cost_usd" in manifest["usage"] and results["judge"] == "judge-1"
+    assert manifest["usage"]["roles"]["judge"]["requests"] == 3 + 3 + 2  # 3 clean items, 3 asks unparsed, 2 asks flaky
+    assert "cost_usd" in manifest["usage"]["total"] and results["judge"] == "judge-1"
 
 
 def test_seqeval_rerun_resumes_without_new_requests_or_duplicates(tmp_path, fake_openai):
@@ -217,20 +217,20 @@ def test_seqeval_with_a_served_model_and_judge_on_openai_compatible_endpoints(tm
     rows = list(read_jsonl(run / "samples.jsonl"))
     assert {r["output"] for r in rows} == {"Step 1: done.\nStep 2: done."}
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["usage"]["model"]["requests"] == 5 and "served-sit" in manifest["usage"]["model"]["models"]
+    assert manifest["usage"]["roles"]["model"]["requests"] == 5 and "served-sit" in manifest["usage"]["roles"]["model"]["models"]
 
 
 def test_generate_outputs_serves_judge_free_tasks_and_caches(tmp_path):
+    from seqit.eval.generation import generate_outputs
     from seqit.eval.items import load_items
-    from seqit.eval.run import generate_outputs
     from seqit.runs import start_run
 
     cfg = load_config(EvalConfig, None, ["task=seqeval", f"data={write_bench(tmp_path)}", "model.backend=fake",
                                          "model.model=echo", f"out_dir={tmp_path / 'run'}"])
     items = load_items(cfg.data)
     run = start_run(cfg.out_dir, cfg, command="eval")
-    outs = generate_outputs(cfg, run, items)
+    outs = generate_outputs(cfg.model, cfg.generation, run, items)
     assert [outs[i.id]["output"] for i in items] == [b["instruction"] for b in BENCH]
-    assert run.manifest["usage"]["model"]["requests"] == 5
-    again = generate_outputs(cfg, run, items)
-    assert again == outs and run.manifest["usage"]["model"]["cached"] == 5
+    assert run.manifest["usage"]["roles"]["model"]["requests"] == 5
+    again = generate_outputs(cfg.model, cfg.generation, run, items)
+    assert again == outs and run.manifest["usage"]["roles"]["model"]["cached"] == 5

@@ -63,7 +63,7 @@ def test_seqeval_on_the_tiny_checkpoint_generates_judges_and_resumes(tmp_path, t
     assert results["template_check"]["match"] is True
     assert results["generation"] == {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0, "seed": None, "stop": ["<|end|>"]}
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["usage"]["model"]["requests"] == 3 and manifest["usage"]["judge"]["requests"] == 3
+    assert manifest["usage"]["roles"]["model"]["requests"] == 3 and manifest["usage"]["roles"]["judge"]["requests"] == 3
     # resume: nothing is regenerated or re-judged
     run_eval(cfg)
     assert len(seen) == 3 and len(list(read_jsonl(run / "samples.jsonl"))) == 3

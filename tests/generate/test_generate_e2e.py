@@ -104,7 +104,7 @@ def test_selfseq_run_balances_counts_and_writes_correct_records(tmp_path, fake_o
         assert rec["meta"]["option"] in "ABCD" and len(rec["meta"]["steps"]) == rec["meta"]["depth"] + 1
     dist = m["options_per_round"]["1"]
     assert sum(v for k, v in dist.items() if k != "pct") == 16 and dist["unparsed"] >= 1
-    assert m["usage"]["requests"] > 0 and m["stages"]["classify.ok"] >= 1
+    assert m["usage"]["total"]["requests"] > 0 and m["stages"]["classify.ok"] >= 1
     assert m["teacher"]["retries"] > 0, "the 429/500 faults were retried by the teacher layer"
     assert (
         m["lengths"]["it"]["0"]["n"] == len(it)
@@ -137,8 +137,9 @@ def test_rerun_resumes_without_resending_and_repairs_a_crash(tmp_path, fake_open
     assert {n: (run / n).read_bytes() for n in before} == before
     m = json.loads((run / "manifest.json").read_text())
     assert m["attempts"] == 2 and m["counts"]["balanced"]
-    assert m["usage"]["requests"] == 0 and m["usage"]["cached"] > 0  # this attempt: all from the ledger
-    assert m["usage_total"]["requests"] > 0  # both attempts together
+    this = m["usage"]["this_attempt"]["teacher"]
+    assert this["requests"] == 0 and this["cached"] > 0  # this attempt: all from the ledger
+    assert m["usage"]["total"]["requests"] > 0  # both attempts together
 
 
 def test_teacher_errors_leave_seeds_pending_and_a_rerun_retries_them(
@@ -152,15 +153,15 @@ def test_teacher_errors_leave_seeds_pending_and_a_rerun_retries_them(
     m = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert rc == 1 and "run the same command again" in capsys.readouterr().err
     assert m["counts"]["pending"] > 0 and m["counts"]["balanced"]
-    retry = [r for r in _rows(tmp_path / "r", "rejects.jsonl") if r.get("retry")]
-    assert retry and not any(r["dropped"] for r in retry)
-    for seed in {r["seed_id"] for r in retry}:  # each pending seed failed at least one teacher call
-        assert any(r["reason"].startswith("teacher error") for r in retry if r["seed_id"] == seed)
+    retry = [r for r in _rows(tmp_path / "r", "rejects.jsonl") if r.get("detail", {}).get("retry")]
+    assert retry and not any(r["detail"]["dropped"] for r in retry)
+    for seed in {r["id"] for r in retry}:  # each pending seed failed at least one teacher call
+        assert any(r["reason"].startswith("teacher error") for r in retry if r["id"] == seed)
     fake_openai.faults = {}
     assert main(["generate", str(CONFIGS / "alpaca-selfseq.yaml"), *args]) == 0
     m = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert m["counts"]["pending"] == 0 and m["counts"]["finished"] == 6 and m["counts"]["balanced"]
-    assert not [r for r in _rows(tmp_path / "r", "rejects.jsonl") if r.get("retry")]
+    assert not [r for r in _rows(tmp_path / "r", "rejects.jsonl") if r.get("detail", {}).get("retry")]
     whole = run_generate(_cfg(tmp_path, fake_openai.url, sample_path, "whole", ["limit=6"]), progress=False)
     assert (tmp_path / "r" / "sit.jsonl").read_bytes() == (whole / "sit.jsonl").read_bytes()
 

@@ -35,13 +35,13 @@ def test_tiny_random_teacher_gets_every_item_rejected_with_a_reason(tmp_path, ti
     assert c["balanced"] and c["seeds"] == 4
     assert c["sit_records"] == 0 and c["it_records"] == 0 and c["sit_dropped"] == 4 and c["it_dropped"] == 4
     rejects = list(read_jsonl(run / "rejects.jsonl"))
-    assert {(r["kind"], r["dropped"]) for r in rejects} == {("it", True), ("sit", True)}
+    assert {(r["detail"]["kind"], r["detail"]["dropped"]) for r in rejects} == {("it", True), ("sit", True)}
     assert all(r["reason"] for r in rejects)
-    assert {r["seed_id"] for r in rejects if r["kind"] == "sit"} == {
-        r["seed_id"] for r in rejects if r["kind"] == "it"
+    assert {r["id"] for r in rejects if r["detail"]["kind"] == "sit"} == {
+        r["id"] for r in rejects if r["detail"]["kind"] == "it"
     }
     assert m["options_per_round"]["1"]["unparsed"] == 4
-    assert m["usage"]["requests"] == 8  # 4 direct answers + 4 classifications, then the chain stops
+    assert m["usage"]["total"]["requests"] == 8  # 4 direct answers + 4 classifications, then the chain stops
 
 
 # --- the same against a real OpenAI-compatible server: `transformers serve` on 127.0.0.1 (conftest fixture) ---
@@ -68,4 +68,4 @@ def test_tiny_model_behind_transformers_serve_rejects_every_item(tmp_path, serve
     c = json.loads((run / "manifest.json").read_text())["counts"]
     assert c["balanced"] and c["seeds"] == 3 and c["sit_records"] == 0 and c["it_records"] == 0
     rejects = list(read_jsonl(run / "rejects.jsonl"))
-    assert rejects and all(r["reason"] and r["dropped"] for r in rejects)
+    assert rejects and all(r["reason"] and r["detail"]["dropped"] for r in rejects)

@@ -60,7 +60,7 @@ def test_judge_scores_every_record_with_raw_reply_model_and_prompt_version(tmp_p
         assert d["samples"][0]["task_complexity"] == 2
     m = json.loads((run / "manifest.json").read_text())
     assert m["counts"]["scored"] == 6 and m["counts"]["balanced"] is True
-    assert m["usage"]["requests"] == 6 and m["usage"]["prompt_tokens"] > 0
+    assert m["usage"]["total"]["requests"] == 6 and m["usage"]["total"]["prompt_tokens"] > 0
     assert m["judge"]["prompt_version"] == PROMPT_VERSION
     assert m["scores"]["n"] == 6 and m["scores"]["share_per_phase"] == [0.3333, 0.3333, 0.3333]
 
@@ -82,10 +82,10 @@ def test_unparsable_and_failed_judgements_become_rejects_not_default_scores(tmp_
     assert [r["id"] for r in _rows(run / "scored.jsonl")] == ["d-00001"]
     rejects = {r["id"]: r for r in _rows(run / "rejects.jsonl")}
     assert set(rejects) == {"d-00002", "d-00003", "d-00004"}
-    assert "no score found" in rejects["d-00002"]["reason"] and rejects["d-00002"]["raw"] == ["I am not able to rate this."]
+    assert "no score found" in rejects["d-00002"]["reason"] and rejects["d-00002"]["detail"]["raw"] == ["I am not able to rate this."]
     assert "judge call failed" in rejects["d-00003"]["reason"] and "overloaded" in rejects["d-00003"]["reason"]
     assert "outside 1-5" in rejects["d-00004"]["reason"]
-    assert rejects["d-00004"]["record"]["messages"][0]["role"] == "user"
+    assert rejects["d-00004"]["row"]["messages"][0]["role"] == "user"
     m = json.loads((run / "manifest.json").read_text())
     assert (m["counts"]["scored"], m["counts"]["rejects"], m["counts"]["balanced"]) == (1, 3, True)
 
@@ -130,7 +130,7 @@ def test_rerun_skips_scored_ids_and_resends_nothing_finished(tmp_path):
     assert len({r["id"] for r in rows}) == 8
     m = json.loads((run / "manifest.json").read_text())
     assert m["attempts"] == 2 and m["counts"]["already_scored"] == 5
-    assert m["usage_all_attempts"]["requests"] == 8
+    assert m["usage"]["total"]["requests"] == 8
 
 
 def test_dry_run_estimates_cost_and_writes_nothing(tmp_path):
@@ -253,7 +253,7 @@ def test_auth_failure_stops_the_run_with_a_clear_error_and_resume_works(tmp_path
     with pytest.raises(SeqitError, match="judge stopped: authentication failed.*0 of 30 records"):
         run_score(cfg)
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert m["status"] == "incomplete" and m["counts"]["scored"] == 0
+    assert m["status"] == "stopped" and m["counts"]["scored"] == 0
     assert m["counts"]["pending"] > 0 and m["counts"]["balanced"] is True
     assert fake_openai.kinds["401"] <= 8  # stops after the scheduled window (4 x max_concurrency), not 30
     monkeypatch.setenv("SEQIT_TEST_KEY", "sk-right")
@@ -271,7 +271,7 @@ def test_judge_with_a_local_hf_model_records_every_reply_as_a_score_or_a_reject(
     scored, rejects = _rows(run / "scored.jsonl"), _rows(run / "rejects.jsonl")
     assert len(scored) + len(rejects) == 4
     assert all(1 <= r["meta"]["difficulty"] <= 5 for r in scored)
-    assert all(r["reason"].startswith("no valid score") and len(r["raw"]) == 1 for r in rejects)
+    assert all(r["reason"].startswith("no valid score") and len(r["detail"]["raw"]) == 1 for r in rejects)
     m = json.loads((run / "manifest.json").read_text())
     assert m["counts"]["balanced"] is True and m["judge"]["backend"] == "hf"
 

@@ -30,7 +30,8 @@ def make_eval_run(path, task="seqeval"):
         samples = [{"id": "a", "instruction": "q", "output": "x", "reference_output": "y", "status": "ok", "outcome": "win"}]
     write_json_atomic(path / "results.json", {"task": task, "model": "tiny", "metrics": metrics})
     write_json_atomic(path / "manifest.json", {"command": "eval", "status": "finished", "usage": {
-        "judge": {"requests": 9, "cached": 0, "failed": 0, "cost_usd": 0.01, "models": {"judge-1": {}}}, "cost_usd": 0.01}})
+        "roles": {"judge": {"requests": 9, "cached": 0, "failed": 0, "cost_usd": 0.01, "models": {"judge-1": {}}}},
+        "total": {"requests": 9, "cost_usd": 0.01}, "this_attempt": {}}})
     write_jsonl(path / "samples.jsonl", samples)
     return path
 
@@ -94,7 +95,7 @@ def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples
     assert "<h2>Summary</h2>" in text and "<td>following_rate</td>" in text and "<td>win_rate</td>" in text
     assert "chain_acc_seen" in text and "phase-3.jsonl" in text and "<td>120.5</td>" in text and "thresholds" in text
     assert "<details>" in text and "unparsed" in text
-    assert "LLM usage" in text and "judge-1" in text and "total cost: $0.01" in text
+    assert "LLM usage" in text and "judge-1" in text and "total cost (every attempt): $0.01" in text
     assert "src=\"http" not in text and "<link" not in text  # nothing fetched from outside
 
 

@@ -36,8 +36,8 @@ def test_complete_cli_streams_results_and_writes_manifest(tmp_path, fake_openai)
     assert got["q3"]["finish_reason"] == "stop" and got["q3"]["usage"]["prompt_tokens"] > 0
     manifest = json.loads((out.parent / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["command"] == "complete"
-    assert manifest["counts"]["completed"] == 12 and manifest["usage"]["requests"] == 12
-    assert manifest["usage"]["cost_usd"] > 0
+    assert manifest["counts"]["completed"] == 12 and manifest["usage"]["total"]["requests"] == 12
+    assert manifest["usage"]["total"]["cost_usd"] > 0
     assert (out.parent / "ledger.sqlite").exists()
 
 
@@ -191,14 +191,17 @@ def test_manifest_totals_usage_across_resumed_runs(tmp_path, fake_openai):
     first = json.loads((tmp_path / "manifest.json").read_text())
     assert main(args) == 0
     second = json.loads((tmp_path / "manifest.json").read_text())
-    assert first["usage"]["requests"] == 4 and second["usage"]["requests"] == 6
-    assert second["usage_total"]["requests"] == 10 and second["usage_total"]["models"]["m"]["requests"] == 10
-    assert second["usage_total"]["cost_usd"] == pytest.approx(first["usage"]["cost_usd"] + second["usage"]["cost_usd"])
+    this = lambda m: m["usage"]["this_attempt"]["teacher"]  # noqa: E731
+    assert this(first)["requests"] == 4 and this(second)["requests"] == 6
+    total = second["usage"]["total"]
+    assert total["requests"] == 10 and total["models"]["m"]["requests"] == 10
+    assert total["cost_usd"] == pytest.approx(this(first)["cost_usd"] + this(second)["cost_usd"])
+    assert second["usage"]["roles"]["teacher"] == total
     assert second["attempts"] == 2
 
 
-def test_merge_usage_sums_nested_numbers():
-    from seqit.teachers.usage import merge_usage
+def test_sum_usage_sums_nested_numbers():
+    from seqit.runs import sum_usage as merge_usage
 
     a = {"models": {"m": {"requests": 1, "cost_usd": 0.5}}, "cost_usd": 0.5}
     b = {"models": {"m": {"requests": 2, "cost_usd": 0.25}, "n": {"requests": 1, "cost_usd": 0.0}}, "cost_usd": 0.25}

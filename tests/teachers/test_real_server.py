@@ -25,4 +25,4 @@ def test_openai_backend_completes_against_transformers_serve(tmp_path, served_ti
         assert r["error"] is None and r["finish_reason"] in ("length", "stop")
         assert 1 <= r["usage"]["completion_tokens"] <= 8 and r["usage"]["prompt_tokens"] > 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["usage"]["requests"] == 3
+    assert manifest["usage"]["total"]["requests"] == 3

@@ -175,17 +175,25 @@ def test_concurrency_limit_is_respected():
 
 
 def test_stream_has_no_batch_barrier():
-    """A slow request does not hold back the fast ones behind it."""
+    """A slow request does not hold back the ones behind it: r0 answers only after the other 11 were
+    yielded (an explicit marker, no timing), so a batch barrier would deadlock into the timeout."""
+    others = asyncio.Event()
 
     async def fn(r):
-        await asyncio.sleep(0.5 if r.id == "r0" else 0.01)
+        if r.id == "r0":
+            await others.wait()
         return r.id
 
     async def go():
+        order = []
         async with open_teacher(TeacherConfig(**FAST, max_concurrency=4), backend=FakeBackend(fn)) as t:
-            return [c.request_id async for c in t.stream([req(i) for i in range(12)])]
+            async for c in t.stream([req(i) for i in range(12)]):
+                order.append(c.request_id)
+                if len(order) == 11:
+                    others.set()
+        return order
 
-    order = run(go())
+    order = run(asyncio.wait_for(go(), timeout=10))
     assert sorted(order) == sorted(f"r{i}" for i in range(12)) and order[-1] == "r0"
 
 

@@ -5,7 +5,7 @@ an optional argument sampler, and an exact checker (`check_output`). Pure, no I/
 
     >>> apply_step(Step("reverse_text"), "abc")
     'cba'
-    >>> render_value(apply_step(Step("first_k_words", (("k", 2),)), ["a", "b", "c"]), "words")
+    >>> render_value(apply_step(Step("first_k_items", (("k", 2),)), ["a", "b", "c"]), "words")
     'a, b'
 """
 

@@ -8,6 +8,7 @@ so a mismatch is an error unless `generation.allow_template_mismatch: true`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,8 @@ from typing import Any
 
 from seqit.errors import SeqitError
 from seqit.eval.items import EvalItem
-from seqit.teachers import ChatRequest, Completion, TeacherConfig
+from seqit.progress import drive, progress
+from seqit.teachers import ChatRequest, Completion, TeacherConfig, open_teacher
 from seqit.templates import NAMED_TEMPLATES, template_hash
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,35 @@ def precomputed_answerer(outputs: dict[str, str]) -> Answerer:
         return {"output": outputs[item.id]}
 
     return answer
+
+
+def generate_outputs(model_cfg: TeacherConfig, gen: GenerationConfig, run: Any, items: list[EvalItem]) -> dict[str, dict[str, Any]]:
+    """The evaluated model's answers to `items` (id -> output fields), for judge-free tasks.
+
+    Cached in the run's model ledger, so a rerun re-sends nothing that finished. Checks the chat
+    template and uses the checkpoint's stop strings like the judged tasks. Usage goes to the manifest.
+    """
+    template = check_template(model_cfg, gen.allow_template_mismatch)
+    stop = meta_stop_strings(read_checkpoint_meta(model_cfg))
+
+    async def go() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        async with open_teacher(model_cfg, ledger_path=run.file("ledger-model.sqlite")) as model:
+            answer = generating_answerer(model, gen, stop)
+
+            async def one(item: EvalItem) -> tuple[str, dict[str, Any]]:
+                return item.id, await answer(item)
+
+            outs: dict[str, dict[str, Any]] = {}
+            with progress("generate", len(items), enabled=bool(items)) as bar:
+                async for rid, out in drive(items, one, 4 * model_cfg.max_concurrency):
+                    outs[rid] = out
+                    bar.advance()
+            return outs, model.usage_summary()
+
+    outputs, usage = asyncio.run(go())
+    run.record_usage("model", usage)
+    run.manifest["template_check"] = template
+    return outputs
 
 
 def turn_request(conv_id: str, turn: int, messages: list[dict[str, str]], gen: GenerationConfig,

@@ -272,11 +272,11 @@ def _limit_per_language(rows: list[dict[str, Any]], limit: int) -> list[dict[str
 
 
 def _answers(cfg: Any, run: Any, prompts: dict[str, tuple[dict[str, Any], str, str]]):
+    from seqit.eval.generation import generate_outputs
     from seqit.eval.items import EvalItem
-    from seqit.eval.run import generate_outputs
 
     items = [EvalItem(pid, ({"role": "user", "content": p},)) for pid, (_, _, p) in prompts.items()]
-    fields = generate_outputs(cfg, run, items)
+    fields = generate_outputs(cfg.model, cfg.generation, run, items)
     for pid, (r, m, p) in prompts.items():
         yield pid, (r, m, p), fields[pid].get("output")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from seqit.errors import SeqitError
-from seqit.eval.drive import drive
 from seqit.eval.generation import (
     GenerationConfig,
     check_template,
@@ -35,9 +35,11 @@ from seqit.eval.metrics import summarize_pairwise, summarize_seqeval
 from seqit.eval.multilingual import MultilingualConfig
 from seqit.eval.pairwise import pairwise_sample
 from seqit.eval.seqeval import FINAL_STATUSES, seqeval_sample
+from seqit.eval.seqeval_v import run_task
 from seqit.eval.verdict import SEQEVAL_PROMPT_VERSION, build_judge_messages
 from seqit.eval.winrate import PAIRWISE_PROMPT_VERSION, build_pair_messages
 from seqit.jsonl import JsonlWriter, read_jsonl, write_json_atomic, write_jsonl
+from seqit.progress import drive, progress
 from seqit.runs import Run, start_run
 from seqit.teachers import TeacherConfig, estimate_cost, open_teacher
 
@@ -82,14 +84,13 @@ def run_eval(cfg: EvalConfig, argv: list[str] | None = None) -> Path:
     """Run the configured evaluation task; returns the run dir."""
     plan = plan_eval(cfg)  # every input check (data, alignment, template) before the run dir exists
     inputs = {k: v for k, v in {"data": cfg.data, "outputs": cfg.outputs, "reference": cfg.reference}.items() if v}
-    run = start_run(cfg.out_dir, cfg, command="eval", inputs=inputs, argv=argv)
-    if "generation_estimate" in plan:
-        run.manifest["generation_estimate"] = plan["generation_estimate"]
-    results = TASKS[cfg.task](cfg, run)
-    results = {"task": cfg.task, "model": _model_name(cfg), **results}
-    write_json_atomic(run.file("results.json"), results)
-    run.finish()
-    return run.path
+    with start_run(cfg.out_dir, cfg, command="eval", inputs=inputs, argv=argv) as run:
+        if "generation_estimate" in plan:
+            run.manifest["generation_estimate"] = plan["generation_estimate"]
+        results = TASKS[cfg.task](cfg, run)
+        results = {"task": cfg.task, "model": _model_name(cfg), **results}
+        write_json_atomic(run.file("results.json"), results)
+        return run.finish()
 
 
 def _model_name(cfg: EvalConfig) -> str:
@@ -155,7 +156,6 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
     done = {r["id"] for r in latest_rows(samples, prep.items) if r["status"] in FINAL_STATUSES}
     todo = [i for i in prep.items if i.id not in done]
     log.info("%d items, %d already judged, %d to do", len(prep.items), len(done), len(todo))
-    usage: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
         judge = await stack.enter_async_context(open_teacher(cfg.judge, ledger_path=run.file("ledger-judge.sqlite")))
         if prep.outputs is not None:
@@ -165,44 +165,26 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
             model = await stack.enter_async_context(open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")))
             answer = generating_answerer(model, cfg.generation, prep.stop)
         window = 4 * max(cfg.judge.max_concurrency, cfg.model.max_concurrency)
-        with JsonlWriter(samples) as writer:
-            statuses = await drive(todo, lambda item: worker(item, answer, judge), writer, cfg.task, window)
+        statuses: Counter[str] = Counter()
+        with JsonlWriter(samples) as writer, progress(cfg.task, len(todo), {"failed": 0}, enabled=bool(todo)) as bar:
+            async for row in drive(todo, lambda item: worker(item, answer, judge), window):
+                writer.write(row)  # at once: a crash loses only the items in flight
+                statuses[row["status"]] += 1
+                bar.advance(failed=sum(v for k, v in statuses.items() if k != "ok"))
         compact_samples(samples, prep.order)
-        usage["judge"] = judge.usage_summary()
+        run.record_usage("judge", judge.usage_summary())
         if model is not None:
-            usage["model"] = model.usage_summary()
+            run.record_usage("model", model.usage_summary())
         auth = [f"{role}: {t.auth_error}" for role, t in (("judge", judge), ("model", model)) if t and t.auth_error]
-    usage["cost_usd"] = round(sum(u.get("cost_usd", 0.0) or 0.0 for u in usage.values()), 6)
     run.add_counts(items=len(prep.items), already_done=len(done), attempted=len(todo), **dict(statuses))
     if auth:  # nothing useful can happen until the key is fixed; finished items stay, rerun resumes
-        run.manifest.update(usage=usage, stopped="; ".join(auth), status="stopped")
-        run.save()
+        run.manifest["stopped"] = "; ".join(auth)
+        run.close("stopped")
         raise SeqitError(f"{'; '.join(auth)} — fix the key and rerun the same command to resume")
-    return usage
-
-
-def generate_outputs(cfg: EvalConfig, run: Run, items: list[EvalItem]) -> dict[str, dict[str, Any]]:
-    """The evaluated model's answers to `items` (id -> output fields), for judge-free tasks.
-
-    Cached in the run's model ledger, so a rerun re-sends nothing that finished. Checks the chat
-    template and uses the checkpoint's stop strings like the judged tasks. Usage goes to the manifest.
-    """
-    template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
-    stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
-
-    async def go() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-        async with open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")) as model:
-            answer = generating_answerer(model, cfg.generation, stop)
-            outs = await asyncio.gather(*(answer(i) for i in items))
-            return {i.id: o for i, o in zip(items, outs, strict=True)}, model.usage_summary()
-
-    outputs, usage = asyncio.run(go())
-    run.manifest.update(template_check=template, usage={"model": usage, "cost_usd": usage.get("cost_usd", 0.0)})
-    return outputs
+    return run.manifest["usage"]
 
 
 def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) -> dict[str, Any]:
-    run.manifest["usage"] = usage
     run.manifest["judge_model"] = cfg.judge.model
     run.manifest["template_check"] = prep.template
     return {
@@ -214,7 +196,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
             "top_p": cfg.generation.top_p, "seed": cfg.generation.seed, "stop": list(prep.stop)},
         "template_check": prep.template,
         "bootstrap": {"samples": cfg.bootstrap_samples, "seed": cfg.seed, "level": 0.95},
-        "cost_usd": usage["cost_usd"],
+        "cost_usd": usage["total"].get("cost_usd", 0.0),  # every attempt of the run
     }
 
 
@@ -255,8 +237,6 @@ def eval_lm_eval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 def eval_seqeval_v(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     """SeqEval-V: judge-free, exact per-step scoring of chains (data: a version like v1, or an items file)."""
-    from seqit.eval.seqeval_v import run_task
-
     return run_task(cfg, run)
 
 

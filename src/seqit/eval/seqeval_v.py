@@ -135,7 +135,8 @@ def generate_all(cfg: Any, run: Any, items: list[dict[str, Any]], want: tuple[st
             return gen, turns, probes, model.usage_summary()
 
     gen, turns, probes, usage = asyncio.run(go())
-    run.manifest.update(template_check=template, usage={"model": usage, "cost_usd": usage.get("cost_usd", 0.0)})
+    run.record_usage("model", usage)
+    run.manifest["template_check"] = template
     return gen, turns, probes
 
 

@@ -13,11 +13,8 @@ rebuilt on every attempt), never a default score. Proxy mode writes the same fil
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -37,8 +34,9 @@ from seqit.phases.difficulty import (
     record_triplet,
     score_summary,
 )
+from seqit.progress import progress
 from seqit.records import Record, load_records
-from seqit.runs import Run, start_run
+from seqit.runs import Run, reject_row, start_run
 from seqit.teachers import (
     ChatRequest,
     Completion,
@@ -147,11 +145,8 @@ def _scored(record: Record, score: float, detail: dict[str, Any], key: str = "di
 
 
 def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": record.id, "stage": "judge" if comp else "proxy", "reason": reason}
-    if comp is not None:
-        row.update(judge_model=comp.model, raw=comp.texts)
-    row["record"] = record.to_json()
-    return row
+    detail = {"judge_model": comp.model, "raw": comp.texts} if comp is not None else {}
+    return reject_row(record.id, "judge" if comp else "proxy", reason, row=record.to_json(), **detail)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,21 +156,23 @@ def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict
 def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | None = None, backend: Any = None) -> Path:
     """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
     records, read_rejects, rows_in = read_input(cfg, limit)
-    previous = _previous_usage(Path(cfg.out_dir))
-    run = start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv)
+    with start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv) as run:
+        return _score(run, cfg, records, read_rejects, rows_in, backend)
+
+
+def _score(run: Run, cfg: ScoreConfig, records: list[Record], read_rejects: list[dict[str, Any]], rows_in: int,
+           backend: Any) -> Path:
     write_jsonl(run.file("rejects.jsonl"), read_rejects)  # rebuilt on every attempt: no duplicates
     if cfg.method == "proxy":
         counts = _run_proxy(run, records, cfg)
     else:
-        counts = asyncio.run(_run_judge(run, records, cfg, backend, previous))
+        counts = asyncio.run(_run_judge(run, records, cfg, backend))
     total_rejects = len(read_rejects) + counts["rejects"]
     counts = {"rows_in": rows_in, "read_rejects": len(read_rejects), **counts, "rejects": total_rejects}
     counts["balanced"] = rows_in == counts["scored"] + total_rejects + counts.get("pending", 0)
-    stopped = run.manifest.pop("stopped", None)
-    run.finish(counts=counts)
+    stopped = run.manifest.get("stopped")
+    run.finish(counts=counts, status="stopped" if stopped else "finished")
     if stopped:
-        run.manifest["status"] = "incomplete"
-        run.save()
         raise SeqitError(
             f"the judge stopped: {stopped}. {counts['scored']} of {len(records)} records are scored; "
             "fix the problem and rerun the same command to resume."
@@ -186,10 +183,11 @@ def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | N
 def read_input(cfg: ScoreConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
     """Records, reader rejects (as rows) and rows read, honouring --limit."""
     loaded = load_records(cfg.data, cfg.format, limit=limit)
-    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
+    rejects = [reject_row(None, "read", r.reason, file=r.file, line=r.line, row=r.row, field=r.field) for r in loaded.rejects]
+    return loaded.records, rejects, loaded.rows_in
 
 
-async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend: Any, previous: dict) -> dict[str, int]:
+async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend: Any) -> dict[str, int]:
     scored_path = run.file("scored.jsonl")
     done = read_ids(scored_path)
     todo = [r for r in records if r.id not in done]
@@ -201,7 +199,8 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
                              "samples": cfg.samples, "score_key": cfg.score_key}  # fmt: skip
     log.info("score: %d records, %d already scored, %d to judge", len(records), len(records) - len(todo), len(todo))
     async with open_teacher(cfg.judge, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
-        with JsonlWriter(scored_path) as out, JsonlWriter(run.file("rejects.jsonl")) as rej, _progress(len(todo)) as tick:
+        with JsonlWriter(scored_path) as out, JsonlWriter(run.file("rejects.jsonl")) as rej, \
+                progress("score", len(todo), {"rejects": 0, "cost": "$0"}) as bar:
             last_save = time.monotonic()
             async for comp in teacher.stream(reqs):
                 row, bad = judged_row(by_req[comp.request_id], comp, cfg.view, cfg.score_key)
@@ -211,12 +210,12 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
                 else:
                     rej.write(bad)
                     n_rej += 1
-                tick()
+                bar.advance(rejects=n_rej, cost=f"${teacher.usage.cost:.4f}")
                 if time.monotonic() - last_save > 5.0:  # a killed run still shows its spend so far
-                    _record_usage(run, teacher.usage_summary(), previous)
+                    run.record_usage("judge", teacher.usage_summary())
                     run.save()
                     last_save = time.monotonic()
-        _record_usage(run, teacher.usage_summary(), previous)
+        run.record_usage("judge", teacher.usage_summary())
         if teacher.auth_error:
             run.manifest["stopped"] = teacher.auth_error
     pending = len(todo) - n_ok - n_rej  # > 0 only when the teacher stopped early (auth failure)
@@ -245,39 +244,6 @@ def _canonical_order(path: Path, records: list[Record]) -> None:
     write_jsonl(path, rows)
 
 
-def _previous_usage(out_dir: Path) -> dict[str, Any]:
-    """Usage totals of earlier attempts in this run dir (for the cumulative cost)."""
-    mf = out_dir / "manifest.json"
-    try:
-        return json.loads(mf.read_text(encoding="utf-8")).get("usage_all_attempts") or {}
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _record_usage(run: Run, usage: dict[str, Any], previous: dict[str, Any]) -> None:
-    run.manifest["usage"] = usage
-    keys = ("prompt_tokens", "completion_tokens", "requests", "cached", "failed", "cost_usd")
-    run.manifest["usage_all_attempts"] = {k: round(previous.get(k, 0) + usage.get(k, 0), 6) for k in keys}
-
-
-@contextmanager
-def _progress(total: int, label: str = "scoring") -> Iterator[Any]:
-    """A rich progress bar on stderr (count, rate, ETA); yields a tick() function."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task("score", total=total, rate="")
-
-        def tick() -> None:
-            speed = bar.tasks[0].speed
-            bar.update(task, advance=1, rate=f"{speed:.1f} rec/s" if speed else "")
-
-        yield tick
-
-
 # ---------------------------------------------------------------------------------------------
 # Proxy scoring (free, no judge)
 
@@ -287,8 +253,8 @@ def proxy_values(records: list[Record], proxy: ProxyConfig) -> list[float | str]
     if proxy.kind == "loss":
         from seqit.phases.lossproxy import response_losses
 
-        with _progress(len(records), "loss proxy") as tick:
-            return response_losses(records, proxy.model, proxy.template, proxy.max_length, proxy.device, tick)
+        with progress("loss proxy", len(records)) as bar:
+            return response_losses(records, proxy.model, proxy.template, proxy.max_length, proxy.device, bar.advance)
     fn = length_value if proxy.kind == "length" else depth_value
     out: list[float | str] = []
     for r in records:

@@ -39,8 +39,6 @@ def _cfg_dict(cfg: Any) -> dict[str, Any]:
 
 
 def _main_table(results: dict[str, Any], arms: list[str]) -> str:
-    from seqit.quickstart.run import results_rows
-
     head = "".join(f"<th>{html.escape(a)}</th>" for a in arms)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in results_rows(results))
     train = "".join(f"<td>{results['arms'][a]['train']['steps']} steps / {results['arms'][a]['train']['tokens']} tok / "
@@ -89,3 +87,11 @@ def _samples(out: Path, arms: list[str], per_split: int = 3) -> str:
             rows.append(f"<tr><td>{a}</td><td>{s['split']}</td><td><pre>{html.escape(s['prompt'])}</pre></td>"
                         f"<td><pre>{html.escape(s['expected'])}</pre></td><td class='{cls}'><pre>{html.escape(s['output'])}</pre></td></tr>")
     return f"<table><tr><th>arm</th><th>split</th><th>prompt</th><th>expected</th><th>output</th></tr>{''.join(rows)}</table>"
+
+
+def results_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(metric, arm1, arm2, ...) rows for the printed table and the README."""
+    arms = list(results["arms"])
+    keys = ("single_acc", "chain_acc_seen", "step_acc_seen", "chain_acc_unseen", "step_acc_unseen",
+            "chain_acc_longer", "step_acc_longer")
+    return [(k, *(f"{results['arms'][a][k]:.2f}" for a in arms)) for k in keys]

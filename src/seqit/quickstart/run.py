@@ -33,6 +33,7 @@ from seqit.chains.steps import TEXT
 from seqit.config import to_dict
 from seqit.errors import ConfigError
 from seqit.jsonl import write_json_atomic, write_jsonl
+from seqit.quickstart.details import write_details
 from seqit.runs import start_run
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,6 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
         results["arms"][arm] = _run_arm(model, tok, arm, cfg, ops, heldout, eval_sets, out, show_progress)
     results["seconds"] = round(time.monotonic() - t_start, 1)
     write_json_atomic(out / "results.json", results)
-    from seqit.quickstart.details import write_details
     from seqit.report.run import run_report
 
     write_details(out, results, cfg)
@@ -224,14 +224,6 @@ def resolve_size(size: str, overrides: list[str] | None = None) -> QuickstartCon
     if size not in SIZES:
         raise ConfigError(f"quickstart: unknown size {size!r} (choose from {', '.join(SIZES)})")
     return from_dict(QuickstartConfig, apply_overrides(to_dict(SIZES[size]), overrides or []), f"quickstart --size {size}")
-
-
-def results_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(metric, arm1, arm2, ...) rows for the printed table and the README."""
-    arms = list(results["arms"])
-    keys = ("single_acc", "chain_acc_seen", "step_acc_seen", "chain_acc_unseen", "step_acc_unseen",
-            "chain_acc_longer", "step_acc_longer")
-    return [(k, *(f"{results['arms'][a][k]:.2f}" for a in arms)) for k in keys]
 
 
 def load_results(out: str | Path) -> dict[str, Any]:

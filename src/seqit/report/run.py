@@ -147,7 +147,7 @@ def _run_section(run: RunInfo) -> str:
     for kind in run.kinds:
         parts.append(renderers[kind](run))
     usage = run.manifest.get("usage")
-    if isinstance(usage, dict) and usage:
+    if isinstance(usage, dict) and usage.get("roles"):
         parts.append("<h3>LLM usage</h3>" + _usage_table(usage))
     parts.append("</section>")
     return "\n".join(parts)
@@ -215,15 +215,13 @@ def _pick_samples(samples: list[dict[str, Any]], k: int) -> list[dict[str, Any]]
 
 
 def _usage_table(usage: dict[str, Any]) -> str:
-    """One row per role (model, judge, teacher...) when usage is split by role, else one 'all' row."""
-    roles = {k: v for k, v in usage.items() if isinstance(v, dict) and "requests" in v}
-    if not roles and "requests" in usage:
-        roles = {"all": usage}
+    """One row per role (model, judge, teacher), totals over every attempt of the run (manifest["usage"])."""
+    roles = {k: v for k, v in (usage.get("roles") or {}).items() if isinstance(v, dict) and "requests" in v}
     cols = ["requests", "cached", "failed", "prompt_tokens", "completion_tokens", "cost_usd"]
     rows = [[role, *(u.get(c) for c in cols), ", ".join(u.get("models") or {})] for role, u in roles.items()]
     html = table(["role", *cols, "models"], rows) if rows else ""
-    total = usage.get("cost_usd")
-    return html + (f"<p>total cost: ${esc(fmt(total))}</p>" if is_num(total) else "")
+    total = (usage.get("total") or {}).get("cost_usd")
+    return html + (f"<p>total cost (every attempt): ${esc(fmt(total))}</p>" if is_num(total) else "")
 
 
 def _clip(value: Any) -> str:

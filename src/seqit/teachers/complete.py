@@ -24,12 +24,12 @@ from typing import Any
 
 from seqit.errors import DataError, SeqitError
 from seqit.jsonl import JsonlWriter, read_ids
+from seqit.progress import progress
 from seqit.records import Reject, RowError
-from seqit.runs import start_run
+from seqit.runs import Run, reject_row, start_run
 from seqit.teachers import ChatRequest, Completion, TeacherConfig, cache_key, estimate_cost, open_teacher
 from seqit.teachers.backends import preflight
 from seqit.teachers.ledger import cached_keys
-from seqit.teachers.usage import merge_usage
 
 log = logging.getLogger(__name__)
 
@@ -194,87 +194,56 @@ def run_complete(
     if dry_run:
         return CompleteResult(out, rejects_path, run_dir, counts, {}, estimate, dry_run=True)
 
-    before = _previous_usage(run_dir / "manifest.json")
     run = start_run(run_dir, cfg, command="complete", inputs={"requests": requests_path}, argv=argv)
+    with run:
+        run.lock(out, f"output {out}")  # another run dir may point at the same output: hold it too
+        return _run(run, cfg, out, rejects_path, todo, input_rejects, counts, estimate, progress, backend)
+
+
+def _run(run: Run, cfg: CompleteConfig, out: Path, rejects_path: Path, todo: list, input_rejects: list[Reject],
+         counts: dict[str, int], estimate: dict[str, Any], progress: bool, backend: Any) -> CompleteResult:
     run.manifest["estimate"] = estimate
     run.manifest["outputs"] = {"completions": str(out), "rejects": str(rejects_path), "ledger": str(run.file("ledger.sqlite"))}
     rejects_path.unlink(missing_ok=True)  # this run re-validates inputs and retries every failure
     with JsonlWriter(out) as writer, JsonlWriter(rejects_path) as rej:
         for r in input_rejects:
-            rej.write({"id": _row_id(r.row), "stage": "input", **r.to_json()})
+            rej.write(reject_row(_row_id(r.row), "input", r.reason, file=r.file, line=r.line, row=r.row, field=r.field))
         usage, n_ok, n_failed, auth_error = asyncio.run(
-            _complete_all(cfg.teacher, todo, run, before, writer, rej, progress, backend)
+            _complete_all(cfg.teacher, todo, run, writer, rej, progress, backend)
         )
     counts.update(completed=n_ok, failed=n_failed, not_finished=len(todo) - n_ok - n_failed)
-    _record_usage(run, usage, before)
+    run.record_usage("teacher", usage)
     if auth_error:
         run.manifest["stopped"] = auth_error
-    run.finish(counts=counts)
+    run.finish(counts=counts, status="stopped" if auth_error else "finished")
     if auth_error:
         raise SeqitError(f"{auth_error} — {n_ok} completed; fix the key and rerun to resume", exit_code=2)
-    return CompleteResult(out, rejects_path, run_dir, counts, usage, estimate)
+    return CompleteResult(out, rejects_path, run.path, counts, usage, estimate)
 
 
-async def _complete_all(teacher_cfg, todo, run, before, writer, rej, progress, backend):
+async def _complete_all(teacher_cfg: TeacherConfig, todo: list, run: Run, writer: JsonlWriter, rej: JsonlWriter,
+                        show: bool, backend: Any) -> tuple[dict[str, Any], int, int, str | None]:
     metas = {r.id: (r.n, meta) for r, meta in todo}
     n_ok = n_failed = 0
-    bar, task = _progress(len(todo)) if progress else (None, None)
-    t0 = last_save = time.monotonic()
-    try:
-        async with open_teacher(teacher_cfg, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
+    last_save = time.monotonic()
+    async with open_teacher(teacher_cfg, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
+        with progress("complete", len(todo), {"failed": 0, "cost": "$0"}, enabled=show) as bar:
             async for comp in teacher.stream(r for r, _ in todo):
                 n, meta = metas[comp.request_id]
                 if comp.ok:
                     writer.write(output_row(comp, n, meta))
                     n_ok += 1
                 else:
-                    rej.write({"id": comp.request_id, "stage": "teacher", "reason": comp.error, "attempts": comp.attempts,
-                               "model": comp.model})
+                    rej.write(reject_row(comp.request_id, "teacher", comp.error or "failed",
+                                         attempts=comp.attempts, model=comp.model))
                     n_failed += 1
-                if bar is not None:
-                    bar.update(task, advance=1, failed=n_failed, cost=teacher.usage.cost,
-                               rps=(n_ok + n_failed) / max(1e-9, time.monotonic() - t0))
+                bar.advance(failed=n_failed, cost=f"${teacher.usage.cost:.4f}")
                 if time.monotonic() - last_save > MANIFEST_EVERY_S:  # a crash keeps a near-current cost record
-                    _record_usage(run, teacher.usage_summary(), before)
+                    run.record_usage("teacher", teacher.usage_summary())
+                    run.save()
                     last_save = time.monotonic()
-            run.manifest["teacher"] = teacher.stats()
-            return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
-    finally:
-        if bar is not None:
-            bar.stop()
-
-
-def _progress(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("complete"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("failed {task.fields[failed]}"),
-        TextColumn("{task.fields[rps]:.1f} req/s"),
-        TimeRemainingColumn(),
-        TextColumn("${task.fields[cost]:.4f}"),
-        console=Console(stderr=True),
-    )
-    task = bar.add_task("complete", total=total, failed=0, cost=0.0, rps=0.0)
-    bar.start()
-    return bar, task
-
-
-def _previous_usage(manifest_path: Path) -> dict[str, Any] | None:
-    """Total usage recorded by earlier (possibly killed) runs in this run dir."""
-    try:
-        return json.loads(manifest_path.read_text(encoding="utf-8")).get("usage_total")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
-
-
-def _record_usage(run: Any, usage: dict[str, Any], before: dict[str, Any] | None) -> None:
-    run.manifest["usage"] = usage  # this invocation
-    run.manifest["usage_total"] = merge_usage(before, usage)  # across resumes
-    run.save()
+        run.manifest["teacher"] = teacher.stats()
+        return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
 
 
 def _in_ledger(path: Path, reqs: list[ChatRequest], teacher: TeacherConfig, backend: Any) -> set[str]:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from seqit.progress import drive
 from seqit.teachers.backends import Backend, make_backend
 from seqit.teachers.errors import BackendError, redact
 from seqit.teachers.ledger import Ledger
@@ -65,26 +66,9 @@ class Teacher:
         million-row input does not create a million tasks. Stops scheduling new requests after an
         auth failure (the remaining ones are not yielded).
         """
-        window = window or 4 * self.cfg.max_concurrency
-        it = iter(requests)
-        pending: set[asyncio.Task] = set()
-        try:
-            while True:
-                while len(pending) < window and self.auth_error is None:
-                    req = next(it, None)
-                    if req is None:
-                        break
-                    pending.add(asyncio.ensure_future(self.complete(req)))
-                if not pending:
-                    return
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    yield task.result()
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        async for comp in drive(requests, self.complete, window or 4 * self.cfg.max_concurrency,
+                                stop=lambda: self.auth_error is not None):
+            yield comp
 
     def usage_summary(self) -> dict[str, Any]:
         s = self.usage.summary()

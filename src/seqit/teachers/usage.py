@@ -104,17 +104,3 @@ def estimate_cost(requests: Iterable[ChatRequest], cfg: TeacherConfig) -> dict[s
         "requests": sum(e["requests"] for e in per_model.values()),
         "max_cost_usd": round(sum(e["max_cost_usd"] for e in per_model.values()), 6),
     }
-
-
-def merge_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
-    """Sum two usage summaries (e.g. the runs before a resume and this one), per model and in total."""
-    a, b = a or {}, b or {}
-    out: dict[str, Any] = {}
-    for key in set(a) | set(b):
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) or isinstance(vb, dict):
-            out[key] = merge_usage(va if isinstance(va, dict) else {}, vb if isinstance(vb, dict) else {})
-        elif isinstance(va, (int, float)) or isinstance(vb, (int, float)):
-            total = (va or 0) + (vb or 0)
-            out[key] = round(total, 6) if isinstance(total, float) else total
-    return dict(sorted(out.items()))

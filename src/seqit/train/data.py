@@ -40,9 +40,7 @@ def encode_phase(
 
     Token ids are kept as compact int32 arrays (4 bytes per token instead of ~36 for a list of ints).
     """
-    from rich.console import Console
-    from rich.progress import track
-
+    from seqit.progress import progress
     from seqit.records import load_records
 
     loaded = load_records(path, fmt)
@@ -57,25 +55,24 @@ def encode_phase(
     lengths: list[int] = []
     raw_lengths: list[int] = []
     no_eos = 0
-    shown = track(records, description=f"encode {name}", console=Console(stderr=True), transient=True,
-                  disable=not show_progress)
-    for rec in shown:
-        ex = encode_messages(tokenizer, rec.messages, max_len, stops)
-        counts["turns_unlocated"] += ex.turns_unlocated
-        raw_lengths.append(len(ex.input_ids) if not ex.truncated else max_len + 1)
-        if ex.turns_truncated_away:
-            counts["response_truncated_away"] += 1
-            continue
-        if ex.n_trained == 0:
-            counts["no_trained_token"] += 1
-            continue
-        counts["truncated_kept"] += ex.truncated
-        counts["prompt_mismatch"] += not ex.truncated and not _prompt_is_prefix(tokenizer, rec.messages, ex)
-        if not ex.truncated and not _ends_with_stop(tokenizer, ex, stops, stop_ids):
-            no_eos += 1
-        examples.append((array("i", ex.input_ids), array("i", ex.targets())))
-        lengths.append(len(ex.input_ids))
-        kept.append(ex)
+    with progress(f"encode {name}", len(records), enabled=show_progress) as bar:
+        for rec in bar.track(records):
+            ex = encode_messages(tokenizer, rec.messages, max_len, stops)
+            counts["turns_unlocated"] += ex.turns_unlocated
+            raw_lengths.append(len(ex.input_ids) if not ex.truncated else max_len + 1)
+            if ex.turns_truncated_away:
+                counts["response_truncated_away"] += 1
+                continue
+            if ex.n_trained == 0:
+                counts["no_trained_token"] += 1
+                continue
+            counts["truncated_kept"] += ex.truncated
+            counts["prompt_mismatch"] += not ex.truncated and not _prompt_is_prefix(tokenizer, rec.messages, ex)
+            if not ex.truncated and not _ends_with_stop(tokenizer, ex, stops, stop_ids):
+                no_eos += 1
+            examples.append((array("i", ex.input_ids), array("i", ex.targets())))
+            lengths.append(len(ex.input_ids))
+            kept.append(ex)
     if no_eos:
         raise SeqitError(
             f"{path}: {no_eos} examples do not train an end-of-turn token ({' / '.join(stops)}); the model "

@@ -24,6 +24,7 @@ from typing import Any
 
 from seqit.errors import require
 from seqit.jsonl import JsonlWriter, write_json_atomic
+from seqit.progress import progress
 from seqit.templates import install_template
 from seqit.train import checkpoint as ckpt
 from seqit.train.attention import VARLEN
@@ -151,25 +152,11 @@ def _at_max_steps(cfg: TrainConfig, state: ckpt.TrainState) -> bool:
 
 @contextmanager
 def _progress(acc: Any, total: int, done: int) -> Iterator[Callable[[str, dict], None]]:
-    """A rich progress bar on the main process (steps, rate, ETA, phase, loss); yields an update function."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not acc.is_main_process) as progress:
-        task = progress.add_task("train", total=total, completed=done, info="")
+    """Steps, rate, ETA, phase, loss and tokens/s on the main process (a bar, or status lines in a log)."""
+    with progress("train", total, {"loss": "", "tok/s": ""}, enabled=acc.is_main_process, done=done) as bar:
 
         def update(phase: str, row: dict) -> None:
-            info = f"loss {row['loss']:.4f}  {row['tokens_per_s']:.0f} tok/s"
-            progress.update(task, advance=1, description=phase, info=info)
+            bar.advance(label=phase, loss=f"{row['loss']:.4f}", **{"tok/s": f"{row['tokens_per_s']:.0f}"})
 
         yield update
 

@@ -83,9 +83,3 @@ def build_row(examples: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: i
     tgt.extend([IGNORE] * pad)
     pos.extend(range(pad))
     return Row(ids, pos, tgt, n_real, len(examples))
-
-
-def padding_fraction(rows: list[Row], length: int | None = None) -> float:
-    """Share of processed positions that are padding (rows padded to `length` or their own length)."""
-    total = sum(length if length is not None else len(r.input_ids) for r in rows)
-    return 1.0 - sum(r.n_real for r in rows) / total if total else 0.0

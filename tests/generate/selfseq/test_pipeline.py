@@ -108,7 +108,7 @@ def test_round_one_failures_drop_the_seed_with_stage_and_reason(overrides, stage
     out, _ = run(SEED, scripted(overrides))
     assert out.sit is None and out.it is not None
     [rej] = out.rejects
-    assert rej["stage"] == stage and rej["reason"].startswith(reason) and rej["dropped"] is True
+    assert rej["stage"] == stage and rej["reason"].startswith(reason) and rej["detail"]["dropped"] is True
 
 
 def test_rewrite_that_drops_numbers_of_the_original_is_rejected():
@@ -127,7 +127,7 @@ def test_round_two_failure_keeps_the_depth_one_record_and_logs_the_reject():
     )
     assert out.sit["meta"]["depth"] == 1
     [rej] = out.rejects
-    assert rej["stage"] == "rewrite" and rej["round"] == 2 and rej["dropped"] is False
+    assert rej["stage"] == "rewrite" and rej["detail"]["round"] == 2 and rej["detail"]["dropped"] is False
 
 
 def test_optional_response_check_rejects_answers_that_skip_a_task():
@@ -160,7 +160,7 @@ def test_teacher_errors_become_rejects_not_exceptions():
 def test_it_reject_does_not_stop_the_sit_chain():
     out, _ = run(SEED, scripted({"respond:r0": "   "}))
     assert out.it is None and out.sit["meta"]["depth"] == 1
-    assert out.rejects[0]["kind"] == "it" and out.rejects[0]["reason"] == "empty response"
+    assert out.rejects[0]["detail"]["kind"] == "it" and out.rejects[0]["reason"] == "empty response"
 
 
 def test_input_is_sent_once_and_kept_out_of_the_rewrite():

@@ -116,7 +116,7 @@ def test_repeat_then_answer_run_needs_no_teacher(tmp_path, sample_path):
     assert m["counts"]["kept_unconverted"] == 50 - len(with_input) and m["counts"]["it_records"] == 50
     first = sit[0]
     assert first["messages"][-1]["content"].startswith("Input repeated:\n" + first["meta"]["input"])
-    assert m["usage"]["requests"] == 0
+    assert m["usage"]["roles"] == {} and "teacher" not in m  # no teacher was opened at all
 
 
 def test_paraphrase_then_answer_calls_the_teacher_once_per_converted_seed(tmp_path, fake_openai, sample_path):

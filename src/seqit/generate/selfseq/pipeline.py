@@ -18,6 +18,7 @@ from seqit.generate.selfseq import prompts
 from seqit.generate.selfseq.checks import check_extraction, check_response, check_rewrite
 from seqit.generate.selfseq.parse import parse_extraction, parse_new_instruction, parse_option, parse_verdict
 from seqit.records import Record, alpaca_prompt
+from seqit.runs import reject_row
 from seqit.teachers import ChatRequest, Completion
 
 JSON_MODE = {"type": "json_object"}
@@ -121,17 +122,8 @@ class _Chain:
     ) -> None:
         self.out.stages[f"{stage}.rejected"] += 1
         self.tick(stage, False)
-        row = {
-            "seed_id": self.seed.id,
-            "kind": kind,
-            "stage": stage,
-            "round": rnd,
-            "reason": reason,
-            "dropped": dropped,
-        }
-        if raw is not None:
-            row["raw"] = raw[:2000]
-        self.out.rejects.append(row)
+        extra = {"raw": raw[:2000]} if raw is not None else {}
+        self.out.rejects.append(reject_row(self.seed.id, stage, reason, kind=kind, round=rnd, dropped=dropped, **extra))
 
     def passed(self, stage: str) -> None:
         self.out.stages[f"{stage}.ok"] += 1

@@ -13,17 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqit.errors import DataError
+from seqit.generate.outputs import drive_seeds, finalize
 from seqit.generate.selfseq.dryrun import Plan
 from seqit.generate.selfseq.pipeline import Outcome
 from seqit.generate.taskdriven import builders as td
 from seqit.jsonl import write_jsonl
 from seqit.records import DatasetReader, Record
 from seqit.records.sources import iter_raw_rows
-from seqit.runs import start_run
-from seqit.teachers import ChatRequest, FakeBackend, estimate_cost
+from seqit.runs import reject_row, start_run
+from seqit.teachers import ChatRequest, estimate_cost
 
 if TYPE_CHECKING:
-    from seqit.generate.run import GenerateConfig
+    from seqit.generate.config import GenerateConfig
 
 CAPTION_FIELDS = ("image", "caption", "question", "answer")
 
@@ -121,15 +122,8 @@ async def teacher_step(
     if reason:
         out.retry = not comp.ok
         out.stages[f"{step}.rejected"] += 1
-        row = {
-            "seed_id": job.record.id,
-            "kind": "sit",
-            "stage": step,
-            "round": 1,
-            "reason": reason,
-            "dropped": True,
-        }
-        out.rejects.append({**row, "raw": comp.text[:2000]})
+        out.rejects.append(reject_row(job.record.id, step, reason, kind="sit", round=1, dropped=True,
+                                      raw=comp.text[:2000]))
         return None
     out.stages[f"{step}.ok"] += 1
     return comp.text.strip(), comp.model
@@ -185,15 +179,10 @@ def needs_teacher(cfg: GenerateConfig) -> bool:
 async def run_taskdriven(
     cfg: GenerateConfig, run: Any, records: list[Record], done: dict[str, Any], progress: bool
 ) -> dict[str, int]:
-    from seqit.generate.run import drive_seeds
-
     jobs = plan_jobs(cfg, records)
     todo = [j for j in jobs if j.record.id not in done]
-    need = needs_teacher(cfg) and any(j.convert for j in todo)
-    backend = None if need else FakeBackend(["(unused)"])  # no teacher needed: never open a connection
-    await drive_seeds(
-        cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, backend=backend
-    )
+    need = needs_teacher(cfg) and any(j.convert for j in todo)  # else no teacher is opened at all
+    await drive_seeds(cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, teacher_needed=need)
     return {j.record.id: j.index for j in jobs}
 
 
@@ -258,17 +247,7 @@ def read_caption_rows(
         if problem is None and missing:
             problem = f"field {missing[0]!r} is missing or empty"
         if problem:
-            bad.append(
-                {
-                    "seed_id": None,
-                    "stage": "read",
-                    "file": raw.file,
-                    "line": raw.line,
-                    "reason": problem,
-                    "row": row,
-                    "dropped": True,
-                }
-            )
+            bad.append(reject_row(None, "read", problem, file=raw.file, line=raw.line, row=row, dropped=True))
             continue
         rid = str(row.get("id") or f"{Path(raw.file).stem}-{raw.line:05d}")
         good.append((rid, {f: row[f] for f in CAPTION_FIELDS}))
@@ -276,8 +255,6 @@ def read_caption_rows(
 
 
 def run_caption(cfg: GenerateConfig, argv: list[str] | None) -> Path:
-    from seqit.generate.run import finalize
-
     run = start_run(cfg.out_dir, cfg, "generate", inputs={"data": cfg.data.path}, argv=argv)
     good, bad = read_caption_rows(cfg.data.path, cfg.limit)
     sit, it, done = [], [], []

@@ -1,0 +1,158 @@
+"""The append-only outputs of a generate run and the seed driver every generate method uses.
+
+One seed = one Outcome (its IT record, its SIT record, its rejects); `drive_seeds` runs the seeds through
+the one windowed driver (seqit.progress.drive), `Outputs` appends each outcome the moment it finishes,
+`resume_state` is the resume rule (a seed is done when done.jsonl has its line), and `finalize` sorts the
+outputs into seed order, writes the mix and the manifest counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from seqit.generate.config import GenerateConfig
+from seqit.generate.mix import mix_records, mix_summary
+from seqit.generate.selfseq.pipeline import Outcome
+from seqit.generate.stats import mean_lengths, summarize
+from seqit.jsonl import JsonlWriter, read_jsonl, write_jsonl
+from seqit.progress import drive, progress
+from seqit.runs import Run
+from seqit.teachers import open_teacher
+
+log = logging.getLogger(__name__)
+OUTPUTS = ("sit.jsonl", "it.jsonl", "rejects.jsonl")
+
+
+SeedFn = Callable[[Any, Any, Callable[[str, bool], None]], Awaitable[Outcome]]
+
+
+async def drive_seeds(cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn, show: bool,
+                      teacher_needed: bool = True) -> None:
+    """Run `fn(seed, teacher, tick)` for every seed, a bounded window at a time, writing each outcome at once.
+
+    Without `teacher_needed` (task-driven data that already holds every intermediate result) no teacher is
+    opened at all and `fn` gets None."""
+    window = cfg.max_inflight_seeds or 2 * cfg.teacher.max_concurrency
+    stages = StageCounts()
+    with progress("seeds", len(todo), {"stages": ""}, enabled=show) as bar, Outputs(run) as out:
+        if not teacher_needed:
+            async for outcome in drive(todo, lambda seed: fn(seed, None, stages.tick), window):
+                out.write(outcome)
+                bar.advance(stages=stages.text())
+            return
+        async with open_teacher(cfg.teacher, ledger_path=run.file("ledger.sqlite")) as teacher:
+            last_save = time.monotonic()
+            async for outcome in drive(todo, lambda seed: fn(seed, teacher, stages.tick), window):
+                out.write(outcome)
+                bar.advance(stages=stages.text(), cost=f"${teacher.usage.cost:.4f}")
+                if time.monotonic() - last_save > 5.0:  # a killed run keeps a near-current cost record
+                    run.record_usage("teacher", teacher.usage_summary())
+                    run.save()
+                    last_save = time.monotonic()
+            run.record_usage("teacher", teacher.usage_summary())
+            run.manifest["teacher"] = teacher.stats()
+            run.save()
+
+
+class StageCounts:
+    """ok / rejected per Self-Seq or task-driven stage, for the progress line."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter] = {}
+
+    def tick(self, stage: str, ok: bool) -> None:
+        self.counts.setdefault(stage, Counter())["ok" if ok else "rejected"] += 1
+
+    def text(self) -> str:
+        return "  ".join(f"{s} {c['ok']}/{c['rejected']}" for s, c in self.counts.items())
+
+
+class Outputs:
+    """The append-only outputs of a run; done.jsonl is written last, so a seed counts only once complete."""
+
+    def __init__(self, run: Run):
+        self.w = {name: JsonlWriter(run.file(name)) for name in (*OUTPUTS, "done.jsonl")}
+
+    def write(self, o: Outcome) -> None:
+        if o.retry:  # a teacher call failed: keep the reasons, leave the seed unfinished for the next run
+            self.w["rejects.jsonl"].write_many(
+                {**r, "detail": {**r.get("detail", {}), "dropped": False, "retry": True}} for r in o.rejects)
+            return
+        if o.it is not None:
+            self.w["it.jsonl"].write(o.it)
+        if o.sit is not None:
+            self.w["sit.jsonl"].write(o.sit)
+        self.w["rejects.jsonl"].write_many(o.rejects)
+        self.w["done.jsonl"].write(o.summary())
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for w in self.w.values():
+            w.close()
+
+
+def resume_state(run: Run) -> dict[str, dict[str, Any]]:
+    """Finished seeds (from done.jsonl); rows of unfinished seeds and old read-rejects are removed."""
+    done = {row["seed_id"]: row for row in read_jsonl(run.file("done.jsonl"))}
+    for name in OUTPUTS:
+        path = run.file(name)
+        if path.exists():
+            rows = list(read_jsonl(path))
+            keep = [r for r in rows if r.get("stage") != "read" and _seed_of(r) in done]
+            if len(keep) != len(rows):
+                write_jsonl(path, keep)
+    if done:
+        log.info("resuming %s: %d seeds already finished", run.path, len(done))
+    return done
+
+
+def _seed_of(row: dict[str, Any]) -> str | None:
+    """The seed a record (meta.seed_id) or a reject (id) belongs to."""
+    return row.get("meta", {}).get("seed_id") if "meta" in row else row.get("id")
+
+
+def finalize(
+    cfg: GenerateConfig, run: Run, order: dict[str, int], rows_in: int, read_rejects: int, limited: int
+) -> None:
+    """Sort outputs into seed order (byte-identical reruns), write the mix and the manifest counts."""
+    key = lambda r: (order.get(_seed_of(r) or "", -1), r.get("id") or "", (r.get("detail") or {}).get("round", 0))  # noqa: E731
+    rows = {name: sorted(read_jsonl(run.file(name)), key=key) for name in OUTPUTS}
+    for name, rs in rows.items():
+        write_jsonl(run.file(name), rs)
+    done = list(read_jsonl(run.file("done.jsonl")))
+    if cfg.mix.mode != "none":
+        mixed = mix_records(
+            rows["it.jsonl"], rows["sit.jsonl"], cfg.mix.mode, cfg.mix.sit_ratio, cfg.seed, cfg.mix.shuffle
+        )
+        write_jsonl(run.file("mix.jsonl"), mixed)
+        run.manifest["mix"] = {"mode": cfg.mix.mode, "rows": len(mixed), "kinds": mix_summary(mixed)}
+    rejects = [r for r in rows["rejects.jsonl"] if r.get("stage") != "read"]
+    run.manifest.update(summarize(done, rejects))
+    run.manifest["lengths"] = {"it": mean_lengths(rows["it.jsonl"]), "sit": mean_lengths(rows["sit.jsonl"])}
+    counts = {
+        "rows_in": rows_in,
+        "read_rejects": read_rejects,
+        "skipped_by_limit": limited,
+        "seeds": len(order),
+        "finished": len(done),
+        "pending": len(set(order) - {d["seed_id"] for d in done}),  # teacher errors: a rerun retries them
+        "sit_records": len(rows["sit.jsonl"]),
+        "it_records": len(rows["it.jsonl"]),
+        "kept_unconverted": sum(1 for d in done if d.get("kept")),
+        "sit_dropped": sum(1 for d in done if not d["sit"] and not d.get("kept")),
+        "it_dropped": sum(1 for d in done if not d["it"]),
+        "rejects_rows": len(rows["rejects.jsonl"]),
+    }
+    sit_side = counts["sit_records"] + counts["sit_dropped"] + counts["kept_unconverted"]
+    counts["balanced"] = (
+        counts["seeds"] + read_rejects + limited == rows_in
+        and counts["finished"] + counts["pending"] == counts["seeds"]
+        and sit_side == counts["finished"]
+    )
+    run.finish(counts=counts)
