@@ -228,7 +228,7 @@ def eval_pairwise(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 def eval_lm_eval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
-    out = run_lm_eval(cfg.model, cfg.lm_eval, cfg.limit, cfg.seed)
+    out = run_lm_eval(cfg.model, cfg.lm_eval, cfg.limit, cfg.seed, workdir=run.path)
     write_jsonl(run.file("samples.jsonl"), out.pop("samples"))
     run.manifest["template_check"] = template
     run.add_counts(**{f"samples.{k}": v for k, v in out["n_samples"].items()})
