@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from seqit.errors import DataError
 from seqit.jsonl import write_jsonl
+from seqit.phases.decontam import DecontamConfig
 from seqit.phases.dedup import find_duplicates
 from seqit.phases.difficulty import TOKEN_ESTIMATE
 from seqit.phases.stats import describe_phase, plot_histogram, score_methods, token_counter
@@ -63,6 +64,7 @@ class SplitConfig:
     missing_depth: int | None = None  # depth strategy: depth assumed when meta.depth is absent; null = reject
     min_output_chars: int = 1  # outputs shorter than this (after stripping) are dropped
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)  # eval-prompt overlap check (docs/eval.md)
     tokenizer: str | None = None  # local HF tokenizer dir for token stats; null = regex estimate
     histogram: bool = True
 
@@ -183,6 +185,7 @@ class Filtered:
     kept: list[Record]
     rejects: list[dict[str, Any]]
     counts: dict[str, int]
+    decontam: dict[str, Any] | None = None  # the manifest's decontam summary when the check ran
 
 
 def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficulty") -> str:
@@ -218,7 +221,31 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
             rejects.append({"id": kept[x.index].id, "stage": "dedup", "reason": why, "duplicate_of": kept[x.of].id,
                             "record": kept[x.index].to_json()})  # fmt: skip
         kept = [r for i, r in enumerate(kept) if i not in drop]
-    return Filtered(kept, rejects, counts)
+    summary = None
+    if cfg.decontam.sources:
+        kept, summary = _decontaminate(kept, cfg.decontam, rejects, counts)
+    return Filtered(kept, rejects, counts, summary)
+
+
+def _decontaminate(kept: list[Record], dc: DecontamConfig, rejects: list[dict[str, Any]],
+                   counts: dict[str, int]) -> tuple[list[Record], dict[str, Any]]:
+    """Check prompts against the eval sets: tag meta.contamination (report) or reject the record (drop)."""
+    from seqit.phases.decontam import find_matches, hit_reason, open_index, prompt_text, summarize
+
+    index = open_index(dc)
+    assert index is not None
+    checked = len(kept)
+    hits = find_matches(index, [(r.id, prompt_text(r.prompt_messages)) for r in kept], dc.min_overlap)
+    counts["contaminated"] = len(hits)
+    by_pos = {pos: m for pos, _, m in hits}
+    if dc.action == "drop":
+        rejects += [{"id": kept[p].id, "stage": "decontam", "reason": hit_reason(m), "eval_id": m.eval_id,
+                     "record": kept[p].to_json()} for p, m in by_pos.items()]
+        kept = [r for i, r in enumerate(kept) if i not in by_pos]
+    else:
+        kept = [Record(r.id, r.messages, {**r.meta, "contamination": by_pos[i].to_json()}) if i in by_pos else r
+                for i, r in enumerate(kept)]
+    return kept, summarize(dc, index, [(rid, m) for _, rid, m in hits], checked)
 
 
 def _unusable(r: Record, need: str, cfg: SplitConfig) -> str | None:
@@ -334,6 +361,7 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
         score_key=cfg.score_key,
         score_methods=score_methods(tagged, cfg.score_key),
         histogram=hist,
+        **({"decontam": filtered.decontam} if filtered.decontam else {}),
     )
     return run.path
 
