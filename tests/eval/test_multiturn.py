@@ -176,3 +176,12 @@ def test_multiturn_and_probe_run_on_a_tiny_local_checkpoint(tmp_path, tiny_model
     n = sum(wrong_value(Chain.from_dict(it["meta"]["chain"]), 1) is not None for it in items)
     probe = res["horizon"]["self_conditioning"]["by_k"]["1"]
     assert probe["n"] == n and 0.0 <= probe["clean_acc"] <= 1.0
+
+
+def test_report_plots_the_horizon_and_the_probe(solver_run):
+    from seqit.report.run import run_report
+
+    _, run = solver_run
+    html = run_report([run], run / "report.html").read_text()
+    section = html.split("Horizon: share of chains still right after k steps", 1)
+    assert len(section) == 2 and "data:image/png;base64," in section[1][:400]
