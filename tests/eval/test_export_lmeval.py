@@ -142,3 +142,33 @@ def test_v2_export_checker_agrees_with_seqit_on_every_v2_item(tmp_path):
             ours = score_chain(Chain.from_dict(it["meta"]["chain"]), text)
             theirs = utils.score_chain(utils.Chain.from_dict(it["meta"]["chain"]), text)
             assert (theirs.correct, theirs.followed, theirs.extra_steps) == (ours.correct, ours.followed, ours.extra_steps)
+
+
+@pytest.mark.slow
+def test_the_lm_eval_command_runs_the_exported_task_from_any_directory(exported, tiny_model_dir, tmp_path):
+    """The literal user command, in a fresh process whose cwd is elsewhere (the task dir is relocatable) and
+    without seqit on its path (the exported checker needs only the standard library)."""
+    import glob
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    moved = tmp_path / "elsewhere" / "seqeval_v"
+    __import__("shutil").copytree(exported, moved)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    cmd = [str(Path(sys.executable).with_name("lm_eval")), "--model", "hf", "--model_args",
+           f"pretrained={tiny_model_dir},dtype=float32", "--device", "cpu", "--include_path", str(moved), "--tasks",
+           "seqeval_v", "--limit", "3", "--apply_chat_template", "--gen_kwargs", "max_gen_toks=16",
+           "--output_path", str(cwd / "out"), "--log_samples"]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (results,) = glob.glob(str(cwd / "out" / "*" / "results_*.json"))
+    (samples,) = glob.glob(str(cwd / "out" / "*" / "samples_seqeval_v_*.jsonl"))
+    got = json.loads(Path(results).read_text())["results"]["seqeval_v"]
+    rows = list(read_jsonl(samples))
+    items = {it["id"]: it for it in frozen_items("v1")}
+    ours = score_outputs([items[r["doc"]["id"]] for r in rows], [r["filtered_resps"][0] for r in rows])["metrics"]["overall"]
+    assert {m: round(got[f"{m},none"], 4) for m in ("chain_acc", "step_acc", "follow_acc")} == {
+        m: ours[m] for m in ("chain_acc", "step_acc", "follow_acc")}
