@@ -416,6 +416,17 @@ def _print_eval_summary(results: dict) -> None:
                 ("order disagreement (position bias)", m.get("order_disagreement_rate"), None),
                 ("mean words model / reference",
                  f"{_num(m['mean_length_words']['model'])} / {_num(m['mean_length_words']['reference'])}", None)]
+    elif results.get("task") in ("xquad", "mgsm"):
+        rows = [(f"{mode} {lang} {name}", v, None) for mode, langs in m.items() for lang, ms in langs.items()
+                for name, v in ms.items() if name != "n"]
+    elif results.get("task") == "seqeval_v":
+        per = {name: r["metrics"]["overall"] for name, r in (results.get("renderings") or {}).items()}
+        per = per or {results.get("rendering", "single"): m["overall"]}
+        rows = [(f"{name} {k}", o[k], None) for name, o in per.items() for k in ("chain_acc", "step_acc", "follow_acc")]
+        h = (results.get("horizon") or {}).get("overall") or {}
+        rows.append(("horizon H0.5 (steps)", "unbounded" if h.get("h50_unbounded") else h.get("h50"), None))
+        rows += [(f"self-conditioning k={k}: clean / injected", f"{_num(v['clean_acc'])} / {_num(v['injected_acc'])}", None)
+                 for k, v in ((results.get("horizon") or {}).get("self_conditioning") or {}).get("by_k", {}).items()]
     else:
         rows = [(f"{task} {name}", v, None) for task, ms in m.items() for name, v in ms.items()
                 if isinstance(v, (int, float)) and not name.endswith("_stderr") and name != "sample_len"]
