@@ -155,3 +155,12 @@ def test_data_v2_selects_v2_in_seqit_eval(tmp_path, v2):
     res = json.loads((tmp_path / "run" / "results.json").read_text())
     assert res["version"] == "v2" and res["n_items"] == 800 and res["horizon"]["overall"]["h50_unbounded"] is True
     assert set(res["horizon"]["by_depth"]) == {str(k) for k in range(1, 9)}
+
+
+def test_v2_results_split_seen_and_heldout_compositions(v2):
+    outputs = {it["id"]: it["messages"][-1]["content"] if not it["meta"]["heldout"] else "Step 1: ?" for it in v2}
+    m = score_outputs(v2, outputs)["metrics"]
+    assert m["by_heldout"]["seen"]["n"] == 625 and m["by_heldout"]["seen"]["chain_acc"] == 1.0
+    assert m["by_heldout"]["heldout"]["n"] == 175 and m["by_heldout"]["heldout"]["chain_acc"] == 0.0
+    assert set(m["by_heldout"]["heldout"]["by_length"]) == {str(k) for k in range(2, 9)}
+    assert "by_heldout" not in score_outputs(frozen_items("v1")[:3], {})["metrics"]  # v1 has no held-out marks

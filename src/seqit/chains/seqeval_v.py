@@ -170,12 +170,17 @@ def score_outputs(items: list[dict[str, Any]], outputs: dict[str, str] | list[st
     scores, rows = _score(items, _by_id(items, outputs))
     overall = aggregate(scores)
     by_depth = overall.pop("by_length")
+    metrics: dict[str, Any] = {"overall": overall, "by_iteration": by_depth}
+    if any("heldout" in it["meta"] for it in items):  # v2: seen vs held-out (unseen) compositions, by depth
+        metrics["by_heldout"] = {
+            name: aggregate(s for s, it in zip(scores, items, strict=True) if bool(it["meta"].get("heldout")) == flag)
+            for name, flag in (("seen", False), ("heldout", True))}
     return {
         "task": TASK,
         "version": ",".join(sorted({it["meta"].get("version", "?") for it in items})),
         "n_items": len(items),
         "n_missing": sum(1 for r in rows if r["output"] is None),
-        "metrics": {"overall": overall, "by_iteration": by_depth},
+        "metrics": metrics,
     }
 
 
