@@ -461,13 +461,17 @@ def benchmark_export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Task directory to write.")],
     fmt: Annotated[str, typer.Option("--format", help="Target harness: lm-eval.")] = "lm-eval",
     version: Annotated[str, typer.Option("--version", help="SeqEval-V version: v1 or v2.")] = "v1",
+    data: Annotated[Path | None, typer.Option("--data", help="xquad/mgsm: the directory of files in the reference layout.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="xquad/mgsm: base, translate or both.")] = "both",
+    shots: Annotated[int, typer.Option("--shots", help="mgsm: few-shot demos from mgsm_<lang>_exemplars.jsonl.")] = 0,
 ) -> None:
-    """Write a task directory (YAML + items + a standard-library checker): lm_eval --include_path OUT --tasks seqeval_v."""
+    """Write an lm-eval task directory (YAML + items + seqit's standard-library checker): seqeval-v, xquad or mgsm."""
     from seqit.eval.export import run_export
 
-    path = run_export(benchmark, fmt, out, version)
+    path = run_export(benchmark, fmt, out, version, data=data, mode=mode, shots=shots)
+    task = "seqeval_v" if benchmark == "seqeval-v" else f"seqit_{benchmark}"
     console.print(f"wrote {path} (run: lm_eval --model hf --model_args pretrained=MODEL --include_path {path} "
-                  "--tasks seqeval_v --apply_chat_template)", markup=False)
+                  f"--tasks {task} --apply_chat_template)", markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:
