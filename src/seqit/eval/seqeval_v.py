@@ -101,8 +101,9 @@ def _scored(items: list[dict[str, Any]], texts: dict[str, str],
 def generate_all(cfg: Any, run: Any, items: list[dict[str, Any]], want: tuple[str, ...],
                  ks: list[int]) -> tuple[dict[str, dict[str, str]], dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """All generations in one model session: single-prompt answers, multi-turn conversations (model in
-    the loop) and self-conditioning probes. Cached in the run's model ledger (a rerun re-sends nothing
-    that finished); the template check and usage go to the manifest."""
+    the loop) and self-conditioning probes, each through seqit.progress.drive (a window of coroutines,
+    no barrier) with a progress line. Cached in the run's model ledger (a rerun re-sends nothing that
+    finished); the template check and usage go to the manifest."""
     from seqit.eval.generation import (
         check_template,
         converse,
@@ -115,6 +116,7 @@ def generate_all(cfg: Any, run: Any, items: list[dict[str, Any]], want: tuple[st
     template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
     stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
     chains = {it["id"]: Chain.from_dict(it["meta"]["chain"]) for it in items}
+    window = 4 * cfg.model.max_concurrency
 
     async def go() -> tuple[Any, Any, Any, Any]:
         async with open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")) as model:
@@ -122,16 +124,22 @@ def generate_all(cfg: Any, run: Any, items: list[dict[str, Any]], want: tuple[st
             turns: dict[str, list[dict[str, Any]]] = {}
             if "single" in want:
                 answer = generating_answerer(model, cfg.generation, stop)
-                evs = [EvalItem(it["id"], tuple(prompt_of(it)), it["meta"]["depth"], it["meta"]) for it in items]
-                outs = await asyncio.gather(*(answer(e) for e in evs))
-                gen["single"] = {e.id: o["output"] for e, o in zip(evs, outs, strict=True) if o.get("output") is not None}
+
+                async def single(it: dict[str, Any]) -> tuple[str, Any]:
+                    ev = EvalItem(it["id"], tuple(prompt_of(it)), it["meta"]["depth"], it["meta"])
+                    return it["id"], (await answer(ev)).get("output")
+
+                outs = await _drive_all("generate", items, single, window)
+                gen["single"] = {i: o for i, o in outs.items() if o is not None}
             if "multiturn" in want:
-                convs = await asyncio.gather(*(converse(model, f"{i}:mt", multiturn_user_turns(c), cfg.generation, stop)
-                                               for i, c in chains.items()))
-                turns = dict(zip(chains, convs, strict=True))
+
+                async def conversation(cid: str) -> tuple[str, Any]:
+                    return cid, await converse(model, f"{cid}:mt", multiturn_user_turns(chains[cid]), cfg.generation, stop)
+
+                turns = await _drive_all("multi-turn", list(chains), conversation, window)
                 gen["multiturn"] = {i: multiturn_output([t.get("output") for t in conv])
                                     for i, conv in turns.items() if conv and conv[0].get("output") is not None}
-            probes = await _probe(model, chains, ks, cfg.generation, stop, converse)
+            probes = await _probe(model, chains, ks, cfg.generation, stop, converse, window)
             return gen, turns, probes, model.usage_summary()
 
     gen, turns, probes, usage = asyncio.run(go())
@@ -140,8 +148,20 @@ def generate_all(cfg: Any, run: Any, items: list[dict[str, Any]], want: tuple[st
     return gen, turns, probes
 
 
+async def _drive_all(label: str, jobs: list[Any], worker: Any, window: int) -> dict[Any, Any]:
+    """{key: value} from `worker(job) -> (key, value)` over every job (completion order; callers key by id)."""
+    from seqit.progress import drive, progress
+
+    done: dict[Any, Any] = {}
+    with progress(label, len(jobs), enabled=bool(jobs)) as bar:
+        async for key, value in drive(jobs, worker, window):
+            done[key] = value
+            bar.advance()
+    return done
+
+
 async def _probe(model: Any, chains: dict[str, Chain], ks: list[int], gen: Any, stop: tuple[str, ...],
-                 converse: Any) -> list[dict[str, Any]]:
+                 converse: Any, window: int) -> list[dict[str, Any]]:
     jobs = []
     for k in ks:
         for cid, chain in chains.items():
@@ -152,10 +172,12 @@ async def _probe(model: Any, chains: dict[str, Chain], ks: list[int], gen: Any, 
                 if history is not None:
                     jobs.append((cid, chain, k, inject, history))
 
-    async def one(cid: str, chain: Chain, k: int, inject: bool, history: list[dict[str, str]]) -> dict[str, Any]:
+    async def one(job: tuple[int, tuple[str, Chain, int, bool, list[dict[str, str]]]]) -> tuple[int, dict[str, Any]]:
+        n, (cid, chain, k, inject, history) = job
         tag = "injected" if inject else "clean"
         (fields,) = await converse(model, f"{cid}:sc{k}:{tag}", [history[-1]["content"]], gen, stop, history[:-1])
-        return {"id": cid, "k": k, "context": tag, "output": fields.get("output"),
-                **probe_verdict(chain, k, inject, fields.get("output"))}
+        return n, {"id": cid, "k": k, "context": tag, "output": fields.get("output"),
+                   **probe_verdict(chain, k, inject, fields.get("output"))}
 
-    return list(await asyncio.gather(*(one(*j) for j in jobs)))
+    done = await _drive_all("self-conditioning", list(enumerate(jobs)), one, window)
+    return [done[n] for n in sorted(done)]  # job order: samples-self-conditioning.jsonl is deterministic
