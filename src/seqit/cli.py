@@ -34,7 +34,9 @@ FormatOpt = Annotated[
     str | None,
     typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased (default: detect)."),
 ]
-LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows (the config key `limit`).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Read and check everything, show what would be done and "
+                                                           "what it may cost; send nothing, train nothing.")]
 MaxRowOpt = Annotated[int, typer.Option("--max-row-bytes", help="Reject rows larger than this many bytes.")]
 
 
@@ -94,7 +96,7 @@ def convert(
     to: Annotated[str, typer.Option("--to", help="Output format: messages (seqit records), alpaca or sharegpt.")] = "messages",
     max_row_bytes: MaxRowOpt = 1_000_000,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and count, write nothing.")] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Convert a dataset to seqit records (or alpaca/sharegpt); bad rows go to rejects.jsonl."""
     from seqit.records.convert import run_convert
@@ -144,8 +146,20 @@ OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config ov
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")]
 
 
-def _overrides(overrides: list[str] | None, out: Path | None) -> list[str]:
-    return list(overrides or []) + ([f"out_dir={out}"] if out is not None else [])
+def _load(cls: type, config: Path | None, overrides: list[str] | None, *, out: Path | None = None,
+          limit: int | None = None, extra: list[str] | None = None) -> object:
+    """The one place where every config-driven command turns its flags into config keys: `--out` is
+    `out_dir`, `--limit N` is `limit` (the first N rows of the input), then the dotted overrides."""
+    import json
+
+    from seqit.config import load_config
+
+    flags = list(extra or [])
+    if out is not None:
+        flags.append(f"out_dir={json.dumps(str(out))}")
+    if limit is not None:
+        flags.append(f"limit={limit}")
+    return load_config(cls, config, list(overrides or []) + flags)
 
 
 @app.command()
@@ -153,21 +167,20 @@ def score(
     config: Annotated[Path, typer.Argument(help="Score config YAML (see configs/score/).")],
     overrides: OverridesArg = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing, write nothing: counts, cost estimate, first prompt.")] = False,
+    dry_run: DryRunOpt = False,
     out: OutOpt = None,
 ) -> None:
     """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
     import json
 
-    from seqit.config import load_config
     from seqit.phases.score import ScoreConfig, estimate_score, run_score
 
-    cfg = load_config(ScoreConfig, config, _overrides(overrides, out))
+    cfg = _load(ScoreConfig, config, overrides, out=out, limit=limit)
     if dry_run:
         if cfg.method != "judge":
             console.print(f"dry run: proxy scoring ({cfg.proxy.kind}) is free and sends nothing; nothing written")
             return
-        plan = estimate_score(cfg, limit)
+        plan = estimate_score(cfg)
         for m in plan.get("first_prompt", []):
             console.print(f"[bold]{m['role']}[/bold]:", m["content"], markup=False, highlight=False)
         est = plan["estimate"]
@@ -180,7 +193,7 @@ def score(
             console.print("fake judge row:", json.dumps(plan["fake_row"]["meta"], ensure_ascii=False)[:400], markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_score(cfg, limit=limit, argv=sys.argv)
+    path = run_score(cfg, argv=sys.argv)
     _print_run(path, "scored.jsonl")
 
 
@@ -189,15 +202,14 @@ def split(
     config: Annotated[Path, typer.Argument(help="Split config YAML (see configs/split/).")],
     overrides: OverridesArg = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Filter and split in memory; write nothing.")] = False,
+    dry_run: DryRunOpt = False,
     out: OutOpt = None,
 ) -> None:
     """Dedup, then cut scored data into phases (thresholds, quantiles, KDE valleys, chain depth, or the random control)."""
-    from seqit.config import load_config
     from seqit.phases.split import SplitConfig, run_split
 
-    cfg = load_config(SplitConfig, config, _overrides(overrides, out))
-    path = run_split(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    cfg = _load(SplitConfig, config, overrides, out=out, limit=limit)
+    path = run_split(cfg, dry_run=dry_run, argv=sys.argv)
     if dry_run:
         console.print("dry run: nothing written")
         return
@@ -234,20 +246,14 @@ def generate(
     config: Annotated[Path, typer.Argument(help="YAML config (see configs/generate/).")],
     overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides: teacher.model=gpt-4o-mini ...")] = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the first rendered prompts and a cost estimate; send nothing.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir).")] = None,
+    dry_run: DryRunOpt = False,
+    out: OutOpt = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
-    from seqit.config import load_config
     from seqit.generate.run import GenerateConfig, plan_generate, run_generate
 
-    extra = list(overrides or [])
-    if limit is not None:
-        extra.append(f"limit={limit}")
-    if out is not None:
-        extra.append(f"out_dir={out}")
-    cfg = load_config(GenerateConfig, config, extra)
+    cfg = _load(GenerateConfig, config, overrides, out=out, limit=limit)
     if dry_run:
         plan = plan_generate(cfg)
         for title, messages in plan.prompts:
@@ -306,7 +312,7 @@ def complete(
     timeout: Annotated[float | None, typer.Option(help="Per-request timeout in seconds.")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run dir for manifest, ledger, rejects (default: OUT's folder).")] = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and estimate tokens/cost; send nothing.")] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Send chat requests to a teacher LLM; results stream to OUT, failures to rejects.jsonl. Rerun to resume.
 
@@ -314,15 +320,12 @@ def complete(
     """
     import json
 
-    from seqit.config import load_config
     from seqit.teachers.complete import CompleteConfig, run_complete
 
     flags = {"backend": backend, "base_url": base_url, "model": model, "api_key_env": api_key_env,
              "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout}
     extra = [f"teacher.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    if limit is not None:
-        extra.append(f"limit={limit}")
-    cfg = load_config(CompleteConfig, config, list(overrides or []) + extra)
+    cfg = _load(CompleteConfig, config, overrides, limit=limit, extra=extra)
     res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not dry_run)
     c, est = res.counts, res.estimate
     console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  "
@@ -349,16 +352,17 @@ def train(
     config: Annotated[Path, typer.Argument(help="Training config YAML (see configs/train/).")],
     overrides: OverridesArg = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Preflight report only: encode, count, show samples.")] = False,
+    dry_run: DryRunOpt = False,
     out: OutOpt = None,
 ) -> None:
-    """Fine-tune (full / LoRA / QLoRA) over one or more phases; rerun the same command to resume."""
-    from seqit.config import load_config
+    """Fine-tune (full / LoRA / QLoRA) over one or more phases; rerun the same command to resume.
+
+    --dry-run runs the preflight only (encode, count, two rendered samples) and writes preflight.md."""
     from seqit.train import TrainConfig, run_train
 
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file checkpoint lines drown ours
-    cfg = load_config(TrainConfig, config, _overrides(overrides, out))
-    result = run_train(cfg, limit=limit, dry_run=dry_run, argv=sys.argv)
+    cfg = _load(TrainConfig, config, overrides, out=out, limit=limit)
+    result = run_train(cfg, dry_run=dry_run, argv=sys.argv)
     if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun only rank 0 reports
         return
     if dry_run:
@@ -374,18 +378,14 @@ def eval_(
     overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides: judge.model=gpt-4o ...")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run dir (overrides out_dir).")] = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Load and check everything, show the first prompts; send nothing.")] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Evaluate a model: SeqEval (LLM judge), pairwise win rate, or lm-eval tasks. Rerun to resume."""
     import json
 
-    from seqit.config import load_config
     from seqit.eval.run import EvalConfig, plan_eval, run_eval
 
-    extra = [f"out_dir={json.dumps(str(out))}"] if out is not None else []
-    if limit is not None:
-        extra.append(f"limit={limit}")
-    cfg = load_config(EvalConfig, config, list(overrides or []) + extra)
+    cfg = _load(EvalConfig, config, overrides, out=out, limit=limit)
     if dry_run:
         console.print_json(json.dumps(plan_eval(cfg), default=str))
         console.print("dry run: nothing sent, nothing written")

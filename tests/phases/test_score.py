@@ -121,7 +121,7 @@ def test_reference_stage_rows_are_judged_and_their_old_score_kept(tmp_path):
 def test_rerun_skips_scored_ids_and_resends_nothing_finished(tmp_path):
     data = _write(tmp_path / "d.jsonl", _alpaca(8))
     first = FakeBackend(['{"score": 2}'])
-    run_score(_cfg(tmp_path, data), limit=5, backend=first)
+    run_score(_cfg(tmp_path, data, "limit=5"), backend=first)
     second = FakeBackend(['{"score": 4}'])
     run = run_score(_cfg(tmp_path, data), backend=second)
     assert len(first.calls) == 5 and len(second.calls) == 3

@@ -79,8 +79,11 @@ class ScoreConfig:
     max_tokens: int = 256
     json_mode: bool = True  # ask for response_format json_object (turn off for servers without it)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    limit: int | None = None  # score only the first N rows (--limit)
 
     def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.method == "proxy" and self.proxy.kind == "loss" and not self.proxy.model:
@@ -93,18 +96,25 @@ class ScoreConfig:
 # Pure pieces: the request for a record, and the row or reject for its completion
 
 
-def judge_request(record: Record, cfg: ScoreConfig) -> ChatRequest:
+def judge_request(record: Record, view: str = "triplet", *, temperature: float = 0.0, max_tokens: int = 256,
+                  samples: int = 1, json_mode: bool = True) -> ChatRequest:
     """The judge request for one record; its id is stable across runs (record id + prompt version)."""
-    version = PROMPT_VERSIONS[cfg.view]
+    version = PROMPT_VERSIONS[view]
     return ChatRequest(
         id=request_id(record.id, version),
-        messages=judge_messages(record_triplet(record), cfg.view),
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        n=cfg.samples,
-        response_format={"type": "json_object"} if cfg.json_mode else None,
+        messages=judge_messages(record_triplet(record), view),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        n=samples,
+        response_format={"type": "json_object"} if json_mode else None,
         prompt_version=version,
     )
+
+
+def _judge_requests(records: list[Record], cfg: ScoreConfig) -> list[ChatRequest]:
+    """The judge requests of a run (the config's values, once, for every record)."""
+    return [judge_request(r, cfg.view, temperature=cfg.temperature, max_tokens=cfg.max_tokens, samples=cfg.samples,
+                          json_mode=cfg.json_mode) for r in records]
 
 
 def judged_row(
@@ -153,9 +163,9 @@ def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict
 # The command
 
 
-def run_score(cfg: ScoreConfig, *, limit: int | None = None, argv: list[str] | None = None, backend: Any = None) -> Path:
+def run_score(cfg: ScoreConfig, *, argv: list[str] | None = None, backend: Any = None) -> Path:
     """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
-    records, read_rejects, rows_in = read_input(cfg, limit)
+    records, read_rejects, rows_in = read_input(cfg)
     with start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv) as run:
         return _score(run, cfg, records, read_rejects, rows_in, backend)
 
@@ -180,9 +190,9 @@ def _score(run: Run, cfg: ScoreConfig, records: list[Record], read_rejects: list
     return run.path
 
 
-def read_input(cfg: ScoreConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
+def read_input(cfg: ScoreConfig) -> tuple[list[Record], list[dict[str, Any]], int]:
     """Records, reader rejects (as rows) and rows read, honouring --limit."""
-    loaded = load_records(cfg.data, cfg.format, limit=limit)
+    loaded = load_records(cfg.data, cfg.format, limit=cfg.limit)
     rejects = [reject_row(None, "read", r.reason, file=r.file, line=r.line, row=r.row, field=r.field) for r in loaded.rejects]
     return loaded.records, rejects, loaded.rows_in
 
@@ -191,7 +201,7 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     scored_path = run.file("scored.jsonl")
     done = read_ids(scored_path)
     todo = [r for r in records if r.id not in done]
-    reqs = [judge_request(r, cfg) for r in todo]
+    reqs = _judge_requests(todo, cfg)
     by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
     run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
@@ -291,13 +301,13 @@ def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, i
 DRY_RUN_REPLY = '{"rationale": "dry run", "task_complexity": 3, "transformation_difficulty": 3, "score": 3}'
 
 
-def estimate_score(cfg: ScoreConfig, limit: int | None = None) -> dict[str, Any]:
+def estimate_score(cfg: ScoreConfig) -> dict[str, Any]:
     """Plan a judge run without sending anything: counts, an upper-bound cost, the first prompt,
     and one scored row produced by the fake backend. Writes nothing."""
-    records, read_rejects, rows_in = read_input(cfg, limit)
+    records, read_rejects, rows_in = read_input(cfg)
     done = read_ids(Path(cfg.out_dir) / "scored.jsonl")
     todo = [r for r in records if r.id not in done]
-    reqs = [judge_request(r, cfg) for r in todo]
+    reqs = _judge_requests(todo, cfg)
     plan: dict[str, Any] = {"rows_in": rows_in, "read_rejects": len(read_rejects), "records": len(records),
                             "already_scored": len(records) - len(todo), "to_judge": len(todo),
                             "estimate": estimate_cost(reqs, cfg.judge), "prompt_version": PROMPT_VERSIONS[cfg.view]}  # fmt: skip

@@ -67,8 +67,11 @@ class SplitConfig:
     decontam: DecontamConfig = field(default_factory=DecontamConfig)  # eval-prompt overlap check (docs/eval.md)
     tokenizer: str | None = None  # local HF tokenizer dir for token stats; null = regex estimate
     histogram: bool = True
+    limit: int | None = None  # split only the first N rows (--limit)
 
     def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
         if list(self.thresholds) != sorted(set(self.thresholds)) or not self.thresholds:
             raise ValueError(f"thresholds must be strictly increasing and non-empty, got {list(self.thresholds)}")
         if self.num_phases < 1:
@@ -320,9 +323,9 @@ def _with_strategy(cfg: SplitConfig, strategy: str) -> SplitConfig:
 # The command
 
 
-def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = False, argv: list[str] | None = None) -> Path:
+def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None = None) -> Path:
     """Filter, dedup and split `cfg.data`; returns the run dir (nothing is written when dry_run)."""
-    records, read_rejects, rows_in = _read(cfg, limit)
+    records, read_rejects, rows_in = _read(cfg)
     filtered = filter_records(records, cfg)
     if not filtered.kept:
         raise DataError(f"{cfg.data}: no records left to split after filtering ({filtered.counts})")
@@ -366,8 +369,8 @@ def run_split(cfg: SplitConfig, *, limit: int | None = None, dry_run: bool = Fal
     return run.path
 
 
-def _read(cfg: SplitConfig, limit: int | None) -> tuple[list[Record], list[dict[str, Any]], int]:
-    loaded = load_records(cfg.data, cfg.format, limit=limit)
+def _read(cfg: SplitConfig) -> tuple[list[Record], list[dict[str, Any]], int]:
+    loaded = load_records(cfg.data, cfg.format, limit=cfg.limit)
     return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
 
 

@@ -18,13 +18,13 @@ class TokenBucket:
     `adjust(delta)` corrects an earlier estimate (positive = give back, negative = take more).
     """
 
-    def __init__(self, per_minute: float, capacity: float | None = None, clock=time.monotonic):
+    def __init__(self, per_minute: float, capacity: float | None = None, clock=time.monotonic, sleep=asyncio.sleep):
         self.rate = per_minute / 60.0
         # one second of traffic (at least one unit) as burst: bursts above the provider's own
         # per-second smoothing are exactly what triggers 429 storms.
         self.capacity = capacity if capacity is not None else max(1.0, self.rate)
         self.level = self.capacity
-        self._clock = clock
+        self._clock, self._sleep = clock, sleep  # injectable: tests run the bucket on a fake clock
         self._t = clock()
         self._lock = asyncio.Lock()
 
@@ -42,7 +42,7 @@ class TokenBucket:
     async def acquire(self, n: float = 1.0) -> None:
         async with self._lock:  # FIFO: one waiter at a time holds the head of the queue
             while (wait := self.wait_time(n)) > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             self.level -= n
 
     def adjust(self, delta: float) -> None:

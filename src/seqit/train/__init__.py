@@ -8,11 +8,11 @@
 from seqit.train.config import BatchConfig, LoraSettings, ModelConfig, OptimConfig, PhaseConfig, TrainConfig
 
 
-def run_train(cfg, limit=None, dry_run=False, argv=None):
+def run_train(cfg, dry_run=False, argv=None):
     """Lazy wrapper around seqit.train.loop.run_train (keeps `import seqit.train` free of torch)."""
     from seqit.train.loop import run_train as _run
 
-    return _run(cfg, limit=limit, dry_run=dry_run, argv=argv)
+    return _run(cfg, dry_run=dry_run, argv=argv)
 
 
 __all__ = ["BatchConfig", "LoraSettings", "ModelConfig", "OptimConfig", "PhaseConfig", "TrainConfig", "run_train"]

@@ -101,8 +101,11 @@ class TrainConfig:
     log_every_steps: int = 1
     report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
     max_steps: int | None = None  # stop after this many optimizer steps in total (smoke tests)
+    limit: int | None = None  # use only the first N rows of each phase's data (--limit)
 
     def __post_init__(self):
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
         if not self.phases:
             raise ValueError("phases: at least one phase is required")
         if self.phases[0].optimizer == "carry" or self.phases[0].schedule == "carry":

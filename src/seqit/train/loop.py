@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,7 @@ from seqit.train.plan import Step, lr_at, plan_phase, rank_micro_batches, schedu
 log = logging.getLogger(__name__)
 
 
-def run_train(
-    cfg: TrainConfig, limit: int | None = None, dry_run: bool = False, argv: list[str] | None = None
-) -> Path:
+def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = None) -> Path:
     """Train `cfg.phases` in order; returns the final HF model dir (the run dir on --dry-run)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -62,7 +61,7 @@ def run_train(
     stops = stop_strings(tok, cfg.model.template)
     stop_ids = stop_token_ids(tok, stops)
     phases = [
-        encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, limit,
+        encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, cfg.limit,
                      show_progress=acc.is_main_process)
         for k, p in enumerate(cfg.phases)
     ]
@@ -78,16 +77,18 @@ def run_train(
     )
     if acc.state.deepspeed_plugin is not None:  # no dataloader is prepared, so DeepSpeed needs the size here
         acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch.micro_batch_rows
-    model = load_model(cfg, len(tok))
+    model = load_model(cfg.model, cfg.method, cfg.lora, len(tok))
     opt = make_optimizer(model, cfg.optim)
     model, opt = acc.prepare(model, opt)
     if cfg.report_to:
         acc.init_trackers("seqit-train", config={"out_dir": str(out)})
-    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes, limit)
+    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes)
     state = ckpt.resume(acc, out, fingerprint) or ckpt.TrainState(fingerprint=fingerprint)
     if acc.is_main_process:
         ckpt.trim_metrics(out / "metrics.jsonl", state.global_step)
     metrics = JsonlWriter(out / "metrics.jsonl") if acc.is_main_process else None
+    step_settings = StepSettings(cfg.batch.grad_accum, cfg.batch.micro_batch_rows, cfg.optim.max_grad_norm,
+                                 cfg.model.attn_implementation in VARLEN, tok.pad_token_id)
     phase_info = state.phases
     stopped = False
     with _progress(acc, sum(len(p) for p in plans), state.global_step) as bar:
@@ -98,7 +99,7 @@ def run_train(
                 opt.state.clear()  # fresh AdamW moments; weights carry over (the reference's stage chaining)
             while state.step_in_phase < len(plans[k]) and not (stopped := _at_max_steps(cfg, state)):
                 lr = lr_at(state.global_step, groups, cfg.optim.schedule, cfg.optim.warmup_ratio)
-                row = _train_step(acc, model, opt, plans[k][state.step_in_phase], ph, cfg, lr, tok.pad_token_id)
+                row = _train_step(acc, model, opt, plans[k][state.step_in_phase], ph, step_settings, lr)
                 state.advance(row["tokens"], row["trained_tokens"])
                 row.update(step=state.global_step, phase=ph.name, phase_step=state.step_in_phase, lr=lr,
                            time=round(time.time(), 3))
@@ -114,14 +115,15 @@ def run_train(
             state.phases = phase_info
             state.phase, state.step_in_phase = k + 1, 0
             if cfg.save_phase_models and k < len(phases) - 1:
-                d = export_model(acc, model, tok, out / ph.name, cfg, merge=False, stop_ids=stop_ids)
+                d = export_model(acc, model, tok, out / ph.name, cfg.method != "full", merge=False, stop_ids=stop_ids)
                 info["model_dir"] = str(d)
                 _write_meta(acc, d, cfg, t_hash, stops, state, phase_info, adapter=cfg.method != "full")
             ckpt.save(acc, out, state, cfg.keep_checkpoints)
     if stopped:  # max_steps: checkpoint + export, so a rerun with a larger max_steps continues from here
         log.info("max_steps=%d reached; rerun with a larger max_steps (or none) to continue", cfg.max_steps)
         ckpt.save(acc, out, state, cfg.keep_checkpoints)
-    final = export_model(acc, model, tok, out / "model", cfg, merge=cfg.lora.merge_on_save, stop_ids=stop_ids)
+    final = export_model(acc, model, tok, out / "model", cfg.method != "full", merge=cfg.lora.merge_on_save,
+                         stop_ids=stop_ids)
     _write_meta(acc, final, cfg, t_hash, stops, state, phase_info,
                 adapter=cfg.method != "full" and not cfg.lora.merge_on_save)
     acc.end_training()
@@ -131,7 +133,7 @@ def run_train(
     return final
 
 
-def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, limit: int | None) -> str:
+def _fingerprint(cfg: TrainConfig, t_hash: str, world: int) -> str:
     """What the step plan depends on; resuming with a different one would misplace the data position."""
     import hashlib
     import json
@@ -142,7 +144,7 @@ def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, limit: int | None) -
     plan_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "max_steps", "save_every_steps",
                                                                   "keep_checkpoints", "log_every_steps", "report_to")}
     data = [sha256_file(p.data) if Path(p.data).exists() else p.data for p in cfg.phases]
-    blob = json.dumps([plan_cfg, data, t_hash, world, limit], sort_keys=True, default=str)
+    blob = json.dumps([plan_cfg, data, t_hash, world], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -176,7 +178,18 @@ def _plan(cfg: TrainConfig, k: int, ph: PhaseData, world: int) -> list[Step]:
     )
 
 
-def _train_step(acc: Any, model: Any, opt: Any, step: Step, ph: PhaseData, cfg: TrainConfig, lr: float, pad: int) -> dict:
+@dataclass(frozen=True)
+class StepSettings:
+    """What one optimizer step needs to know (the values, not the config)."""
+
+    grad_accum: int
+    micro_batch_rows: int
+    max_grad_norm: float | None
+    varlen: bool  # flatten each micro-batch into one padding-free sequence (seqit_varlen / flash-attention)
+    pad_id: int
+
+
+def _train_step(acc: Any, model: Any, opt: Any, step: Step, ph: PhaseData, s: StepSettings, lr: float) -> dict:
     """One optimizer step: loss = sum of token CE over the step / trained tokens in the *global* step."""
     import torch
 
@@ -184,20 +197,21 @@ def _train_step(acc: Any, model: Any, opt: Any, step: Step, ph: PhaseData, cfg: 
     for g in opt.param_groups:
         g["lr"] = lr
     n_global = sum(ph.n_trained[i] for b in step.bins for i in b)
-    scale = acc.num_processes * cfg.batch.grad_accum / max(1, n_global)  # undo DDP mean + accelerate's /ga
+    scale = acc.num_processes * s.grad_accum / max(1, n_global)  # undo DDP mean + accelerate's /ga
+    pad = s.pad_id
     ce_sum = torch.zeros((), device=acc.device)
     real = processed = 0
-    micro = rank_micro_batches(step, acc.process_index, acc.num_processes, cfg.batch.grad_accum, cfg.batch.micro_batch_rows)
+    micro = rank_micro_batches(step, acc.process_index, acc.num_processes, s.grad_accum, s.micro_batch_rows)
     for bins in micro:
         rows = [build_row([ph.examples[i] for i in b], pad) for b in bins] or [Row([pad], [0], [IGNORE], 0, 0)]
         with acc.accumulate(model):
-            loss_sum, n_pos = _micro_loss(acc, model, rows, pad, cfg.model.attn_implementation in VARLEN)
+            loss_sum, n_pos = _micro_loss(acc, model, rows, pad, s.varlen)
             acc.backward(loss_sum * scale)
             ce_sum += loss_sum.detach()
             real += sum(r.n_real for r in rows)
             processed += n_pos
             if acc.sync_gradients:
-                norm = acc.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm or float("inf"))
+                norm = acc.clip_grad_norm_(model.parameters(), s.max_grad_norm or float("inf"))
                 norm = float("nan") if norm is None else norm  # DeepSpeed clips inside its engine
                 opt.step()
                 opt.zero_grad(set_to_none=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from seqit.errors import MissingExtraError, SeqitError, require
-from seqit.train.config import ModelConfig, OptimConfig, TrainConfig
+from seqit.train.config import LoraSettings, ModelConfig, OptimConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,17 @@ def check_qlora_available() -> Any:
     return require("bitsandbytes", "qlora", "method: qlora")
 
 
-def load_model(cfg: TrainConfig, vocab_size: int) -> Any:
-    """The base model in the configured dtype, wrapped for LoRA/QLoRA when asked."""
+def load_model(mc: ModelConfig, method: str, lora: LoraSettings, vocab_size: int) -> Any:
+    """The base model in the configured dtype, wrapped for LoRA/QLoRA (`method`) when asked."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from seqit.train.attention import register
 
     register()
-    mc = cfg.model
     kwargs: dict[str, Any] = {"dtype": getattr(torch, mc.dtype), "attn_implementation": mc.attn_implementation,
                               "trust_remote_code": mc.trust_remote_code}
-    if cfg.method == "qlora":
+    if method == "qlora":
         check_qlora_available()
         from transformers import BitsAndBytesConfig
 
@@ -66,14 +65,13 @@ def load_model(cfg: TrainConfig, vocab_size: int) -> Any:
     model.config.use_cache = False
     if mc.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if cfg.method == "full":
+    if method == "full":
         return model
     peft = require("peft", "train", "method: lora")
-    if cfg.method == "qlora":
+    if method == "qlora":
         model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=mc.gradient_checkpointing)
-    lc = cfg.lora
     model = peft.get_peft_model(model, peft.LoraConfig(
-        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
         task_type="CAUSAL_LM",
     ))
     return model
@@ -100,8 +98,9 @@ def stop_token_ids(tok: Any, stops: list[str]) -> list[int]:
     return ids
 
 
-def export_model(acc: Any, model: Any, tok: Any, out: Path, cfg: TrainConfig, merge: bool, stop_ids: list[int]) -> Path:
-    """Save an HF model dir (safetensors + tokenizer with its chat template). LoRA: adapter, or merged.
+def export_model(acc: Any, model: Any, tok: Any, out: Path, adapter: bool, merge: bool, stop_ids: list[int]) -> Path:
+    """Save an HF model dir (safetensors + tokenizer with its chat template). `adapter` (LoRA/QLoRA): the
+    adapter, or merged into the base weights when `merge`.
 
     generation_config.eos_token_id lists every single-token end-of-turn marker, so plain
     `model.generate` stops where training taught the model to stop.
@@ -110,11 +109,11 @@ def export_model(acc: Any, model: Any, tok: Any, out: Path, cfg: TrainConfig, me
     unwrapped = acc.unwrap_model(model)
     if stop_ids:  # PeftModel forwards generation_config to its base model
         unwrapped.generation_config.eos_token_id = stop_ids[0] if len(stop_ids) == 1 else stop_ids
-    if cfg.method != "full" and merge:
+    if adapter and merge:
         merged = unwrapped.merge_and_unload()  # training is over when merge is asked (final export)
         if acc.is_main_process:
             merged.save_pretrained(out)
-    elif cfg.method != "full":
+    elif adapter:
         if acc.is_main_process:
             unwrapped.save_pretrained(out)
     else:

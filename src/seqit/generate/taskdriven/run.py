@@ -102,7 +102,7 @@ def it_record(rec: Record) -> dict[str, Any]:
 
 
 async def teacher_step(
-    step: str, text: str, job: Job, teacher: Any, cfg: GenerateConfig, out: Outcome
+    step: str, text: str, job: Job, teacher: Any, max_tokens: int, out: Outcome
 ) -> tuple[str, str] | None:
     """(the teacher's paraphrase/translation of `text`, the model that made it), or None after a reject on `out`."""
     msgs = (
@@ -112,7 +112,7 @@ async def teacher_step(
         f"{job.record.id}:{step}",
         msgs,
         temperature=0.0,
-        max_tokens=cfg.respond.max_tokens,
+        max_tokens=max_tokens,
         prompt_version=td.VERSIONS[step],
     )
     comp = await teacher.complete(req)
@@ -129,7 +129,16 @@ async def teacher_step(
     return comp.text.strip(), comp.model
 
 
-async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Outcome:
+@dataclass(frozen=True)
+class JobSettings:
+    """What one task-driven seed needs: the steps in order, the wording seed, the teacher's token budget."""
+
+    steps: tuple[str, ...]
+    seed: int
+    max_tokens: int
+
+
+async def run_job(job: Job, teacher: Any, s: JobSettings, tick: Any) -> Outcome:
     """One seed: its IT record, and if selected, the sequential record (teacher only for missing intermediates)."""
     rec = job.record
     out = Outcome(rec.id, it=it_record(rec), kept=not job.convert)
@@ -139,7 +148,7 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
     intermediates: list[tuple[str, str]] = []
     versions: dict[str, str] = {}
     model = None
-    for step in cfg.taskdriven.steps:
+    for step in s.steps:
         if step == "repeat":
             intermediates.append(("repeat", shown_input))  # the input as the model sees it
             continue
@@ -147,7 +156,7 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
             shown_input = job.foreign_input
             intermediates.append(("translate", english))
             continue
-        made = await teacher_step(step, english, job, teacher, cfg, out)
+        made = await teacher_step(step, english, job, teacher, s.max_tokens, out)
         tick(step, made is not None)
         if made is None:
             return out
@@ -160,7 +169,7 @@ async def run_job(job: Job, teacher: Any, cfg: GenerateConfig, tick: Any) -> Out
             intermediates.append((step, result))
     meta = {"source": rec.meta.get("source", ""), "teacher_model": model}
     meta.update(prompt_versions=versions, **({"language": job.lang} if job.lang else {}))
-    rng = random.Random(f"{cfg.seed}:{rec.id}:wording")
+    rng = random.Random(f"{s.seed}:{rec.id}:wording")
     task = str(rec.meta.get("instruction", ""))
     out.sit = td.sequential_record(
         rec.id, _system(rec), task, shown_input, rec.response or "", intermediates, rng, meta
@@ -182,7 +191,8 @@ async def run_taskdriven(
     jobs = plan_jobs(cfg, records)
     todo = [j for j in jobs if j.record.id not in done]
     need = needs_teacher(cfg) and any(j.convert for j in todo)  # else no teacher is opened at all
-    await drive_seeds(cfg, run, todo, lambda job, t, tick: run_job(job, t, cfg, tick), progress, teacher_needed=need)
+    s = JobSettings(cfg.taskdriven.steps, cfg.seed, cfg.respond.max_tokens)
+    await drive_seeds(cfg, run, todo, lambda job, t, tick: run_job(job, t, s, tick), progress, teacher_needed=need)
     return {j.record.id: j.index for j in jobs}
 
 
