@@ -127,6 +127,7 @@ def main() -> None:
     ap.add_argument("--slow-frac", type=float, default=0.0, help="share of requests that take --slow-mult x L")
     ap.add_argument("--slow-mult", type=float, default=1.0)
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--seqit-only", action="store_true", help="measure only seqit (skip the reference clients)")
     args = ap.parse_args()
     L, C = args.latency, args.capacity
     mean_l = L * (1 + args.slow_frac * (args.slow_mult - 1))
@@ -147,11 +148,12 @@ def main() -> None:
             req = write_requests(Path(tmp) / "requests.jsonl", args.n)
             results.append(measure("seqit (run_complete)", args.n, lambda: seqit_complete(url, req, C, Path(tmp)), url,
                                    ideal(args.n)))
-        results.append(measure("batch barrier (gather per C)", args.n,
-                               lambda: asyncio.run(batch_barrier(url, args.n, C)), url, ideal(args.n)))
-        # the sequential client's ideal is the same server's ideal for its N (C/L req/s)
-        results.append(measure("sequential (1 at a time)", args.seq_n,
-                               lambda: asyncio.run(sequential(url, args.seq_n)), url, args.seq_n * mean_l / C))
+        if not args.seqit_only:
+            results.append(measure("batch barrier (gather per C)", args.n,
+                                   lambda: asyncio.run(batch_barrier(url, args.n, C)), url, ideal(args.n)))
+            # the sequential client's ideal is the same server's ideal for its N (C/L req/s)
+            results.append(measure("sequential (1 at a time)", args.seq_n,
+                                   lambda: asyncio.run(sequential(url, args.seq_n)), url, args.seq_n * mean_l / C))
     finally:
         proc.terminate()
         proc.wait()

@@ -96,7 +96,7 @@ def test_leaving_a_run_without_finishing_records_why(tmp_path):
 
 def test_a_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(SeqitError, match="existing file"):
+    with pytest.raises(SeqitError, match="is a file, not a run directory"):
         start_run(tmp_path / "f", None, "demo", argv=[])
 
 
@@ -136,8 +136,9 @@ def _requests(path: Path, n: int) -> Path:
 
 @pytest.mark.slow
 def test_two_complete_processes_on_one_output_second_refused_and_every_id_once(tmp_path, fake_openai):
-    fake_openai.latency_s = 0.2
-    req, out = _requests(tmp_path / "req.jsonl", 40), tmp_path / "out" / "out.jsonl"
+    fake_openai.latency_s = 0.5  # 60 requests at concurrency 4: ~8 s, long enough to start two more processes
+    n = 60
+    req, out = _requests(tmp_path / "req.jsonl", n), tmp_path / "out" / "out.jsonl"
     cmd = [sys.executable, "-m", "seqit", "complete", str(req), "-o", str(out), "--base-url", fake_openai.url,
            "--model", "m", "--max-concurrency", "4"]
     env = {**os.environ, "PYTHONPATH": str(SRC)}
@@ -145,12 +146,13 @@ def test_two_complete_processes_on_one_output_second_refused_and_every_id_once(t
     deadline = time.monotonic() + 60
     while not (out.exists() and out.read_text().count("\n") >= 2) and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    assert second.returncode == 2 and "in use by another seqit process" in second.stderr
-    assert f"pid {first.pid}" in second.stderr
-    # the same output through another run dir is refused too
-    third = subprocess.run([*cmd, "--run-dir", str(tmp_path / "other")], env=env, capture_output=True, text=True, timeout=60)
-    assert third.returncode == 2 and f"output {out}" in third.stderr
+    second = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    third = subprocess.Popen([*cmd, "--run-dir", str(tmp_path / "other")], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)  # the same output through another run dir
+    err2, err3 = second.communicate(timeout=60)[1], third.communicate(timeout=60)[1]
+    assert first.poll() is None, "the first run finished before the others could try"
+    assert second.returncode == 2 and "in use by another seqit process" in err2 and f"pid {first.pid}" in err2
+    assert third.returncode == 2 and f"output {out}" in err3
     assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
-    assert sorted(ids) == sorted(f"q{i}" for i in range(40)) and sum(fake_openai.attempts.values()) == 40
+    assert sorted(ids) == sorted(f"q{i}" for i in range(n)) and sum(fake_openai.attempts.values()) == n

@@ -38,6 +38,26 @@ LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Read and check everything, show what would be done and "
                                                            "what it may cost; send nothing, train nothing.")]
 MaxRowOpt = Annotated[int, typer.Option("--max-row-bytes", help="Reject rows larger than this many bytes.")]
+MaxRejectOpt = Annotated[float, typer.Option(
+    "--max-reject-frac",
+    help="Exit 1 when more than this share of input rows is rejected (0 = any reject fails, 1 = never); "
+         "a run with no output from non-empty input always exits 1.")]
+DEFAULT_MAX_REJECT_FRAC = 0.5  # = seqit.runs.DEFAULT_MAX_REJECT_FRAC (not imported: keeps --help light)
+
+
+def _fake_note(what: str) -> None:
+    """Runs with a fake backend say so on the console: scripted replies are nobody's model's."""
+    err.print(f"[yellow]FAKE {what}: scripted replies, not a real model's; reported as 'fake', priced at zero[/yellow]")
+
+
+def _check_outcome(rows_in: int, outputs: int, rejects: int, max_reject_frac: float) -> None:
+    """Exit 1 with a one-line message when the run failed as a whole (see seqit.runs.outcome_problem)."""
+    from seqit.runs import outcome_problem
+
+    problem = outcome_problem(rows_in, outputs, rejects, max_reject_frac)
+    if problem:
+        err.print(f"[bold red]error:[/bold red] {escape(problem)}", highlight=False)
+        raise typer.Exit(1)
 
 
 def _version(value: bool) -> None:
@@ -53,12 +73,31 @@ def _root(
 ) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
-    )
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)  # one INFO line per request
+    handler = RichHandler(console=err, show_path=False, show_time=False)
+    handler.addFilter(_redact_log_record)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
+    quiet_http_loggers(verbose)
+
+
+# httpx/httpx2 (openai >= 3 uses httpx2) log one INFO line per request; httpcore/openai are chatty at DEBUG
+HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
+
+
+def quiet_http_loggers(verbose: bool) -> None:
+    """Per-request HTTP client logging only with -v (a 51k-seed run would print ~450k lines otherwise)."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _redact_log_record(record: logging.LogRecord) -> bool:
+    """A logging filter: URL credentials (http://user:pass@host) never reach stderr."""
+    from seqit.teachers.errors import redact_url_credentials
+
+    message = record.getMessage()
+    clean = redact_url_credentials(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    return True
 
 
 @app.command()
@@ -97,6 +136,7 @@ def convert(
     max_row_bytes: MaxRowOpt = 1_000_000,
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Convert a dataset to seqit records (or alpaca/sharegpt); bad rows go to rejects.jsonl."""
     from seqit.records.convert import run_convert
@@ -115,6 +155,7 @@ def convert(
         console.print("dry run: nothing written")
     else:
         console.print(f"wrote {res.out}" + (f" and {res.rejects_path}" if res.rejects else ""))
+    _check_outcome(res.rows_in, res.records_out, res.rejects, max_reject_frac)
 
 
 @app.command()
@@ -144,6 +185,7 @@ def quickstart(
 
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: only shard I of N (by a stable hash of the id); join with `seqit merge`.")]
 
 
 def _load(cls: type, config: Path | None, overrides: list[str] | None, *, out: Path | None = None,
@@ -154,12 +196,23 @@ def _load(cls: type, config: Path | None, overrides: list[str] | None, *, out: P
 
     from seqit.config import load_config
 
+    _check_out(out)
     flags = list(extra or [])
     if out is not None:
         flags.append(f"out_dir={json.dumps(str(out))}")
     if limit is not None:
         flags.append(f"limit={limit}")
     return load_config(cls, config, list(overrides or []) + flags)
+
+
+
+
+def _check_out(out: Path | None) -> None:
+    """--out naming an existing file is a one-line error before anything is read or loaded."""
+    if out is not None:
+        from seqit.runs import check_run_dir
+
+        check_run_dir(out)
 
 
 @app.command()
@@ -169,6 +222,8 @@ def score(
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
     out: OutOpt = None,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
+    shard: ShardOpt = None,
 ) -> None:
     """Rate each example's difficulty 1-5 with a judge LLM (or a free proxy); rerun to resume."""
     import json
@@ -193,8 +248,11 @@ def score(
             console.print("fake judge row:", json.dumps(plan["fake_row"]["meta"], ensure_ascii=False)[:400], markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_score(cfg, argv=sys.argv)
-    _print_run(path, "scored.jsonl")
+    from seqit.teachers.shards import parse_shard
+
+    path = run_score(cfg, argv=sys.argv, shard=parse_shard(shard))
+    counts = _print_run(path, "scored.jsonl")
+    _check_outcome(counts["rows_in"], counts["scored"], counts["rejects"], max_reject_frac)
 
 
 @app.command()
@@ -216,7 +274,7 @@ def split(
     _print_run(path, "phase-*.jsonl")
 
 
-def _print_run(path: Path, outputs: str) -> None:
+def _print_run(path: Path, outputs: str) -> dict:
     import json
 
     m = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -235,10 +293,18 @@ def _print_run(path: Path, outputs: str) -> None:
         console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
                       f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
                       markup=False)  # fmt: skip
+    dups = m.get("duplicates") or []
+    for d in dups[:5]:
+        console.print(f"  dropped {d['id']}: {d['reason']}", markup=False)
+    if len(dups) > 5 or m.get("counts", {}).get("near_duplicates", 0) + m.get("counts", {}).get("exact_duplicates", 0) > 5:
+        console.print("  (every dropped duplicate and its twin's id: rejects.jsonl, stage dedup)", markup=False)
     usage = (m.get("usage") or {}).get("total")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
     console.print(f"wrote {path}/{outputs} and manifest.json")
+    if (m.get("judge") or {}).get("fake"):
+        _fake_note("judge")
+    return counts
 
 
 @app.command()
@@ -249,6 +315,8 @@ def generate(
     dry_run: DryRunOpt = False,
     out: OutOpt = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
+    shard: ShardOpt = None,
 ) -> None:
     """Self-Seq or task-driven sequential data from a seed dataset, plus the matched IT baseline."""
     from seqit.generate.run import GenerateConfig, plan_generate, run_generate
@@ -265,11 +333,14 @@ def generate(
         console.rule("estimate")
         console.print(f"seeds: {plan.seeds}  requests (upper bound): {est['requests']}  max cost: ${est['max_cost_usd']:.4f}")
         for model, e in est.get("models", {}).items():
-            priced = "" if e.get("priced") else "  (no price configured: teacher.prices)"
+            priced = ("  (fake backend: scripted, free)" if model == "fake" else
+                      "" if e.get("priced") else "  (no price configured: teacher.prices)")
             console.print(f"  {model or '(no model set)'}: ~{e['prompt_tokens']} prompt + <= {e['max_completion_tokens']} completion tokens{priced}", markup=False)
         console.print("dry run: nothing sent, nothing written")
         return
-    path = run_generate(cfg, argv=sys.argv, progress=not no_progress)
+    from seqit.teachers.shards import parse_shard
+
+    path = run_generate(cfg, argv=sys.argv, progress=not no_progress, shard=parse_shard(shard))
     import json
 
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -285,6 +356,8 @@ def generate(
         console.print(f"  round {rnd} options: " + "  ".join(f"{k} {v}%" for k, v in dist["pct"].items()), markup=False)
     for reason, n in list(manifest.get("reject_reasons", {}).items())[:10]:
         console.print(f"  reject: {reason} x{n}", markup=False)
+    if (manifest.get("teacher") or {}).get("fake"):
+        _fake_note("teacher")
     usage = (manifest.get("usage") or {}).get("total") or {}
     if usage:
         console.print(f"  tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion, "
@@ -294,6 +367,9 @@ def generate(
         err.print(f"[yellow]{c['pending']} seeds hit teacher errors (see rejects.jsonl, retry: true); "
                   "run the same command again to retry them[/yellow]")
         raise typer.Exit(1)
+    # seeds that became neither SIT nor kept-as-is records were rejected (read errors or a dropped rewrite)
+    _check_outcome(c["seeds"] + c["read_rejects"], c["sit_records"], c["read_rejects"] + c["sit_dropped"],
+                   max_reject_frac)
 
 
 @app.command()
@@ -313,26 +389,43 @@ def complete(
     run_dir: Annotated[Path | None, typer.Option(help="Run dir for manifest, ledger, rejects (default: OUT's folder).")] = None,
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
+    mode: Annotated[str | None, typer.Option(help="stream (default) or batch (the provider's Batch API: half price, slower).")] = None,
+    export_batch: Annotated[Path | None, typer.Option("--export-batch", help="Write pending requests as OpenAI Batch JSONL (e.g. for `vllm run-batch`); send nothing.")] = None,
+    import_batch: Annotated[Path | None, typer.Option("--import-batch", help="Fold a Batch results JSONL (OpenAI or `vllm run-batch` output) into the ledger and OUT.")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="I/N: only this shard's requests (by a stable hash of the id); join shard dirs with `seqit merge`.")] = None,
 ) -> None:
     """Send chat requests to a teacher LLM; results stream to OUT, failures to rejects.jsonl. Rerun to resume.
 
-    Exit code 0 = every request completed, 1 = some rows bad or failed (see rejects.jsonl), 2 = cannot run.
+    Exit code 0 = done, 1 = some requests failed (rerun retries them), no output at all, or more bad rows than
+    --max-reject-frac (see rejects.jsonl), 2 = cannot run.
     """
     import json
 
     from seqit.teachers.complete import CompleteConfig, run_complete
+    from seqit.teachers.shards import parse_shard
 
     flags = {"backend": backend, "base_url": base_url, "model": model, "api_key_env": api_key_env,
-             "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout}
+             "max_concurrency": max_concurrency, "rpm": rpm, "tpm": tpm, "timeout_s": timeout, "mode": mode}
     extra = [f"teacher.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     cfg = _load(CompleteConfig, config, overrides, limit=limit, extra=extra)
-    res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not dry_run)
+    if export_batch is not None and import_batch is not None:
+        raise typer.BadParameter("use --export-batch or --import-batch, not both")
+    quiet = dry_run or export_batch is not None or import_batch is not None
+    res = run_complete(requests, out, cfg, run_dir=run_dir, dry_run=dry_run, argv=sys.argv, progress=not quiet,
+                       export_batch=export_batch, import_batch=import_batch, shard=parse_shard(shard))
     c, est = res.counts, res.estimate
+    if export_batch is not None:
+        console.print(f"wrote {c['exported']} batch lines for {c['to_send']} pending requests to {export_batch}; "
+                      f"answer it (e.g. vllm run-batch -i {export_batch} -o results.jsonl --model M), then rerun "
+                      "with --import-batch results.jsonl", markup=False)
+        return
     console.print(f"rows: {c['rows_in']}  bad rows: {c['input_rejects']}  already done: {c['already_done']}  "
                   f"answered in ledger: {c['in_ledger']}  to send: {c['to_send']}")
     if dry_run:
         for m, e in est["models"].items():
-            price = f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured"
+            price = ("fake backend: scripted, free" if m == "fake" else
+                     f"<= ${e['max_cost_usd']:.4f}" if e["priced"] else "no price configured")
             console.print(f"  {m}: {e['requests']} requests, ~{e['prompt_tokens']} prompt tokens, "
                           f"<= {e['max_completion_tokens']} completion tokens, {price}", markup=False)
         console.print("dry run: nothing sent, nothing written")
@@ -341,9 +434,12 @@ def complete(
     console.print(f"completed: {c['completed']}  failed: {c['failed']}  from ledger: {u.get('cached', 0)}  "
                   f"tokens: {u.get('prompt_tokens', 0)}+{u.get('completion_tokens', 0)}  cost: ${u.get('cost_usd', 0):.4f}",
                   markup=False)
+    if u.get("fake"):
+        _fake_note("teacher")
     bad = c["failed"] or c["input_rejects"]
     console.print(f"wrote {res.out}" + (f"; failures and bad rows in {res.rejects_path}" if bad else ""), markup=False)
-    if bad:
+    _check_outcome(c["rows_in"], c["already_done"] + c["completed"], c["input_rejects"] + c["failed"], max_reject_frac)
+    if c["failed"]:
         raise typer.Exit(1)
 
 
@@ -379,6 +475,7 @@ def eval_(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run dir (overrides out_dir).")] = None,
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
+    max_reject_frac: MaxRejectOpt = DEFAULT_MAX_REJECT_FRAC,
 ) -> None:
     """Evaluate a model: SeqEval (LLM judge), pairwise win rate, or lm-eval tasks. Rerun to resume."""
     import json
@@ -394,6 +491,23 @@ def eval_(
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     _print_eval_summary(results)
     console.print(f"wrote {run / 'results.json'} and {run / 'samples.jsonl'}", markup=False)
+    if results.get("fake"):
+        _fake_note(" and ".join(results["fake"]))
+    judged = _judged_counts(results)
+    if judged is not None:
+        _check_outcome(*judged, max_reject_frac)
+
+
+def _judged_counts(results: dict) -> tuple[int, int, int] | None:
+    """(items, judged, failed or unparsed) of a judged eval (seqeval, pairwise); None for the others."""
+    m = results.get("metrics") or {}
+    if results.get("task") == "seqeval" and "overall" in m:
+        o = m["overall"]
+        return o["n_judged"] + o["n_failed"], o["n_judged"], o["n_failed"]
+    if results.get("task") == "pairwise" and "failed" in m:
+        judged = m["win"] + m["tie"] + m["lose"]
+        return judged + m["failed"], judged, m["failed"]
+    return None
 
 
 def _print_eval_summary(results: dict) -> None:
@@ -440,8 +554,24 @@ def _num(v: object) -> str:
 
 
 @app.command()
+def merge(
+    shard_dirs: Annotated[list[Path], typer.Argument(help="Run dirs of the shards (--shard 0/N ... N-1/N) of one run.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Merged run dir.")],
+) -> None:
+    """Join the run dirs of a sharded run: checks same config and inputs, every shard and every id once; sums usage."""
+    from seqit.teachers.shards import merge_runs
+
+    m = merge_runs(list(shard_dirs), out)
+    u = m["usage_total"]
+    console.print(f"merged {len(m['shards'])} shards of `seqit {m['merged_command']}`: "
+                  + "  ".join(f"{k}: {v}" for k, v in m["lines"].items())
+                  + (f"  cost: ${u.get('cost_usd', 0):.4f}" if u else ""), markup=False)
+    console.print(f"wrote {out}", markup=False)
+
+
+@app.command()
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run dirs: eval, train, split or quickstart.")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run dirs: eval, train, split, generate, score or quickstart.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output HTML (default: report.html in the first run dir).")] = None,
 ) -> None:
     """Write one self-contained HTML report (plots, tables, sample outputs) for the given run dirs."""
@@ -481,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rc, int):  # click returns typer.Exit's code in non-standalone mode
             return _exit(rc, argv)
     except SeqitError as e:
-        err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(_redacted(str(e)))}", highlight=False)
         return _exit(e.exit_code, argv)
     except typer.Exit as e:
         return _exit(e.exit_code, argv)
@@ -498,9 +628,15 @@ def main(argv: list[str] | None = None) -> int:
             return _exit(1, argv)
         if os.environ.get("SEQIT_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {escape(str(e))}\n(set SEQIT_DEBUG=1 for the traceback)")
+        err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {escape(_redacted(str(e)))}\n(set SEQIT_DEBUG=1 for the traceback)")
         return _exit(3, argv)
     return _exit(0, argv)
+
+
+def _redacted(text: str) -> str:
+    from seqit.teachers.errors import redact_url_credentials
+
+    return redact_url_credentials(text)
 
 
 def _exit(code: int, argv: list[str] | None) -> int:

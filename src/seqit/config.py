@@ -9,6 +9,7 @@ missing required keys raise ConfigError("<file>: <dotted.key>: <problem>").
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -22,13 +23,72 @@ T = TypeVar("T")
 _MISSING = dataclasses.MISSING
 
 
+# A config is a few hundred values; aliases that expand past this many nodes are an alias bomb ("billion laughs"),
+# refused at load time instead of being expanded by the overrides' copy (205 s and 19 GB for 9 levels).
+MAX_EXPANDED_NODES = 100_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses duplicate keys in a mapping (naming line and key)."""
+
+    source = "<yaml>"
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.source}:{line}: duplicate key {key!r} (first at line {seen[key]}); each key once per section"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def safe_load_strict(text: str, source: str = "<yaml>") -> Any:
+    """yaml.safe_load, plus: duplicate keys are an error, and alias expansion is bounded."""
+    loader = _StrictLoader(text)
+    loader.source = source
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if expanded_size(data, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+        raise ConfigError(
+            f"{source}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values (an alias bomb?); refused"
+        )
+    return data
+
+
+def expanded_size(data: Any, limit: int) -> int:
+    """How many nodes `data` has when every shared (aliased) value is counted each time it appears;
+    stops counting past `limit`, so a billion-laughs tree (or a cyclic one) costs O(limit)."""
+    count = 0
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > limit:
+            return count
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return count
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML mapping safely; syntax errors name file, line and column."""
+    """Parse a YAML mapping safely; syntax errors name file, line and column; duplicate keys and alias bombs
+    are refused."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_strict(path.read_text(encoding="utf-8"), str(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -48,7 +108,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override '{text}': expected dotted.key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_strict(raw, f"override '{text}'") if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"override '{text}': value is not valid YAML ({e})") from None
     return key.strip().split("."), value
@@ -107,7 +167,16 @@ def from_dict(cls: type[T], data: Any, source: str = "<config>", prefix: str = "
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:  # __post_init__ range checks
-        raise ConfigError(f"{source}: {prefix or '<root>'}: {e}") from None
+        raise ConfigError(f"{source}: {_dotted_problem(prefix, str(e), set(fields))}") from None
+
+
+def _dotted_problem(prefix: str, message: str, fields: set[str]) -> str:
+    """'lr must be > 0' under 'optim' -> 'optim.lr: lr must be > 0' (the dotted key named, when the message
+    starts with one of this section's fields), else '<prefix>: message'."""
+    first = re.split(r"[\s:]", message, maxsplit=1)[0]
+    if first in fields:
+        return f"{_join(prefix, first)}: {message.removeprefix(first + ': ')}"
+    return f"{prefix or '<root>'}: {message}"
 
 
 def _join(prefix: str, name: str) -> str:

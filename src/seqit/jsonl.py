@@ -8,6 +8,7 @@ the records that were not completely written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -18,8 +19,27 @@ from seqit.errors import DataError
 
 
 def dumps_line(row: dict[str, Any]) -> bytes:
-    """One JSON object as a UTF-8 line (compact, key order kept, non-ASCII kept readable)."""
-    return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    """One JSON object as a UTF-8 line (compact, key order kept, non-ASCII kept readable).
+
+    Never writes what is not JSON: a non-finite float (a NaN loss, DeepSpeed's unknown grad norm) is
+    written as null, as JavaScript's JSON.stringify does, never as bare NaN/Infinity. (User rows with
+    NaN never get this far: the edge reader rejects them.)
+    """
+    try:
+        text = json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(row), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def repair_torn_tail(path: Path) -> int:

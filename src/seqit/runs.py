@@ -34,24 +34,40 @@ from typing import Any
 
 from seqit import __version__
 from seqit.config import dump_yaml, to_dict
-from seqit.errors import SeqitError
+from seqit.errors import ConfigError, SeqitError
 from seqit.jsonl import write_json_atomic
+from seqit.teachers.errors import redact_tree, redact_url_credentials
 
 log = logging.getLogger(__name__)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, or of a directory's files (sorted relative paths + contents)."""
+    """Hex sha256 of a file, or of a directory's files (sorted relative paths + contents).
+
+    A named pipe, socket or device (reading one would block forever) or an unreadable file is a
+    one-line DataError; inside a directory only regular files are hashed.
+    """
+    import stat
+
+    from seqit.errors import DataError
+
     path = Path(path)
     h = hashlib.sha256()
-    if path.is_dir():
-        for p in sorted(q for q in path.rglob("*") if q.is_file()):
-            h.update(str(p.relative_to(path)).encode() + b"\0")
-            h.update(bytes.fromhex(sha256_file(p)))
-        return h.hexdigest()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            for p in sorted(q for q in path.rglob("*") if q.is_file()):
+                h.update(str(p.relative_to(path)).encode() + b"\0")
+                h.update(bytes.fromhex(sha256_file(p)))
+            return h.hexdigest()
+        if not stat.S_ISREG(mode):
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise DataError(f"{path}: is {kind}; seqit reads regular files and directories only")
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     return h.hexdigest()
 
 
@@ -75,7 +91,7 @@ USAGE_ROLES = ("teacher", "judge", "model")
 
 
 def sum_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
-    """Sum two usage summaries key by key (nested per-model tables too); non-numbers are dropped.
+    """Sum two usage summaries key by key (nested per-model tables too); flags are or-ed, other values dropped.
 
     >>> sum_usage({"requests": 2, "cost_usd": 0.5, "models": {"m": {"requests": 2}}}, {"requests": 1, "models": {"m": {"requests": 1}}})
     {'cost_usd': 0.5, 'models': {'m': {'requests': 3}}, 'requests': 3}
@@ -86,6 +102,8 @@ def sum_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, A
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) or isinstance(vb, dict):
             out[key] = sum_usage(va if isinstance(va, dict) else {}, vb if isinstance(vb, dict) else {})
+        elif isinstance(va, bool) or isinstance(vb, bool):  # a flag (e.g. fake): true if any attempt had it
+            out[key] = bool(va or vb)
         elif isinstance(va, (int, float)) or isinstance(vb, (int, float)):
             total = (va or 0) + (vb or 0)
             out[key] = round(total, 6) if isinstance(total, float) else total
@@ -164,7 +182,7 @@ class Run:
         return self.path / name
 
     def save(self) -> None:
-        write_json_atomic(self.path / "manifest.json", self.manifest)
+        write_json_atomic(self.path / "manifest.json", redact_tree(self.manifest))  # no URL credentials on disk
 
     def add_counts(self, **counts: int) -> None:
         self.manifest.setdefault("counts", {}).update(counts)
@@ -231,9 +249,7 @@ def start_run(
 ) -> Run:
     """Create (or reopen, for resume) a run directory: lock it, write config.yaml and a 'running' manifest
     that already carries the usage of every earlier attempt."""
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise SeqitError(f"{path}: the run directory is an existing file; choose another --out")
+    path = check_run_dir(out_dir)
     path.mkdir(parents=True, exist_ok=True)
     lock = RunLock(path, f"run directory {path}").acquire()
     try:
@@ -245,7 +261,7 @@ def start_run(
 
 def _open(path: Path, lock: RunLock, config: Any, command: str, inputs: dict[str, str | Path] | None,
           argv: list[str] | None) -> Run:
-    config_text = dump_yaml(config) if config is not None else ""
+    config_text = redact_url_credentials(dump_yaml(config)) if config is not None else ""
     cfg_path = path / "config.yaml"
     previous = _read_previous_manifest(path)
     if previous and cfg_path.exists() and cfg_path.read_text(encoding="utf-8") != config_text:
@@ -280,6 +296,14 @@ def _open(path: Path, lock: RunLock, config: Any, command: str, inputs: dict[str
     return run
 
 
+def check_run_dir(out_dir: str | Path) -> Path:
+    """The run dir as a Path; ConfigError when a file (not a directory) is already there."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out/out_dir: {path} is a file, not a run directory; choose a directory")
+    return path
+
+
 def describe_input(p: str | Path) -> dict[str, Any]:
     """Path, sha256 and size of a local input; hub ids and missing paths are recorded as-is."""
     path = Path(p)
@@ -299,3 +323,31 @@ def _read_previous_manifest(path: Path) -> dict[str, Any] | None:
         return json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+DEFAULT_MAX_REJECT_FRAC = 0.5  # the data commands' --max-reject-frac default
+
+
+def outcome_problem(rows_in: int, outputs: int, rejects: int, max_reject_frac: float = DEFAULT_MAX_REJECT_FRAC) -> str | None:
+    """Why a finished run must not pass as a success (its command exits 1), or None when it may.
+
+    A run that produced nothing from non-empty input failed, whatever its reject count says; otherwise it
+    fails when more than `max_reject_frac` of its input rows were rejected (1.0 turns that check off).
+
+    >>> outcome_problem(20, 0, 20)
+    'no output records from 20 input rows (20 rejected; see rejects.jsonl)'
+    >>> outcome_problem(10, 4, 6, 0.5)
+    '6 of 10 input rows rejected (60%), more than --max-reject-frac 0.5 (see rejects.jsonl)'
+    >>> outcome_problem(10, 9, 1) is None and outcome_problem(0, 0, 0) is None
+    True
+    """
+    if not 0 <= max_reject_frac <= 1:
+        raise ConfigError(f"--max-reject-frac: must be in [0, 1], got {max_reject_frac}")
+    if rows_in <= 0:
+        return None
+    if outputs <= 0:
+        return f"no output records from {rows_in} input rows ({rejects} rejected; see rejects.jsonl)"
+    if rejects / rows_in > max_reject_frac:
+        return (f"{rejects} of {rows_in} input rows rejected ({100 * rejects / rows_in:.0f}%), "
+                f"more than --max-reject-frac {max_reject_frac:g} (see rejects.jsonl)")
+    return None

@@ -109,8 +109,8 @@ def test_split_reports_or_drops_records_overlapping_seqeval_v(tmp_path, action):
         assert tagged == {"r1": items[7]["id"], "r2": items[300]["id"]}
     else:
         assert [r["id"] for r in kept] == ["r0", "r3"]
-        assert {(r["id"], r["stage"], r["eval_id"]) for r in rejects} == {("r1", "decontam", items[7]["id"]),
-                                                                          ("r2", "decontam", items[300]["id"])}
+        assert {(r["id"], r["stage"], r["detail"]["eval_id"]) for r in rejects} == {
+            ("r1", "decontam", items[7]["id"]), ("r2", "decontam", items[300]["id"])}
 
 
 def test_generate_drops_records_overlapping_a_local_prompt_file_and_still_balances(tmp_path):

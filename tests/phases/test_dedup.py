@@ -74,3 +74,28 @@ def test_low_thresholds_still_find_moderately_similar_pairs():
     a = "Name three primary colours for a painting class."
     b = "Name the three primary colours for a painting class."  # Jaccard 0.625
     assert [(d.index, d.of) for d in find_duplicates([a, b], exact=False, threshold=0.6)] == [(1, 0)]
+
+
+_WORDS = "river town mill market bridge harvest grain weaver lantern orchard quarry ferry chapel tavern meadow".split()
+PASSAGE = " ".join(f"{random.Random(i).choice(_WORDS)}{i}" for i in range(120))  # one long passage, 118 3-grams
+
+
+def test_fields_must_all_match_different_tasks_on_one_passage_are_kept():
+    texts = [
+        ("Summarise the passage in two sentences.", PASSAGE),
+        ("State the main arguments of the passage.", PASSAGE),
+        ("Summarise the passage in two sentences!", PASSAGE),  # same task, same passage: a duplicate
+    ]
+    dups = find_duplicates(texts, threshold=0.8)
+    assert [(d.index, d.of, d.kind) for d in dups] == [(2, 0, "exact")]
+    # as one joined prompt, the long shared passage made all three "near duplicates"
+    joined = find_duplicates([f"{a}\n\n{b}" for a, b in texts], threshold=0.8)
+    assert {d.index for d in joined} == {1, 2}
+
+
+def test_near_duplicate_fields_verified_per_field():
+    a = ("Give three tips for staying healthy in winter months.", PASSAGE)
+    b = ("Give three tips for staying healthy in the winter months.", PASSAGE + " One more line.")
+    dups = find_duplicates([a, b], threshold=0.5)  # instructions: Jaccard 5/10
+    assert [(d.index, d.of, d.kind) for d in dups] == [(1, 0, "near")] and dups[0].similarity == 0.5
+    assert find_duplicates([a, ("Write a poem about the sea and its moods.", PASSAGE)], threshold=0.5) == []

@@ -55,7 +55,7 @@ def test_judge_scores_every_record_with_raw_reply_model_and_prompt_version(tmp_p
     for i, r in enumerate(rows):
         assert r["meta"]["difficulty"] == 1 + i % 5
         d = r["meta"]["difficulty_detail"]
-        assert d["method"] == "judge" and d["judge_model"] == "judge-x" and d["prompt_version"] == PROMPT_VERSION
+        assert d["method"] == "judge" and d["judge_model"] == "fake" and d["prompt_version"] == PROMPT_VERSION  # a fake judge is never reported under its configured name
         assert json.loads(d["samples"][0]["raw"])["score"] == 1 + i % 5
         assert d["samples"][0]["task_complexity"] == 2
     m = json.loads((run / "manifest.json").read_text())

@@ -136,27 +136,27 @@ def test_filter_drops_empty_outputs_missing_scores_and_duplicates_with_counts(tm
         Record("f", _conv("Explain entropy in thermodynamics.", "It measures disorder."), {"difficulty": 4.0}),
     ]
     cfg = SplitConfig(data="x", dedup=load_config(SplitConfig, None, ["data=x", "dedup.near_threshold=0.5"]).dedup)
-    out = filter_records(recs, cfg)
+    out = filter_records(recs, "difficulty", dedup=cfg.dedup)
     assert [r.id for r in out.kept] == ["a", "f"]
     assert out.counts == {"empty_output": 1, "missing_value": 1, "exact_duplicates": 1, "near_duplicates": 1}
     by_id = {r["id"]: r for r in out.rejects}
     assert by_id["b"]["reason"].startswith("exact duplicate of 'a'")
-    assert by_id["c"]["reason"].startswith("near duplicate of 'a'") and by_id["c"]["duplicate_of"] == "a"
+    assert by_id["c"]["reason"].startswith("near duplicate of 'a'") and by_id["c"]["detail"]["duplicate_of"] == "a"
     assert "meta.difficulty" in by_id["e"]["reason"]
-    assert by_id["d"]["record"]["messages"][1]["content"] == "  "
+    assert by_id["d"]["row"]["messages"][1]["content"] == "  "
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3.5", True, None])
 def test_non_finite_or_non_numeric_scores_are_rejected(bad):
     recs = [Record("a", _conv("p1 is a prompt", "x"), {"difficulty": bad}), Record("b", _conv("p2 other", "y"), {"difficulty": 2.0})]
-    out = filter_records(recs, SplitConfig(data="x"))
+    out = filter_records(recs, "difficulty")
     assert [r.id for r in out.kept] == ["b"] and out.counts["missing_value"] == 1
 
 
 def test_depth_split_rejects_rows_without_depth_unless_a_default_is_set():
     recs = [Record("a", _conv("p1 is a prompt", "x"), {"depth": 2}), Record("b", _conv("p2 other words", "y"), {})]
-    assert [r.id for r in filter_records(recs, SplitConfig(data="x", strategy="depth")).kept] == ["a"]
-    assert len(filter_records(recs, SplitConfig(data="x", strategy="depth", missing_depth=1)).kept) == 2
+    assert [r.id for r in filter_records(recs, "depth").kept] == ["a"]
+    assert len(filter_records(recs, "depth", missing_depth=1).kept) == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,3 +302,34 @@ def test_run_split_valleys_records_its_cuts(tmp_path):
     m = json.loads((run / "manifest.json").read_text())
     assert m["phase_sizes"] == [30, 20, 10]
     assert 1.0 < m["split"]["cuts"][0] < 2.5 < m["split"]["cuts"][1] < 4.5
+
+
+_WORDS = "river town mill market bridge harvest grain weaver lantern orchard quarry ferry chapel tavern meadow".split()
+PASSAGE = " ".join(f"{random.Random(i).choice(_WORDS)}{i}" for i in range(120))  # one long passage, 118 3-grams
+
+
+def test_split_keeps_different_tasks_sharing_one_passage_and_names_the_twin(tmp_path):
+    tasks = ["Summarise the passage in two sentences.", "State the main arguments of the passage.",
+             "List every place named in the passage.", "Summarise the passage in two sentences."]
+    rows = [{"id": f"t{i}", "instruction": t, "input": PASSAGE, "output": f"answer {i}", "meta": {"difficulty": 2.0}}
+            for i, t in enumerate(tasks)]
+    data = _write(tmp_path / "alpaca.jsonl", rows)
+    # the records as `seqit convert` writes them keep meta.instruction / meta.input
+    from seqit.cli import main
+
+    assert main(["convert", str(data), str(tmp_path / "conv" / "records.jsonl")]) == 0
+    recs = _read(tmp_path / "conv" / "records.jsonl")
+    for r in recs:
+        r["meta"]["difficulty"] = 2.0
+    run = run_split(_cfg(tmp_path, _write(tmp_path / "scored.jsonl", recs)))
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["counts"]["kept"] == 3 and m["counts"]["exact_duplicates"] == 1 and m["counts"]["near_duplicates"] == 0
+    assert m["duplicates"] == [{"id": "t3", "duplicate_of": "t0", "reason": "exact duplicate of 't0'"}]
+    rejects = [r for r in _read(run / "rejects.jsonl") if r["stage"] == "dedup"]
+    assert [(r["id"], r["detail"]["duplicate_of"]) for r in rejects] == [("t3", "t0")]
+
+
+def test_stale_meta_instruction_is_not_used_for_dedup():
+    a = Record("a", _conv("Write a limerick about a cat.", "x"), {"instruction": PASSAGE, "difficulty": 1.0})
+    b = Record("b", _conv("Write a sonnet about the moon.", "y"), {"instruction": PASSAGE, "difficulty": 1.0})
+    assert [r.id for r in filter_records([a, b], "difficulty").kept] == ["a", "b"]

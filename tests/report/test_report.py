@@ -158,3 +158,55 @@ def test_report_on_a_real_seqit_split_run(tmp_path):
     text = run_report([split]).read_text()
     assert "<th>score mean</th>" in text and "difficulty score histogram by phase" in text
     assert text.count("data:image/png;base64,") == 1 and "thresholds" in text
+
+
+def test_report_on_real_generate_and_score_run_dirs(tmp_path, sample_path):
+    from pathlib import Path
+
+    from seqit.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    assert main(["generate", str(root / "configs/generate/alpaca-selfseq.yaml"), f"data.path={sample_path}",
+                 "teacher.backend=fake", "teacher.fake.replies=['{\"option\": \"D\", \"reason\": \"fine\"}', '???']",
+                 "limit=6", "--out", str(tmp_path / "gen"), "--no-progress", "--max-reject-frac", "1"]) in (0, 1)
+    assert main(["score", str(root / "configs/score/judge-openai.yaml"), f"data={sample_path}", "judge.backend=fake",
+                 "judge.fake.replies=['{\"score\": 2}', '{\"score\": 4}', 'no score']", "--limit", "9",
+                 "--out", str(tmp_path / "score")]) == 0
+    assert inspect_run(tmp_path / "gen").kinds == ["generate"] and inspect_run(tmp_path / "score").kinds == ["score"]
+    text = run_report([tmp_path / "gen", tmp_path / "score"], tmp_path / "r.html").read_text()
+    assert "Option distribution per round" in text and "Rejects by stage and reason" in text
+    assert "difficulty histogram (6 records)" in text and "FAKE backend" in text
+    assert text.count("data:image/png;base64,") == 2  # option bars + difficulty histogram
+
+
+def test_reject_groups_fold_numbers_and_sort_by_count():
+    from seqit.report.run import reject_groups
+
+    rows = [{"stage": "judge", "reason": "unparseable score in reply 3"}, {"stage": "judge", "reason": "unparseable score in reply 7"},
+            {"stage": "read", "reason": "not JSON"}, "torn"]
+    assert reject_groups(rows) == [("judge", "unparseable score in reply N", 2), ("read", "not JSON", 1)]
+
+
+def test_seqeval_v_samples_render_with_output_expected_and_verdicts(tmp_path):
+    run = tmp_path / "v"
+    run.mkdir()
+    write_json_atomic(run / "results.json", {"task": "seqeval_v", "metrics": {"overall": {"chain_acc": 0.5}}})
+    write_jsonl(run / "samples.jsonl", [
+        {"id": "c1", "depth": 2, "output": "12\n7", "expected": "12\n8", "correct": [True, False],
+         "followed": [True, True], "chain_ok": False, "first_failure": 2},
+        {"id": "c2", "depth": 1, "output": None, "expected": "5", "correct": [False], "followed": [False],
+         "chain_ok": False, "first_failure": 1}])
+    text = run_report([run]).read_text()
+    assert "<h4>expected</h4><pre>12\n8</pre>" in text and "<h4>correct</h4>" in text
+    assert "chain_ok=False" in text and "first_failure=2" in text and "<h4>expected</h4><pre>5</pre>" in text
+
+
+def test_judge_following_rate_and_chain_accuracy_get_separate_axes(tmp_path):
+    judged = make_eval_run(tmp_path / "seqeval")
+    v = tmp_path / "seqeval-v"
+    v.mkdir()
+    by = {str(k): {"n": 100, "chain_acc": 1.0 / k} for k in range(1, 4)}
+    write_json_atomic(v / "results.json", {"task": "seqeval_v", "metrics": {"overall": {"chain_acc": 0.5}, "by_iteration": by}})
+    text = run_report([judged, v], tmp_path / "r.html").read_text()
+    section = text.split("Sequence following by depth", 1)[1].split("<h2>", 1)[0]
+    assert section.count("data:image/png;base64,") == 2  # one axis per metric, not one shared "rate" axis

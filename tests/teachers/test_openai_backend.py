@@ -75,10 +75,18 @@ def test_missing_key_for_the_official_api_is_a_clear_config_error(monkeypatch):
     assert api_key_from_env(TeacherConfig(api_key_env="SEQIT_TEST_KEY", base_url="http://127.0.0.1:1/v1")) is None
 
 
-def _cfg(server, **kw):
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request):
+    """Every server-facing test runs on both chat-completion transports."""
+    return request.param
+
+
+def _cfg(server, transport="auto", **kw):
+    from seqit.teachers import OpenAISettings
+
     return TeacherConfig(
         **{"model": "fake-model", "base_url": server.url, "api_key_env": "SEQIT_TEST_KEY", "timeout_s": 2.0,
-           "backoff_base_s": 0.01, "backoff_max_s": 0.05, **kw}
+           "backoff_base_s": 0.01, "backoff_max_s": 0.05, "openai": OpenAISettings(http=transport), **kw}
     )
 
 
@@ -90,10 +98,10 @@ def complete_all(cfg, reqs, ledger=None):
     return asyncio.run(go())
 
 
-def test_openai_backend_completes_against_a_local_server(fake_openai, monkeypatch):
+def test_openai_backend_completes_against_a_local_server(fake_openai, monkeypatch, transport):
     monkeypatch.setenv("SEQIT_TEST_KEY", "sk-test-123")
     reqs = [ChatRequest(id=f"r{i}", messages=[{"role": "user", "content": f"q{i}"}], n=1 + i % 2) for i in range(6)]
-    comps, usage = complete_all(_cfg(fake_openai), reqs)
+    comps, usage = complete_all(_cfg(fake_openai, transport), reqs)
     by_id = {c.request_id: c for c in comps}
     assert set(by_id) == {f"r{i}" for i in range(6)}
     assert by_id["r1"].texts == ["echo: q1", "echo: q1"] and by_id["r0"].texts == ["echo: q0"]
@@ -106,20 +114,20 @@ def test_openai_backend_completes_against_a_local_server(fake_openai, monkeypatc
     [({"429": 1.0}, "HTTP 429"), ({"500": 1.0}, "HTTP 500"), ({"garbage": 1.0}, "unparseable response"),
      ({"hang": 1.0}, "timed out"), ({"trickle": 1.0}, "timed out")],
 )
-def test_openai_backend_records_failure_after_bounded_retries(fake_openai, faults, reason):
+def test_openai_backend_records_failure_after_bounded_retries(fake_openai, faults, reason, transport):
     fake_openai.faults = faults
     fake_openai.hang_s = 1.0
     fake_openai.retry_after_s = 0.01
-    comps, usage = complete_all(_cfg(fake_openai, max_retries=2, timeout_s=0.2), [ChatRequest(id="x", messages=MSG)])
+    comps, usage = complete_all(_cfg(fake_openai, transport, max_retries=2, timeout_s=0.2), [ChatRequest(id="x", messages=MSG)])
     assert not comps[0].ok and comps[0].texts == [] and comps[0].attempts == 3
     assert reason in comps[0].error and "gave up after 3 attempts" in comps[0].error
     assert fake_openai.attempts["hi"] == 3 and usage["failed"] == 1
 
 
-def test_openai_backend_does_not_retry_auth_errors(fake_openai, monkeypatch):
+def test_openai_backend_does_not_retry_auth_errors(fake_openai, monkeypatch, transport):
     monkeypatch.setenv("SEQIT_TEST_KEY", "sk-wrong")
     fake_openai.api_key = "sk-right"
-    comps, _ = complete_all(_cfg(fake_openai), [ChatRequest(id="x", messages=MSG)])
+    comps, _ = complete_all(_cfg(fake_openai, transport), [ChatRequest(id="x", messages=MSG)])
     assert "HTTP 401" in comps[0].error and "SEQIT_TEST_KEY" in comps[0].error and "sk-wrong" not in comps[0].error
     assert fake_openai.attempts["hi"] == 1
 
@@ -130,3 +138,21 @@ def test_max_completion_tokens_param_for_newer_openai_models():
     cfg = TeacherConfig(model="m", openai=OpenAISettings(max_tokens_param="max_completion_tokens"))
     payload = build_payload(ChatRequest(id="a", messages=MSG, max_tokens=9), cfg)
     assert payload["max_completion_tokens"] == 9 and "max_tokens" not in payload
+
+
+def test_connection_refused_is_a_retryable_connection_error(transport):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = TeacherConfig(model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key_env=None, max_retries=1,
+                        backoff_base_s=0.01, backoff_max_s=0.02, openai=_cfg_openai(transport))
+    comps, _ = complete_all(cfg, [ChatRequest(id="x", messages=MSG)])
+    assert "connection error" in comps[0].error and comps[0].attempts == 2
+
+
+def _cfg_openai(transport):
+    from seqit.teachers import OpenAISettings
+
+    return OpenAISettings(http=transport)

@@ -72,3 +72,26 @@ def test_preflight_counts_prompts_that_tokenise_differently_at_inference(tmp_pat
     ids, targets = ph.examples[0]
     assert [tok.convert_ids_to_tokens(t) for t in targets if t != -100] == [" hi", "<eos>"]  # straddling " hi" trained
     assert "differs from the training prefix: 1" in preflight_markdown([ph], "t", "h", 64)
+
+
+def test_preflight_counts_kept_examples_truncated_before_their_eos(tmp_path):
+    tok = build_byte_tokenizer()
+    install_template(tok, "tulu")
+    path = _write(tmp_path / "d.jsonl", [_msgs("hi", "ok"), _msgs("q", "a" * 60), _msgs("r", "b" * 70),
+                                          _msgs("x", "fine")])
+    ph = encode_phase(tok, "p", str(path), None, 48, stop_strings(tok, "tulu"), None)
+    assert ph.stats["truncated_kept"] == 2 and ph.stats["truncated_without_eos"] == 2
+    report = preflight_markdown([ph], "tulu", "abc", 48)
+    assert "trains its end-of-turn token: yes" not in report
+    assert "end-of-turn token: no: 2 of 4 kept examples were truncated before it" in report
+    clean = encode_phase(tok, "p", str(_write(tmp_path / "c.jsonl", [_msgs("hi", "ok")])), None, 48,
+                         stop_strings(tok, "tulu"), None)
+    assert clean.stats["truncated_without_eos"] == 0
+    assert "trains its end-of-turn token: yes" in preflight_markdown([clean], "tulu", "abc", 48)
+
+
+def test_resume_position_counts_phases_from_one():
+    from seqit.train.checkpoint import TrainState, describe_position
+
+    text = describe_position(TrainState(fingerprint="f", phase=1, step_in_phase=3, global_step=10))
+    assert text == "phase 2, step 3 in that phase, global step 10"

@@ -213,8 +213,9 @@ def _score(items: list[dict[str, Any]], outputs: dict[str, str]) -> tuple[list[C
 
 
 def load_benchmark(spec: str | None) -> list[dict[str, Any]]:
-    """A SeqEval-V item set: a version name (default "v1") or a JSONL file of items in the same form."""
-    from seqit.jsonl import read_jsonl
+    """A SeqEval-V item set: a version name (default "v1") or a file of items in the same form
+    (read through the records edge reader; any bad row is a DataError naming file:line:field)."""
+    from seqit.records import Reject, RowError, read_rows, row_id
 
     spec = spec or "v1"
     if spec in VERSIONS:
@@ -222,10 +223,19 @@ def load_benchmark(spec: str | None) -> list[dict[str, Any]]:
     path = Path(spec)
     if not path.is_file():
         raise DataError(f"{spec}: not a SeqEval-V version ({', '.join(VERSIONS)}) or an items file")
-    items = list(read_jsonl(path))
-    for n, it in enumerate(items, 1):
-        if not isinstance(it.get("meta"), dict) or "chain" not in it["meta"] or "id" not in it:
-            raise DataError(f"{path}:{n}: meta.chain: missing (not a SeqEval-V item)")
+
+    def parse(row: dict[str, Any], fmt: str | None) -> dict[str, Any]:
+        if not isinstance(row.get("meta"), dict) or "chain" not in row["meta"]:
+            raise RowError("meta.chain", "missing (not a SeqEval-V item)")
+        if row_id(row, ("id",)) is None:
+            raise RowError("id", "missing (not a SeqEval-V item)")
+        return row
+
+    items = []
+    for got in read_rows(path, parse, id_of=lambda row, value: row_id(row, ("id",))):
+        if isinstance(got, Reject):
+            raise DataError(str(got))
+        items.append(got.value)
     return items
 
 

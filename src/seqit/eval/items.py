@@ -16,8 +16,8 @@ from typing import Any
 
 from seqit.errors import DataError
 from seqit.jsonl import read_jsonl
-from seqit.records import check_messages, row_id
-from seqit.records.sources import RawRow, iter_raw_rows
+from seqit.records import Reject, RowError, blank_problem, check_messages, read_rows, row_id
+from seqit.records.formats import iteration_of
 
 SHOW_IDS = 10
 
@@ -40,62 +40,100 @@ def content_id(instruction: str, prefix: str = "item") -> str:
     return f"{prefix}-{hashlib.sha256(instruction.encode('utf-8')).hexdigest()[:12]}"
 
 
-def load_items(spec: str | Path, prefix: str = "item") -> list[EvalItem]:
-    """All items of a benchmark, in file order; a bad row is a DataError naming file:line:field."""
-    items: list[EvalItem] = []
-    seen: dict[str, int] = {}
-    for raw in iter_raw_rows(spec):
-        item = _item_from_row(raw, prefix)
-        if item.id in seen:
-            n = seen[item.id] = seen[item.id] + 1
-            if row_id(raw.row) is not None:
-                raise DataError(f"{raw.file}:{raw.line}: id: duplicate id {item.id!r}")
-            item = EvalItem(f"{item.id}-{n}", item.messages, item.iteration, item.meta)  # repeated instruction
-        seen.setdefault(item.id, 1)
-        items.append(item)
-    if not items:
-        raise DataError(f"{spec}: the benchmark has no items")
-    return items
+EVAL_FORMATS = ("seqeval", "messages")
 
 
-def _item_from_row(raw: RawRow, prefix: str) -> EvalItem:
-    where = f"{raw.file}:{raw.line}"
-    row = raw.row
-    if raw.error:
-        raise DataError(f"{where}: {raw.error}")
+def detect_eval_format(row: Any) -> str | None:
+    """A benchmark file's format, from its first readable row: seqit records (messages) or SeqEval rows."""
     if not isinstance(row, dict):
-        raise DataError(f"{where}: expected an object with 'instruction' or 'messages', got {type(row).__name__}")
-    iteration = _iteration(row, where)
+        return None
     if "messages" in row:
+        return "messages"
+    if "instruction" in row or "iteration" in row:
+        return "seqeval"
+    return None
+
+
+def parse_item(row: dict[str, Any], fmt: str | None) -> tuple[tuple[dict[str, str], ...], int | None]:
+    """One benchmark row of format `fmt` -> (prompt messages, iteration); a RowError names the field."""
+    if fmt == "messages":
+        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+        iteration = _whole(meta.get("depth"), "meta.depth") if "iteration" not in row else iteration_of(row)
         try:
-            msgs = check_messages(row["messages"], require_response=False)
-        except ValueError as e:
-            raise DataError(f"{where}: messages: {e}") from None
+            msgs = check_messages(row.get("messages"), require_response=False)
+        except RowError as e:  # keep the field's path in the reason: "messages: messages[0].role: ..."
+            raise RowError("messages", e.reason if e.field == "messages" else f"{e.field}: {e.reason}") from None
         if msgs[-1]["role"] == "assistant":
             msgs = msgs[:-1]  # a record with a reference answer: evaluate on its prompt
         if not msgs or msgs[-1]["role"] != "user":
-            raise DataError(f"{where}: messages: the prompt must end with a user turn")
-        rid = row_id(row) or content_id(msgs[-1]["content"], prefix)
-        return EvalItem(rid, tuple(msgs), iteration, {"source": raw.file})
+            raise RowError("messages", "the prompt must end with a user turn")
+        return tuple(msgs), iteration
     instruction = row.get("instruction")
-    if not isinstance(instruction, str) or not instruction.strip():
-        raise DataError(f"{where}: instruction: missing or empty (rows need 'instruction' or 'messages')")
+    if not isinstance(instruction, str):
+        raise RowError("instruction", "missing or empty (rows need 'instruction' or 'messages')")
+    if problem := blank_problem(instruction):
+        raise RowError("instruction", f"{problem} (rows need 'instruction' or 'messages')")
+    iteration = iteration_of(row)
     extra = row.get("input")
-    if isinstance(extra, str) and extra.strip():  # the SeqEval convention: input after a blank line
+    if isinstance(extra, str) and not blank_problem(extra):  # the SeqEval convention: input after a blank line
         instruction = f"{instruction}\n\n{extra}"
-    rid = row_id(row) or content_id(instruction, prefix)
-    return EvalItem(rid, ({"role": "user", "content": instruction},), iteration, {"source": raw.file})
+    return ({"role": "user", "content": instruction},), iteration
 
 
-def _iteration(row: dict[str, Any], where: str) -> int | None:
-    """SeqEval's `iteration`, or a seqit record's `meta.depth`; None when the row has neither."""
-    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-    value = row["iteration"] if "iteration" in row else meta.get("depth")
+def _whole(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise DataError(f"{where}: iteration: expected a whole number, got {value!r}")
+        raise RowError(name, f"expected a whole number, got {value!r}")
     return int(value)
+
+
+@dataclass
+class LoadedItems:
+    items: list[EvalItem]
+    rejects: list[Reject]
+    rows_in: int
+    formats: dict[str, str]
+
+
+def read_items(spec: str | Path, prefix: str = "item", fmt: str | None = None) -> LoadedItems:
+    """Every item of a benchmark in file order, through the records edge reader: the format is
+    declared or detected once per file; a bad row (e.g. the official seqEval.json's one item with an
+    empty instruction) is a Reject naming file, line and field. No usable item at all is a DataError."""
+    loaded = _read_items(spec, prefix, fmt)
+    if not loaded.items:
+        rejects = loaded.rejects
+        first = f"; {len(rejects)} row(s) rejected, first: {rejects[0]}" if rejects else ""
+        raise DataError(f"{spec}: the benchmark has no items{first}")
+    return loaded
+
+
+def _read_items(spec: str | Path, prefix: str, fmt: str | None) -> LoadedItems:
+    reader = read_rows(
+        spec, parse_item, fmt=fmt, detect=detect_eval_format, known_formats=EVAL_FORMATS,
+        fallback_id=lambda value, file, index: content_id(value[0][-1]["content"], prefix),
+        format_hint="rows need 'instruction' (SeqEval) or 'messages' (seqit records)", empty_ok=True,
+    )
+    items: list[EvalItem] = []
+    rejects: list[Reject] = []
+    for got in reader:
+        if isinstance(got, Reject):
+            rejects.append(got)
+        else:
+            msgs, iteration = got.value
+            items.append(EvalItem(got.id, msgs, iteration, {"source": got.file}))
+    return LoadedItems(items, rejects, reader.rows_in, reader.formats)
+
+
+def load_items(spec: str | Path, prefix: str = "item") -> list[EvalItem]:
+    """All items of a benchmark, strictly: any bad row is a DataError naming file:line:field
+    (`seqit eval` uses read_items, which keeps bad rows as rejects)."""
+    loaded = _read_items(spec, prefix, None)
+    if loaded.rejects:
+        raise DataError(str(loaded.rejects[0]))
+    if not loaded.items:
+        raise DataError(f"{spec}: the benchmark has no items")
+    return loaded.items
 
 
 def load_outputs(spec: str | Path, prefix: str = "item") -> dict[str, str]:
@@ -107,26 +145,32 @@ def load_outputs(spec: str | Path, prefix: str = "item") -> dict[str, str]:
     if path.is_dir() and (path / "samples.jsonl").exists():
         return _outputs_from_run(path / "samples.jsonl")
     outputs: dict[str, str] = {}
-    for raw in iter_raw_rows(spec):
-        where = f"{raw.file}:{raw.line}"
-        row = raw.row
-        if raw.error or not isinstance(row, dict):
-            raise DataError(f"{where}: {raw.error or 'expected an object with id/instruction and output'}")
-        output = row.get("output")
-        if not isinstance(output, str):
-            raise DataError(f"{where}: output: missing or not a string")
-        rid = row_id(row)
-        if rid is None:
-            instruction = row.get("instruction")
-            if not isinstance(instruction, str) or not instruction.strip():
-                raise DataError(f"{where}: id: the row has neither an id nor an instruction to align it by")
-            if isinstance(row.get("input"), str) and row["input"].strip():
-                instruction = f"{instruction}\n\n{row['input']}"
-            rid = content_id(instruction, prefix)
-        if rid in outputs:
-            raise DataError(f"{where}: id: duplicate output for item {rid!r}")
-        outputs[rid] = output
+    for got in read_rows(spec, _parse_output, id_of=lambda row, value: _output_id(row, prefix)):
+        if isinstance(got, Reject):
+            if got.field == "id" and got.reason.startswith("duplicate id"):
+                raise DataError(f"{got.file}:{got.line}: id: duplicate output for item {_output_id(got.row, prefix)!r}")
+            raise DataError(str(got) if got.field or "expected" in got.reason else f"{got}: expected an object with id/instruction and output")
+        outputs[got.id] = got.value
     return outputs
+
+
+def _parse_output(row: dict[str, Any], fmt: str | None) -> str:
+    output = row.get("output")
+    if not isinstance(output, str):
+        raise RowError("output", "missing or not a string")
+    return output
+
+
+def _output_id(row: dict[str, Any], prefix: str) -> str:
+    rid = row_id(row)
+    if rid is not None:
+        return rid
+    instruction = row.get("instruction")
+    if not isinstance(instruction, str) or blank_problem(instruction):
+        raise RowError("id", "the row has neither an id nor an instruction to align it by")
+    if isinstance(row.get("input"), str) and row["input"].strip():
+        instruction = f"{instruction}\n\n{row['input']}"
+    return content_id(instruction, prefix)
 
 
 def _outputs_from_run(samples: Path) -> dict[str, str]:

@@ -28,7 +28,7 @@ from seqit.eval.generation import (
     precomputed_answerer,
     read_checkpoint_meta,
 )
-from seqit.eval.items import EvalItem, check_alignment, load_items, load_outputs
+from seqit.eval.items import EvalItem, check_alignment, load_outputs, read_items
 from seqit.eval.judging import JudgingConfig
 from seqit.eval.lmeval_bridge import LmEvalConfig, run_lm_eval
 from seqit.eval.metrics import summarize_pairwise, summarize_seqeval
@@ -42,6 +42,7 @@ from seqit.jsonl import JsonlWriter, read_jsonl, write_json_atomic, write_jsonl
 from seqit.progress import drive, progress
 from seqit.runs import Run, start_run
 from seqit.teachers import TeacherConfig, estimate_cost, open_teacher
+from seqit.teachers.types import model_label
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,23 @@ def run_eval(cfg: EvalConfig, argv: list[str] | None = None) -> Path:
             run.manifest["generation_estimate"] = plan["generation_estimate"]
         results = TASKS[cfg.task](cfg, run)
         results = {"task": cfg.task, "model": _model_name(cfg), **results}
+        fake = fake_roles(cfg)
+        if fake:  # a smoke result must never pass for a real one
+            results["fake"] = run.manifest["fake"] = fake
         write_json_atomic(run.file("results.json"), results)
         return run.finish()
 
 
 def _model_name(cfg: EvalConfig) -> str:
-    return f"outputs:{cfg.outputs}" if cfg.outputs else cfg.model.model
+    return f"outputs:{cfg.outputs}" if cfg.outputs else model_label(cfg.model)
+
+
+def fake_roles(cfg: EvalConfig) -> list[str]:
+    """Which of the run's LLMs are the scripted fake backend ("model", "judge"); [] for a real run."""
+    roles = [] if cfg.outputs else [("model", cfg.model)]
+    if cfg.task in JUDGED:
+        roles.append(("judge", cfg.judge))
+    return [role for role, t in roles if t.backend == "fake"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,12 +121,18 @@ class Prepared:
     template: dict[str, Any] | None
     stop: tuple[str, ...] = ()  # end-of-turn strings from the checkpoint's meta.json
     order: tuple[str, ...] = ()  # every benchmark id in file order (before --limit)
+    rejects: tuple[Any, ...] = ()  # benchmark rows that are not items (records.Reject), kept out of the run
+    rows_in: int = 0
 
 
 def prepare(cfg: EvalConfig) -> Prepared:
     """Load items and outputs, check id alignment (on the full benchmark) and the chat template."""
     assert cfg.data is not None
-    items = load_items(cfg.data)
+    loaded = read_items(cfg.data)
+    items = loaded.items
+    if loaded.rejects:
+        log.warning("%d of %d benchmark rows rejected (see rejects.jsonl), e.g. %s", len(loaded.rejects), loaded.rows_in,
+                    loaded.rejects[0])
     ids = [i.id for i in items]
     outputs = reference = None
     if cfg.outputs:
@@ -129,7 +147,13 @@ def prepare(cfg: EvalConfig) -> Prepared:
         stop = meta_stop_strings(read_checkpoint_meta(cfg.model))
     if cfg.limit is not None:
         items = items[: cfg.limit]
-    return Prepared(items, outputs, reference, template, stop, tuple(ids))
+    return Prepared(items, outputs, reference, template, stop, tuple(ids), tuple(loaded.rejects), loaded.rows_in)
+
+
+def _write_rejects(run: Run, prep: Prepared) -> None:
+    """Benchmark rows that are not items go to the run's rejects.jsonl (rebuilt each attempt) and the counts."""
+    write_jsonl(run.file("rejects.jsonl"), (r.to_json() for r in prep.rejects))
+    run.add_counts(rows_in=prep.rows_in, rejects=len(prep.rejects))
 
 
 def latest_rows(path: Path, items: list[EvalItem]) -> list[dict[str, Any]]:
@@ -165,6 +189,8 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
             model = await stack.enter_async_context(open_teacher(cfg.model, ledger_path=run.file("ledger-model.sqlite")))
             answer = generating_answerer(model, cfg.generation, prep.stop)
         window = 4 * max(cfg.judge.max_concurrency, cfg.model.max_concurrency)
+        if "batch" in (cfg.judge.mode, cfg.model.mode):  # every item in flight: one provider batch per judging step
+            window = max(1, len(todo))
         statuses: Counter[str] = Counter()
         with JsonlWriter(samples) as writer, progress(cfg.task, len(todo), {"failed": 0}, enabled=bool(todo)) as bar:
             async for row in drive(todo, lambda item: worker(item, answer, judge), window):
@@ -185,12 +211,13 @@ async def _judge_all(cfg: EvalConfig, run: Run, prep: Prepared, worker: Callable
 
 
 def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) -> dict[str, Any]:
-    run.manifest["judge_model"] = cfg.judge.model
+    run.manifest["judge_model"] = model_label(cfg.judge)
     run.manifest["template_check"] = prep.template
     return {
-        "judge": cfg.judge.model,
+        "judge": model_label(cfg.judge),
         "benchmark": cfg.data,
         "n_items": len(prep.items),
+        "n_rejected": len(prep.rejects),
         "generation": None if prep.outputs is not None else {
             "max_new_tokens": cfg.generation.max_new_tokens, "temperature": cfg.generation.temperature,
             "top_p": cfg.generation.top_p, "seed": cfg.generation.seed, "stop": list(prep.stop)},
@@ -202,6 +229,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
 
 def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     prep = prepare(cfg)
+    _write_rejects(run, prep)
 
     async def worker(item: EvalItem, answer: Any, judge: Any) -> dict[str, Any]:
         return await seqeval_sample(item, answer, judge, cfg.judging)
@@ -215,6 +243,7 @@ def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 def eval_pairwise(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     prep = prepare(cfg)
     assert prep.reference is not None
+    _write_rejects(run, prep)
 
     async def worker(item: EvalItem, answer: Any, judge: Any) -> dict[str, Any]:
         return await pairwise_sample(item, answer, prep.reference, judge, cfg.judging)
@@ -277,7 +306,7 @@ def plan_eval(cfg: EvalConfig) -> dict[str, Any]:
         return plan
     prep = prepare(cfg)
     first = prep.items[0]
-    plan.update(items=len(prep.items), template_check=prep.template, judge=cfg.judge.model)
+    plan.update(items=len(prep.items), rejects=len(prep.rejects), template_check=prep.template, judge=cfg.judge.model)
     placeholder = "<the model's answer>"
     if prep.outputs is None:
         plan["first_generation_prompt"] = list(first.messages)

@@ -36,7 +36,9 @@ async def drive_seeds(cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn
 
     Without `teacher_needed` (task-driven data that already holds every intermediate result) no teacher is
     opened at all and `fn` gets None."""
-    window = cfg.max_inflight_seeds or 2 * cfg.teacher.max_concurrency
+    # batch mode: every seed in flight, so each Self-Seq stage's pending requests form one batch
+    batch = cfg.teacher.mode == "batch"
+    window = cfg.max_inflight_seeds or (max(1, len(todo)) if batch else 2 * cfg.teacher.max_concurrency)
     stages = StageCounts()
     with progress("seeds", len(todo), {"stages": ""}, enabled=show) as bar, Outputs(run) as out:
         if not teacher_needed:

@@ -7,6 +7,11 @@ the threshold becomes a candidate with probability >= 0.999 (64 permutations, th
 bands of 4 rows, 1 - (1 - 0.8**4)**16 = 0.9998). Every candidate is then verified with the exact
 Jaccard, so a reported near-duplicate is never a hashing false positive.
 The first occurrence is kept; later ones point at it. Deterministic (crc32, fixed permutation seed).
+
+A text may be a tuple of fields, e.g. (instruction, input): then a duplicate must match in EVERY field
+(exactly, or each field's Jaccard >= threshold), so different tasks on one long shared passage
+("summarise ...", "state the main arguments of ..." on the same text) are all kept. Candidates still come
+from the fields' shingles together (tagged per field), then each field is verified on its own.
 """
 
 from __future__ import annotations
@@ -57,8 +62,11 @@ class Duplicate:
     similarity: float  # 1.0 for exact
 
 
+Text = str | tuple[str, ...]
+
+
 def find_duplicates(
-    texts: list[str],
+    texts: list[Text],
     *,
     exact: bool = True,
     near: bool = True,
@@ -66,12 +74,12 @@ def find_duplicates(
     shingle_words: int = 3,
     num_perm: int = 64,
 ) -> list[Duplicate]:
-    """Every text that duplicates an earlier kept text, in input order."""
-    norm = [normalize_text(t) for t in texts]
+    """Every text that duplicates an earlier kept text, in input order (tuples: every field must match)."""
+    norm = [tuple(normalize_text(f) for f in _fields(t)) for t in texts]
     dups: list[Duplicate] = []
-    first_seen: dict[str, int] = {}
+    first_seen: dict[tuple[str, ...], int] = {}
     index = _LshIndex(num_perm, lsh_rows(threshold, num_perm)) if near else None
-    kept_shingles: dict[int, set[str]] = {}
+    kept_shingles: dict[int, list[set[str]]] = {}
     for i, n in enumerate(norm):
         if exact:
             if n in first_seen:
@@ -80,17 +88,22 @@ def find_duplicates(
             first_seen[n] = i
         if index is None:
             continue
-        sh = shingles(n, shingle_words)
-        if not sh:
+        per_field = [shingles(f, shingle_words) for f in n]
+        tagged = {f"{k}\x1f{s}" if k else s for k, sh in enumerate(per_field) for s in sh}
+        if not tagged:
             continue
-        keys = index.band_keys(sh)
-        best = _best_match(sh, index.candidates(keys), kept_shingles, threshold)
+        keys = index.band_keys(tagged)
+        best = _best_match(per_field, index.candidates(keys), kept_shingles, threshold)
         if best is not None:
             dups.append(Duplicate(i, best[0], "near", round(best[1], 4)))
             continue
         index.add(i, keys)
-        kept_shingles[i] = sh
+        kept_shingles[i] = per_field
     return dups
+
+
+def _fields(text: Text) -> tuple[str, ...]:
+    return text if isinstance(text, tuple) else (text,)
 
 
 def lsh_rows(threshold: float, num_perm: int, recall: float = 0.999) -> int:
@@ -108,11 +121,11 @@ def lsh_rows(threshold: float, num_perm: int, recall: float = 0.999) -> int:
 
 
 def _best_match(
-    sh: set[str], candidates: list[int], kept: dict[int, set[str]], threshold: float
+    fields: list[set[str]], candidates: list[int], kept: dict[int, list[set[str]]], threshold: float
 ) -> tuple[int, float] | None:
-    """The earliest candidate whose exact Jaccard reaches the threshold."""
+    """The earliest candidate whose exact Jaccard reaches the threshold in every field (the lowest is returned)."""
     for c in sorted(candidates):
-        sim = jaccard(sh, kept[c])
+        sim = min(jaccard(a, b) for a, b in zip(fields, kept[c], strict=True))
         if sim >= threshold:
             return c, sim
     return None

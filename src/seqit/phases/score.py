@@ -46,6 +46,7 @@ from seqit.teachers import (
     open_teacher,
     request_id,
 )
+from seqit.teachers.types import model_label
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +164,20 @@ def _reject(record: Record, reason: str, comp: Completion | None = None) -> dict
 # The command
 
 
-def run_score(cfg: ScoreConfig, *, argv: list[str] | None = None, backend: Any = None) -> Path:
-    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests)."""
+def run_score(cfg: ScoreConfig, *, argv: list[str] | None = None, backend: Any = None,
+              shard: tuple[int, int] | None = None) -> Path:
+    """Score `cfg.data` into `cfg.out_dir`/scored.jsonl; rerun to resume. `backend` overrides the judge's (tests).
+    `shard=(i, n)`: only shard i's records (by id; seqit.teachers.shards), read rejects in shard 0."""
     records, read_rejects, rows_in = read_input(cfg)
+    if shard is not None:
+        from seqit.teachers.shards import in_shard
+
+        records = [r for r in records if in_shard(r.id, shard)]
+        read_rejects = read_rejects if shard[0] == 0 else []
+        rows_in = len(records) + len(read_rejects)  # this shard's rows
     with start_run(cfg.out_dir, cfg, "score", inputs={"data": cfg.data}, argv=argv) as run:
+        if shard is not None:
+            run.manifest["shard"] = {"index": shard[0], "count": shard[1]}
         return _score(run, cfg, records, read_rejects, rows_in, backend)
 
 
@@ -204,7 +215,8 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     reqs = _judge_requests(todo, cfg)
     by_req = {q.id: r for q, r in zip(reqs, todo, strict=True)}
     n_ok = n_rej = 0
-    run.manifest["judge"] = {"model": cfg.judge.model, "backend": cfg.judge.backend, "view": cfg.view,
+    run.manifest["judge"] = {"model": model_label(cfg.judge), "backend": cfg.judge.backend,
+                             **({"fake": True} if cfg.judge.backend == "fake" else {}), "view": cfg.view,
                              "prompt_version": PROMPT_VERSIONS[cfg.view], "prompt_sha256": PROMPT_SHA256S[cfg.view],
                              "samples": cfg.samples, "score_key": cfg.score_key}  # fmt: skip
     log.info("score: %d records, %d already scored, %d to judge", len(records), len(records) - len(todo), len(todo))

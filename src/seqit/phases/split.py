@@ -27,10 +27,12 @@ from seqit.phases.dedup import find_duplicates
 from seqit.phases.difficulty import TOKEN_ESTIMATE
 from seqit.phases.stats import describe_phase, plot_histogram, score_methods, token_counter
 from seqit.records import Record, load_records
-from seqit.runs import sha256_file, start_run
+from seqit.records.formats import alpaca_prompt
+from seqit.runs import reject_row, sha256_file, start_run
 
 log = logging.getLogger(__name__)
 
+MANIFEST_DUPLICATES = 100  # dropped duplicates listed (with their twins) in manifest.json; all in rejects.jsonl
 Strategy = Literal["thresholds", "quantiles", "valleys", "depth", "random"]
 
 
@@ -197,20 +199,21 @@ def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficul
     return "depth" if basis == "depth" else score_key
 
 
-def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
-    """Drop empty outputs, rows without the needed value, then exact and near duplicates (counted)."""
+def filter_records(records: list[Record], need: str, *, min_output_chars: int = 1, missing_depth: int | None = None,
+                   dedup: DedupConfig | None = None, decontam: DecontamConfig | None = None) -> Filtered:
+    """Drop empty outputs, rows without the `need`ed value (a meta score key, or 'depth'), then exact and near
+    duplicates (counted)."""
     kept: list[Record] = []
     rejects: list[dict[str, Any]] = []
     counts = {"empty_output": 0, "missing_value": 0, "exact_duplicates": 0, "near_duplicates": 0}
-    need = needed_value(cfg.strategy, cfg.control_of, cfg.score_key)
     for r in records:
-        reason = _unusable(r, need, cfg)
+        reason = _unusable(r, need, min_output_chars, missing_depth)
         if reason is None:
             kept.append(r)
             continue
         counts["empty_output" if reason.startswith("output") else "missing_value"] += 1
-        rejects.append({"id": r.id, "stage": "filter", "reason": reason, "record": r.to_json()})
-    d = cfg.dedup
+        rejects.append(reject_row(r.id, "filter", reason, row=r.to_json()))
+    d = dedup or DedupConfig()
     if d.exact or d.near:
         texts = [_dedup_text(r, d.compare) for r in kept]
         dups = find_duplicates(
@@ -221,12 +224,12 @@ def filter_records(records: list[Record], cfg: SplitConfig) -> Filtered:
         for x in dups:
             counts[f"{x.kind}_duplicates"] += 1
             why = f"{x.kind} duplicate of {kept[x.of].id!r}" + (f" (Jaccard {x.similarity:.2f})" if x.kind == "near" else "")
-            rejects.append({"id": kept[x.index].id, "stage": "dedup", "reason": why, "duplicate_of": kept[x.of].id,
-                            "record": kept[x.index].to_json()})  # fmt: skip
+            rejects.append(reject_row(kept[x.index].id, "dedup", why, row=kept[x.index].to_json(),
+                                      duplicate_of=kept[x.of].id))
         kept = [r for i, r in enumerate(kept) if i not in drop]
     summary = None
-    if cfg.decontam.sources:
-        kept, summary = _decontaminate(kept, cfg.decontam, rejects, counts)
+    if decontam is not None and decontam.sources:
+        kept, summary = _decontaminate(kept, decontam, rejects, counts)
     return Filtered(kept, rejects, counts, summary)
 
 
@@ -242,8 +245,8 @@ def _decontaminate(kept: list[Record], dc: DecontamConfig, rejects: list[dict[st
     counts["contaminated"] = len(hits)
     by_pos = {pos: m for pos, _, m in hits}
     if dc.action == "drop":
-        rejects += [{"id": kept[p].id, "stage": "decontam", "reason": hit_reason(m), "eval_id": m.eval_id,
-                     "record": kept[p].to_json()} for p, m in by_pos.items()]
+        rejects += [reject_row(kept[p].id, "decontam", hit_reason(m), row=kept[p].to_json(), eval_id=m.eval_id)
+                    for p, m in by_pos.items()]
         kept = [r for i, r in enumerate(kept) if i not in by_pos]
     else:
         kept = [Record(r.id, r.messages, {**r.meta, "contamination": by_pos[i].to_json()}) if i in by_pos else r
@@ -251,12 +254,12 @@ def _decontaminate(kept: list[Record], dc: DecontamConfig, rejects: list[dict[st
     return kept, summarize(dc, index, [(rid, m) for _, rid, m in hits], checked)
 
 
-def _unusable(r: Record, need: str, cfg: SplitConfig) -> str | None:
+def _unusable(r: Record, need: str, min_output_chars: int, missing_depth: int | None) -> str | None:
     out = r.response
-    if out is None or len(out.strip()) < cfg.min_output_chars:
-        return f"output is empty or shorter than {cfg.min_output_chars} characters"
+    if out is None or len(out.strip()) < min_output_chars:
+        return f"output is empty or shorter than {min_output_chars} characters"
     if need == "depth":
-        if not _is_number(r.meta.get("depth")) and cfg.missing_depth is None:
+        if not _is_number(r.meta.get("depth")) and missing_depth is None:
             return "no numeric meta.depth (set missing_depth to assume one)"
     elif not _is_number(r.meta.get(need)):
         return f"no numeric meta.{need} (run `seqit score` first)"
@@ -268,9 +271,18 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _dedup_text(r: Record, compare: str) -> str:
+def _dedup_text(r: Record, compare: str) -> tuple[str, ...]:
+    """What two records must share to be duplicates. For "prompt" with an alpaca-style instruction and input
+    (meta.instruction / meta.input, as `seqit convert` keeps them) both must match, each on its own: different
+    tasks on one shared passage are different examples. Otherwise the prompt turns (or the whole conversation)."""
+    if compare == "prompt" and isinstance(r.meta.get("instruction"), str):
+        inp = r.meta.get("input") if isinstance(r.meta.get("input"), str) else ""
+        users = [m["content"] for m in r.prompt_messages if m["role"] == "user"]
+        if users == [alpaca_prompt(r.meta["instruction"], inp)]:  # meta still describes this prompt
+            rest = [m["content"] for m in r.prompt_messages if m["role"] == "system"]
+            return (r.meta["instruction"], inp, *rest)
     msgs = r.prompt_messages if compare == "prompt" else r.messages
-    return "\n".join(m["content"] for m in msgs)
+    return ("\n".join(m["content"] for m in msgs),)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,7 +338,9 @@ def _with_strategy(cfg: SplitConfig, strategy: str) -> SplitConfig:
 def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None = None) -> Path:
     """Filter, dedup and split `cfg.data`; returns the run dir (nothing is written when dry_run)."""
     records, read_rejects, rows_in = _read(cfg)
-    filtered = filter_records(records, cfg)
+    filtered = filter_records(records, needed_value(cfg.strategy, cfg.control_of, cfg.score_key),
+                              min_output_chars=cfg.min_output_chars, missing_depth=cfg.missing_depth, dedup=cfg.dedup,
+                              decontam=cfg.decontam)
     if not filtered.kept:
         raise DataError(f"{cfg.data}: no records left to split after filtering ({filtered.counts})")
     a = assign(filtered.kept, cfg)
@@ -364,6 +378,8 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         score_key=cfg.score_key,
         score_methods=score_methods(tagged, cfg.score_key),
         histogram=hist,
+        duplicates=[{"id": r["id"], "duplicate_of": r["detail"]["duplicate_of"], "reason": r["reason"]}
+                    for r in filtered.rejects if r.get("stage") == "dedup"][:MANIFEST_DUPLICATES],
         **({"decontam": filtered.decontam} if filtered.decontam else {}),
     )
     return run.path
@@ -371,7 +387,7 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
 
 def _read(cfg: SplitConfig) -> tuple[list[Record], list[dict[str, Any]], int]:
     loaded = load_records(cfg.data, cfg.format, limit=cfg.limit)
-    return loaded.records, [{"stage": "read", **r.to_json()} for r in loaded.rejects], loaded.rows_in
+    return loaded.records, [r.to_json() for r in loaded.rejects], loaded.rows_in
 
 
 def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: SplitConfig) -> str | None:

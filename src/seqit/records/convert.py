@@ -102,10 +102,16 @@ def run_convert(
                     writers[1].write(item.to_json())
             if limit is not None and reader.rows_in >= limit:
                 break
-    finally:
+    except BaseException:  # never leave half-written .tmp files behind
         if writers:
             writers[0].close()
             writers[1].close()
+            tmp_out.unlink(missing_ok=True)
+            tmp_rej.unlink(missing_ok=True)
+        raise
+    if writers:
+        writers[0].close()
+        writers[1].close()
     assert reader.rows_in == n_out + n_rej, "row accounting is broken"
     if writers:
         tmp_out.replace(out)

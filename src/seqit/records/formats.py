@@ -4,13 +4,17 @@ and export a record as a row of another format. Every problem is a RowError nami
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from seqit.records.record import Record, RowError
 from seqit.records.sources import json_type
 
 ROLES = ("system", "user", "assistant")
-FORMATS = ("messages", "alpaca", "sharegpt", "prompt_completion", "phased")
+FORMATS = ("messages", "alpaca", "sharegpt", "prompt_completion", "phased", "seqeval")
+# Characters that print nothing: a text made only of these (and whitespace) counts as empty.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+TOOL_FIELDS = ("function_call", "tool_calls")
 SHAREGPT_ROLES = {
     "system": "system",
     "human": "user",
@@ -44,7 +48,25 @@ def detect_format(row: Any) -> str | None:
         return "prompt_completion"
     if "data" in keys and "score" in keys:
         return "phased"
+    if "instruction" in keys and "iteration" in keys:
+        return "seqeval"
     return None
+
+
+def blank_problem(v: str) -> str | None:
+    """Why a text counts as empty ("is empty", "is whitespace only", "is invisible characters only"), or None.
+
+    >>> blank_problem("\u200b"), blank_problem(" x ")
+    ('is invisible characters only', None)
+    """
+    if v == "":
+        return "is empty"
+    if not v.strip():
+        return "is whitespace only"
+    t = v.strip()
+    while t and (t[0] in INVISIBLE or t[-1] in INVISIBLE):  # normal text: one look at each end
+        t = t.strip(INVISIBLE).strip()
+    return None if t else "is invisible characters only"
 
 
 def _text(row: dict[str, Any], key: str, *, required: bool = True, allow_empty: bool = False) -> str:
@@ -59,11 +81,8 @@ def _text(row: dict[str, Any], key: str, *, required: bool = True, allow_empty: 
         return ""
     if not isinstance(v, str):
         raise RowError(key, f"must be text, got {json_type(v)}")
-    if not allow_empty:
-        if v == "":
-            raise RowError(key, "is empty")
-        if not v.strip():
-            raise RowError(key, "is whitespace only")
+    if not allow_empty and (problem := blank_problem(v)):
+        raise RowError(key, problem)
     return v
 
 
@@ -79,6 +98,10 @@ def check_messages(messages: Any, field_name: str = "messages", require_response
         if not isinstance(m, dict):
             raise RowError(where, f"must be an object with role and content, got {json_type(m)}")
         role = m.get("role")
+        for key in TOOL_FIELDS:
+            if m.get(key) not in (None, [], {}):
+                raise RowError(f"{where}.{key}", "function/tool calls are not supported (seqit trains on text turns "
+                               "only); drop the call or the row")
         if role not in ROLES:
             raise RowError(f"{where}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
         content = _content_text(m.get("content"), f"{where}.content")
@@ -97,8 +120,8 @@ def _content_text(v: Any, where: str) -> str:
         raise RowError(where, "must be text, got null")
     if not isinstance(v, str):
         raise RowError(where, f"must be text, got {json_type(v)}")
-    if not v.strip():
-        raise RowError(where, "is empty" if v == "" else "is whitespace only")
+    if problem := blank_problem(v):
+        raise RowError(where, problem)
     return v
 
 
@@ -193,8 +216,37 @@ def from_phased(row: dict[str, Any], require_response: bool = True) -> tuple[lis
             meta["difficulty"] = float(str(score).strip())
         except ValueError:
             raise RowError("score", f"is not a number: {score!r}") from None
+        if not math.isfinite(meta["difficulty"]):
+            raise RowError("score", f"is not a finite number: {score!r}")
         meta["difficulty_raw"] = score
     return check_messages(msgs, "data", require_response), meta
+
+
+def from_seqeval(row: dict[str, Any], require_response: bool = True) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """SeqEval benchmark rows (the SIT authors' seqEval.json): {"instruction", "iteration", optional "input"}.
+
+    A benchmark holds prompts only, so the record is one user turn (a response is never required);
+    `iteration` (the number of sequential rounds) becomes meta.depth.
+    """
+    instruction = _text(row, "instruction")
+    input_text = _text(row, "input", required=False, allow_empty=True)
+    meta: dict[str, Any] = {"instruction": instruction}
+    depth = iteration_of(row)
+    if depth is not None:
+        meta["depth"] = depth
+    if input_text.strip():
+        meta["input"] = input_text
+    return [{"role": "user", "content": alpaca_prompt(instruction, input_text)}], meta
+
+
+def iteration_of(row: dict[str, Any]) -> int | None:
+    """SeqEval's `iteration` (a whole number, or its text), or None when absent."""
+    value = row.get("iteration")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise RowError("iteration", f"expected a whole number, got {value!r}")
+    return int(value)
 
 
 CONVERTERS = {
@@ -203,15 +255,24 @@ CONVERTERS = {
     "messages": from_messages,
     "prompt_completion": from_prompt_completion,
     "phased": from_phased,
+    "seqeval": from_seqeval,
 }
 
 
-def row_id(row: dict[str, Any]) -> str | None:
-    """The row's own id (`id` or `idx`), if it has a usable one."""
-    for key in ("id", "idx"):
+def row_id(row: dict[str, Any], keys: tuple[str, ...] = ("id", "idx")) -> str | None:
+    """The row's own id (`id`, else `idx`), or None when it has none (absent or null).
+
+    An id of the wrong type (true, 1.5, {}, "", "  ") is a RowError, never silently replaced.
+    """
+    for key in keys:
         v = row.get(key)
-        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip():
-            return str(v)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise RowError(key, f"must be a non-empty string or a whole number, got {json_type(v)} {v!r}"[:200])
+        if isinstance(v, str) and blank_problem(v):
+            raise RowError(key, blank_problem(v) or "")
+        return str(v)
     return None
 
 

@@ -14,6 +14,8 @@ class Record:
     id: str
     messages: list[dict[str, str]]
     meta: dict[str, Any] = field(default_factory=dict)
+    # where the row was read: (file, line, 1-based row index in the file); not part of the record's JSON
+    origin: tuple[str, int, int] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "messages": self.messages, "meta": self.meta}
@@ -35,18 +37,33 @@ class Record:
 
 @dataclass
 class Reject:
+    """A row that did not become a record. `to_json()` is the one reject shape of every stage:
+    {id, file, line, stage, reason, field, row}; `str()` is `file:line: field: problem`."""
+
     file: str
     line: int
     reason: str
     field: str | None = None
     row: Any = None
+    id: str | None = None  # the row's own id, when it has a usable one
+    stage: str = "read"
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason, "row": self.row}
+        rid = self.id if self.id is not None else _own_id(self.row)
+        return {"id": rid, "file": self.file, "line": self.line, "stage": self.stage, "reason": self.reason,
+                "field": self.field, "row": self.row}
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
         return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+def _own_id(row: Any) -> str | None:
+    if isinstance(row, dict):
+        v = row.get("id", row.get("idx"))
+        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip():
+            return str(v)
+    return None
 
 
 class RowError(ValueError):

@@ -1,7 +1,9 @@
 """`seqit report RUN_DIR... [--out report.html]`: one self-contained HTML file for any seqit run dirs.
 
 It recognises eval runs (results.json + samples.jsonl), train runs (metrics.jsonl), split runs
-(phase-*.jsonl + manifest) and quickstart results ({"arms": {...}}), and skips what is absent.
+(phase-*.jsonl + manifest), generate runs (sit.jsonl: options per round, depths, rejects by stage and reason),
+score runs (scored.jsonl: difficulty histogram, rejects) and quickstart results ({"arms": {...}}), and skips
+what is absent.
 Plots are matplotlib PNGs embedded as base64; every piece of run text is HTML-escaped.
 """
 
@@ -65,9 +67,14 @@ def inspect_run(path: Path) -> RunInfo:
         info.kinds.append("train")
     if sorted(path.glob("phase-*.jsonl")) or info.manifest.get("command") == "split":
         info.kinds.append("split")
+    if info.manifest.get("command") == "generate" or (path / "sit.jsonl").exists():
+        info.kinds.append("generate")
+    if info.manifest.get("command") == "score" or (path / "scored.jsonl").exists():
+        info.kinds.append("score")
     if not info.kinds:
         raise SeqitError(
-            f"{path}: nothing to report (no results.json, metrics.jsonl or phase-*.jsonl; is this a seqit run dir?)"
+            f"{path}: nothing to report (no results.json, metrics.jsonl, phase-*.jsonl, sit.jsonl or scored.jsonl; "
+            "is this a seqit run dir?)"
         )
     return info
 
@@ -146,6 +153,8 @@ def _run_section(run: RunInfo) -> str:
         "train": _train_section,
         "split": _split_section,
         "quickstart": _quickstart_section,
+        "generate": _generate_section,
+        "score": _score_section,
     }
     for kind in run.kinds:
         parts.append(renderers[kind](run))
@@ -160,7 +169,8 @@ def _eval_section(run: RunInfo) -> str:
     res = run.results
     head = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
     metrics = {k: v for k, v in (res.get("metrics") or {}).items() if k != "by_iteration"}  # by depth: own table
-    parts = ["<h3>Evaluation</h3>", kv_table(head), "<h3>Metrics</h3>", kv_table(flatten(metrics))]
+    parts = ["<h3>Evaluation</h3>", _fake_banner(res.get("fake")), kv_table(head), "<h3>Metrics</h3>",
+             kv_table(flatten(metrics))]
     by_depth = (res.get("metrics") or {}).get("by_iteration") or {}
     if by_depth:
         parts.append("<h3>By sequence depth</h3>" + _depth_table(by_depth))
@@ -197,22 +207,30 @@ def _samples_section(run: RunInfo) -> str:
     items = []
     for s in shown:
         summary = f"{s.get('id')} · {s.get('status', '')}" + "".join(
-            f" · {k}={s[k]}" for k in ("following", "score", "outcome", "iteration") if s.get(k) is not None
+            f" · {k}={s[k]}" for k in ("following", "score", "outcome", "iteration", "depth", "chain_ok",
+                                       "first_failure") if s.get(k) is not None
         )
         body = []
-        for key in ("instruction", "prompt", "output", "reference_output", "target", "judge_replies",
-                    "scores_a_first", "scores_b_first", "generation_error", "judge_error", "error"):
+        for key in ("instruction", "prompt", "output", "expected", "correct", "followed", "reference_output",
+                    "target", "judge_replies", "scores_a_first", "scores_b_first", "generation_error", "judge_error",
+                    "error"):
             if s.get(key) not in (None, "", []):
                 body.append(f"<h4>{esc(key)}</h4><pre>{esc(_clip(s[key]))}</pre>")
         items.append(f"<details><summary>{esc(summary)}</summary>{''.join(body)}</details>")
+        if not body:  # a row shape this list does not know: show it whole rather than a blank entry
+            body.append(f"<pre>{esc(_clip({k: v for k, v in s.items() if k != 'id'}))}</pre>")
     note = f"<p>{len(shown)} of {len(samples)} samples shown.</p>"
     return "<h3>Samples</h3>" + note + "\n".join(items)
 
 
+def _failed(s: dict[str, Any]) -> bool:
+    return s.get("status", "ok") != "ok" or s.get("chain_ok") is False  # judged failure, or a SeqEval-V miss
+
+
 def _pick_samples(samples: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     """Up to k rows in file order, making room for failures (up to half) so they can be inspected."""
-    failed = [s for s in samples if s.get("status", "ok") != "ok"][: k // 2]
-    ok = [s for s in samples if s.get("status", "ok") == "ok"][: k - len(failed)]
+    failed = [s for s in samples if _failed(s)][: k // 2]
+    ok = [s for s in samples if not _failed(s)][: k - len(failed)]
     keep = {id(s) for s in failed + ok}
     return [s for s in samples if id(s) in keep]
 
@@ -279,6 +297,88 @@ def _split_section(run: RunInfo) -> str:
     return "\n".join(parts)
 
 
+def _fake_banner(fake: Any) -> str:
+    """A visible label on runs made with the fake backend (scripted replies: no model's real result)."""
+    if not fake:
+        return ""
+    roles = ", ".join(fake) if isinstance(fake, list) else "teacher"
+    return (f'<p class="fake"><strong>FAKE backend ({esc(roles)}):</strong> scripted replies, not a real model\'s; '
+            "reported as 'fake' and priced at zero.</p>")
+
+
+def _counts_table(run: RunInfo) -> str:
+    counts = {k: v for k, v in (run.manifest.get("counts") or {}).items() if not isinstance(v, (dict, list))}
+    return kv_table(counts) if counts else ""
+
+
+REJECT_REASON_CHARS = 90  # reasons are grouped on their first characters (ids and numbers vary)
+
+
+def reject_groups(rows: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """(stage, reason, count) over reject rows, most frequent first; numbers in reasons are folded to N."""
+    import re
+    from collections import Counter
+
+    groups: Counter = Counter()
+    for r in rows:
+        if not isinstance(r, dict):
+            continue
+        reason = re.sub(r"\d+(?:\.\d+)?", "N", str(r.get("reason") or "(no reason)"))[:REJECT_REASON_CHARS]
+        groups[(str(r.get("stage") or "-"), reason)] += 1
+    return [(stage, reason, n) for (stage, reason), n in groups.most_common()]
+
+
+def _rejects_section(run: RunInfo) -> str:
+    path = run.path / "rejects.jsonl"
+    if not path.exists():
+        return ""
+    groups = reject_groups(list(read_jsonl(path)))
+    if not groups:
+        return "<h4>Rejects</h4><p>none</p>"
+    return "<h4>Rejects by stage and reason</h4>" + table(["stage", "reason", "count"], [list(g) for g in groups])
+
+
+def _generate_section(run: RunInfo) -> str:
+    """A `seqit generate` run: counts, option distribution per round, depth histogram, rejects."""
+    m = run.manifest
+    parts = ["<h3>Generation</h3>", _fake_banner((m.get("teacher") or {}).get("fake")), _counts_table(run)]
+    rounds = m.get("options_per_round") if isinstance(m.get("options_per_round"), dict) else {}
+    if rounds:
+        options = sorted({k for d in rounds.values() if isinstance(d, dict) for k in d if k != "pct"})
+        rows = [[rnd, *(f"{d.get(o, 0)} ({(d.get('pct') or {}).get(o, 0)}%)" for o in options)]
+                for rnd, d in rounds.items() if isinstance(d, dict)]
+        parts.append("<h4>Option distribution per round</h4>" + table(["round", *options], rows))
+        plot = _plot_options(rounds, options)
+        if plot:
+            parts.append(plot)
+    depths = m.get("depths") if isinstance(m.get("depths"), dict) else {}
+    if depths:
+        parts.append("<h4>Sequential records by depth</h4>" + table(["depth", "records"], list(depths.items())))
+    task = m.get("taskdriven") if isinstance(m.get("taskdriven"), dict) else {}
+    if task:
+        parts.append("<h4>Task-driven eligibility</h4>" + kv_table(flatten(task)))
+    parts.append(_rejects_section(run))
+    return "\n".join(p for p in parts if p)
+
+
+def _score_section(run: RunInfo) -> str:
+    """A `seqit score` run: counts, judge, difficulty histogram, rejects."""
+    m = run.manifest
+    judge = m.get("judge") if isinstance(m.get("judge"), dict) else {}
+    config = m.get("config") if isinstance(m.get("config"), dict) else {}
+    key = str(judge.get("score_key") or config.get("score_key") or "difficulty")
+    parts = ["<h3>Difficulty scoring</h3>", _fake_banner(judge.get("fake")), _counts_table(run)]
+    if judge:
+        parts.append("<h4>Judge</h4>" + kv_table({k: v for k, v in judge.items() if not isinstance(v, (dict, list))}))
+    scores = [float(r["meta"][key]) for r in read_jsonl(run.path / "scored.jsonl")
+              if isinstance(r, dict) and isinstance(r.get("meta"), dict) and is_num(r["meta"].get(key))]
+    hist = _plot_hist(scores, f"{key} (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
+    if hist:
+        parts.append(f"<h4>{esc(key)} histogram ({len(scores)} records)</h4>" + hist)
+    parts.append(_rejects_section(run))
+    return "\n".join(p for p in parts if p)
+
+
 def _phase_number(stem: str) -> int:
     tail = stem.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 1 << 30
@@ -315,26 +415,38 @@ def _img(fig: Any) -> str:
 DEPTH_METRICS = ("following_rate", "chain_acc", "win_rate")  # SeqEval / SeqEval-V / pairwise headline rates
 
 
+DEPTH_LABELS = {
+    "following_rate": "SeqEval following rate (LLM judge)",
+    "chain_acc": "SeqEval-V chain accuracy (exact)",
+    "win_rate": "win rate vs reference (LLM judge)",
+}
+
+
 def _plot_by_depth(runs: list[RunInfo]) -> str:
-    """One line per run: its headline rate by sequence depth, with 95% CIs when the run has them."""
-    fig, depths = _figure(), set()
-    ax = fig.add_subplot()
+    """Each run's headline rate by sequence depth, with 95% CIs when the run has them: one axis per metric,
+    so a judge's following rate and an exact chain accuracy are never read off one scale."""
+    by_metric: dict[str, list[tuple[str, list[tuple[int, dict[str, Any]]]]]] = {}
     for r in runs:
         by = (r.results.get("metrics") or {}).get("by_iteration") or {}
         metric = next((m for m in DEPTH_METRICS if any(is_num(v.get(m)) for v in by.values())), None)
         pts = [(int(k), v) for k, v in by.items() if k.isdigit() and metric and is_num(v.get(metric))]
-        if not pts:
-            continue
-        ys = [p[1][metric] for p in pts]
-        err = _ci_err(ys, [p[1].get(f"{metric}_ci95") for p in pts])
-        ax.errorbar([p[0] for p in pts], ys, yerr=err, marker="o", capsize=3, label=f"{r.name} ({metric})")
-        depths.update(p[0] for p in pts)
-    if not depths:
-        return ""
-    ax.set(xlabel="sequence depth (iteration / chain length)", ylabel="rate", ylim=(0, 1.05))
-    ax.set_xticks(sorted(depths))
-    ax.legend(fontsize="small")
-    return _img(fig)
+        if metric and pts:
+            by_metric.setdefault(metric, []).append((r.name, pts))
+    images = []
+    for metric, series in by_metric.items():
+        fig, depths = _figure(), set()
+        ax = fig.add_subplot()
+        for name, pts in series:
+            ys = [p[1][metric] for p in pts]
+            err = _ci_err(ys, [p[1].get(f"{metric}_ci95") for p in pts])
+            ax.errorbar([p[0] for p in pts], ys, yerr=err, marker="o", capsize=3, label=name)
+            depths.update(p[0] for p in pts)
+        ax.set(xlabel="sequence depth (iteration / chain length)", ylabel=DEPTH_LABELS.get(metric, metric),
+               ylim=(0, 1.05), title=DEPTH_LABELS.get(metric, metric))
+        ax.set_xticks(sorted(depths))
+        ax.legend(fontsize="small")
+        images.append(_img(fig))
+    return "\n".join(images)
 
 
 def _ci_err(ys: list[float], cis: list[Any]) -> list[list[float]]:
@@ -398,6 +510,23 @@ def _plot_phase_hist(by_phase: dict[str, list[float]], cuts: list[Any], xlabel: 
         if is_num(c):
             ax.axvline(c, color="black", linestyle="--", linewidth=1)
     ax.set(xlabel=xlabel, ylabel="count")
+    ax.legend(fontsize="small")
+    return _img(fig)
+
+
+def _plot_options(rounds: dict[str, Any], options: list[str]) -> str:
+    """Grouped bars: the share of each Self-Seq option (A-D, unparsed) in each round."""
+    if not options:
+        return ""
+    fig = _figure(6.0, 3.0)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(rounds))
+    for i, (rnd, d) in enumerate(rounds.items()):
+        pct = (d.get("pct") or {}) if isinstance(d, dict) else {}
+        ax.bar([j + i * width for j in range(len(options))], [float(pct.get(o, 0)) for o in options], width=width,
+               label=f"round {rnd}")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(options))], options)
+    ax.set(ylabel="% of seeds", xlabel="option")
     ax.legend(fontsize="small")
     return _img(fig)
 

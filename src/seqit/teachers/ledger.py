@@ -33,6 +33,21 @@ CREATE TABLE IF NOT EXISTS completions (
 """
 
 
+BATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    local_id TEXT PRIMARY KEY,
+    batch_id TEXT,
+    input_file_id TEXT,
+    status TEXT NOT NULL,
+    requests TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+# status: "uploading" (the input file is being uploaded), "uploaded" (file id known; creating the
+# batch), "submitted" (batch id known), "folded" (results are in `completions`; final)
+
+
 class Ledger:
     """SQLite ledger of finished completions. One connection, used from the event-loop thread."""
 
@@ -46,6 +61,7 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(SCHEMA)
+        self._db.execute(BATCH_SCHEMA)
 
     def get(self, key: str) -> Completion | None:
         row = self._db.execute(
@@ -87,6 +103,33 @@ class Ledger:
                 time.time(),
             ),
         )
+
+    # -- provider batches (teacher.mode: batch): every step is recorded before the next one, so a
+    # crash at any moment finds its batch again instead of submitting it twice
+
+    def batch_begin(self, local_id: str, requests: list[list[str]]) -> None:
+        """Record a batch about to be uploaded: `requests` = [[cache key, model], ...]."""
+        now = time.time()
+        self._db.execute("INSERT INTO batches VALUES (?,?,?,?,?,?,?)",
+                         (local_id, None, None, "uploading", json.dumps(requests), now, now))
+
+    def batch_update(self, local_id: str, **fields: str) -> None:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._db.execute(f"UPDATE batches SET {cols}, updated_at = ? WHERE local_id = ?",
+                         (*fields.values(), time.time(), local_id))
+
+    def open_batches(self) -> list[dict]:
+        """Batches not yet folded into the ledger, oldest first."""
+        rows = self._db.execute(
+            "SELECT local_id, batch_id, input_file_id, status, requests FROM batches WHERE status != 'folded' "
+            "ORDER BY created_at"
+        ).fetchall()
+        return [{"local_id": r[0], "batch_id": r[1], "input_file_id": r[2], "status": r[3],
+                 "requests": json.loads(r[4])} for r in rows]
+
+    def batches(self) -> list[dict]:
+        rows = self._db.execute("SELECT local_id, batch_id, status FROM batches ORDER BY created_at").fetchall()
+        return [{"local_id": r[0], "batch_id": r[1], "status": r[2]} for r in rows]
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]

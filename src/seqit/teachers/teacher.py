@@ -23,7 +23,7 @@ from seqit.teachers.backends import Backend, make_backend
 from seqit.teachers.errors import BackendError, redact
 from seqit.teachers.ledger import Ledger
 from seqit.teachers.limits import AdaptiveLimit, TokenBucket, backoff_delay, estimate_tokens
-from seqit.teachers.types import ChatRequest, Completion, TeacherConfig, cache_key, failed
+from seqit.teachers.types import FAKE_LABEL, ChatRequest, Completion, TeacherConfig, cache_key, failed
 from seqit.teachers.usage import UsageLedger
 
 log = logging.getLogger(__name__)
@@ -36,28 +36,41 @@ class Teacher:
         self.cfg = cfg
         self.backend = backend
         self.ledger = ledger
-        self.usage = UsageLedger(prices=dict(cfg.prices))
-        self._limit = AdaptiveLimit(cfg.max_concurrency, adaptive=cfg.adaptive_concurrency)
+        # a fake backend's replies are nobody's model: reported as "fake" and priced at zero
+        self.fake = cfg.backend == "fake"
+        self.usage = UsageLedger(prices={} if self.fake else dict(cfg.prices))
+        # a 429 with Retry-After pauses every send until then (no 429 storm); see AdaptiveLimit
+        self._limit = AdaptiveLimit(cfg.max_concurrency, adaptive=cfg.adaptive_concurrency,
+                                    floor=cfg.min_concurrency)
         self._rpm = TokenBucket(cfg.rpm) if cfg.rpm else None
         self._tpm = TokenBucket(cfg.tpm) if cfg.tpm else None
-        self._pause_until = 0.0  # set by 429 + Retry-After: nobody sends before this (no 429 storms)
         self._inflight: dict[str, asyncio.Future] = {}
         self._secrets: list[str] = list(getattr(backend, "secrets", []))
         self.sent = 0  # attempts that reached the backend
         self.retries = 0
         self.successes = 0
         self.auth_error: str | None = None  # set when auth fails before any success: stop early
+        self.batch = None
+        if cfg.mode == "batch":  # pending requests go through the provider's Batch API (see teachers/batch.py)
+            from seqit.teachers.batch import BatchRunner
+
+            self.batch = BatchRunner(cfg, backend, ledger, self._store_batch_result)
+        elif ledger is not None and (open_batches := ledger.open_batches()):
+            n = sum(len(b["requests"]) for b in open_batches)
+            log.warning("teacher: %d requests are in %d submitted batch(es) of an earlier run; streaming sends them "
+                        "again (rerun with teacher.mode=batch to collect those answers instead)", n, len(open_batches))
 
     async def complete(self, req: ChatRequest) -> Completion:
         """The completion for `req`, or a recorded failure in `.error`. Never raises (except cancellation)."""
         model = req.model or self.cfg.model
         try:
-            return await self._complete(req, model)
+            comp = await self._complete(req, model)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug in a backend must cost one request, not the run
             log.exception("teacher: unexpected error for request %s", req.id)
-            return failed(req.id, model, redact(f"internal error: {type(e).__name__}: {e}", self._secrets))
+            comp = failed(req.id, model, redact(f"internal error: {type(e).__name__}: {e}", self._secrets))
+        return replace(comp, model=FAKE_LABEL) if self.fake and comp.model != FAKE_LABEL else comp
 
     async def stream(self, requests: Iterable[ChatRequest], window: int | None = None) -> AsyncIterator[Completion]:
         """Complete many requests concurrently; yield each result as soon as it finishes.
@@ -66,25 +79,38 @@ class Teacher:
         million-row input does not create a million tasks. Stops scheduling new requests after an
         auth failure (the remaining ones are not yielded).
         """
-        async for comp in drive(requests, self.complete, window or 4 * self.cfg.max_concurrency,
-                                stop=lambda: self.auth_error is not None):
+        if window is None:  # a batch should hold every pending request, not a streaming window's worth
+            window = self.cfg.batch.max_requests if self.batch is not None else 4 * self.cfg.max_concurrency
+        async for comp in drive(requests, self.complete, window, stop=lambda: self.auth_error is not None):
             yield comp
+
+    def _label(self, model: str) -> str:
+        return FAKE_LABEL if self.fake else model
 
     def usage_summary(self) -> dict[str, Any]:
         s = self.usage.summary()
+        if self.fake:
+            s["fake"] = True
         s["attempts_sent"] = self.sent
         s["retries"] = self.retries
         return s
 
     def stats(self) -> dict[str, Any]:
-        """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved."""
-        return {
+        """Scheduler facts for the manifest: attempts, retries, and how the adaptive limit moved
+        (`concurrency_trace`: [seconds, limit, event] for each cut, pause and whole-slot recovery)."""
+        stats = {
+            "backend": getattr(self.backend, "name", None),
+            "model": self._label(self.cfg.model),
+            **({"fake": True} if self.fake else {}),
             "attempts_sent": self.sent,
             "retries": self.retries,
             "max_concurrency": self.cfg.max_concurrency,
-            "final_concurrency": int(self._limit.limit),
-            "concurrency_cuts": self._limit.cuts,
+            **self._limit.stats(),
         }
+        if self.batch is not None:
+            stats["mode"] = "batch"
+            stats["batches"] = list(self.batch.summaries)
+        return stats
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -94,12 +120,17 @@ class Teacher:
             hit = self.ledger.get(key)
             if hit is not None:
                 hit = replace(hit, request_id=req.id)
-                self.usage.add(model, hit)
+                self.usage.add(self._label(model), hit)
                 return hit
+        if self.batch is not None:
+            comp = replace(await self.batch.submit(key, req, model), request_id=req.id)
+            self.usage.add(self._label(model), comp, discount=None if comp.cached else self.cfg.batch.discount)
+            self.successes += comp.ok
+            return comp
         if key in self._inflight:  # an identical request is being sent right now: share its answer
             comp = await asyncio.shield(self._inflight[key])
             comp = replace(comp, request_id=req.id, cached=comp.ok)
-            self.usage.add(model, comp)
+            self.usage.add(self._label(model), comp)
             return comp
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
@@ -109,7 +140,7 @@ class Teacher:
                 self.successes += 1
                 if self.ledger is not None:
                     self.ledger.put(key, self.backend.name, comp)
-            self.usage.add(model, comp)
+            self.usage.add(self._label(model), comp)
             fut.set_result(comp)
             return comp
         finally:
@@ -126,21 +157,23 @@ class Teacher:
             attempt += 1
             if self.auth_error is not None:
                 return failed(req.id, model, self.auth_error, attempts=attempt - 1)
-            await self._wait_pause()
-            await self._limit.acquire()
+            seq = await self._limit.acquire()
             error: BackendError | None = None
+            outcome = "error"
             try:
                 if self._rpm is not None:
                     await self._rpm.acquire(1)
                 if self._tpm is not None:
                     await self._tpm.acquire(estimate)
-                await self._wait_pause()
+                if self._rpm is not None or self._tpm is not None:
+                    await self._wait_pause()  # a Retry-After may have arrived while this waited for a bucket
                 if self.auth_error is not None:  # auth failed while this request queued for a slot
                     return failed(req.id, model, self.auth_error, attempts=attempt - 1)
                 self.sent += 1
                 t_send = time.monotonic()
                 try:
                     comp = await self.backend.generate(req, model)
+                    outcome = "ok"
                 except BackendError as e:
                     error = e
                 except (asyncio.TimeoutError, TimeoutError):
@@ -148,13 +181,17 @@ class Teacher:
                 except (ConnectionError, OSError) as e:
                     error = BackendError(f"connection error: {e}", retryable=True)
                 if error is not None and error.status == 429:
-                    self._limit.overloaded(t_send)
+                    if error.retry_after:  # the server says when to come back: pause everyone, no cut
+                        self._limit.pause(error.retry_after)
+                    else:
+                        outcome = "overload"
             finally:
-                await self._limit.release(ok=error is None)
+                await self._limit.release(seq, outcome)
             if error is None:
                 if self._tpm is not None and comp.usage.total_tokens:
                     self._tpm.adjust(estimate - comp.usage.total_tokens)
-                return replace(comp, request_id=req.id, attempts=attempt, latency_s=time.monotonic() - t_send)
+                label = {"model": FAKE_LABEL} if self.fake else {}  # never the configured model's name
+                return replace(comp, request_id=req.id, attempts=attempt, latency_s=time.monotonic() - t_send, **label)
             message = redact(str(error), self._secrets)
             if error.auth and self.successes == 0 and self.auth_error is None:
                 self.auth_error = f"authentication failed, stopping: {message}"
@@ -172,14 +209,16 @@ class Teacher:
                     attempts=attempt,
                     latency_s=elapsed,
                 )
-            if error.status == 429 and error.retry_after:
-                self._pause_until = max(self._pause_until, time.monotonic() + error.retry_after)
             self.retries += 1
             log.debug("teacher: request %s attempt %d failed (%s); retry in %.2fs", req.id, attempt, message, delay)
             await asyncio.sleep(delay)
 
+    def _store_batch_result(self, key: str, model: str, comp: Completion) -> None:
+        if comp.ok and self.ledger is not None:
+            self.ledger.put(key, self.backend.name, comp)
+
     async def _wait_pause(self) -> None:
-        while (wait := self._pause_until - time.monotonic()) > 0:
+        while (wait := self._limit.pause_until - time.monotonic()) > 0:
             await asyncio.sleep(wait)
 
 
@@ -190,10 +229,14 @@ async def open_teacher(
     """Open the backend (or use the injected one) and the ledger; close both on exit."""
     backend = backend if backend is not None else make_backend(cfg)
     ledger = Ledger(ledger_path) if ledger_path is not None else None
+    teacher = None
     try:
-        yield Teacher(cfg, backend, ledger)
+        teacher = Teacher(cfg, backend, ledger)
+        yield teacher
     finally:
         try:
+            if teacher is not None and teacher.batch is not None:
+                await teacher.batch.aclose()
             await backend.aclose()
         finally:
             if ledger is not None:

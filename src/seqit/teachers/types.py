@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Message = dict[str, str]
+AUTO_KEY_ENV = "auto"  # TeacherConfig.api_key_env default; see key_env_name
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_API_HOST = "api.openai.com"
 BackendName = Literal["openai", "hf", "vllm", "fake"]
 
 
@@ -142,6 +146,9 @@ class OpenAISettings:
 
     # newer OpenAI reasoning models accept only max_completion_tokens; most other servers want max_tokens
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # chat-completion transport: aiohttp (~0.2 ms CPU per request) when installed, else httpx (the
+    # openai client's own, ~1 ms); both plain POSTs with the same headers and error mapping
+    http: Literal["auto", "aiohttp", "httpx"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -153,15 +160,40 @@ class FakeSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """`mode: batch` (OpenAI-compatible backends): pending requests go through the provider's Batch API
+    (Files upload -> batch -> poll -> output/error files), folded into the same ledger as streamed ones."""
+
+    completion_window: str = "24h"
+    discount: float = 0.5  # batch price = discount x teacher.prices (OpenAI: half price)
+    max_requests: int = 50_000  # per batch (OpenAI's limit); more pending requests = more batches
+    collect_s: float = 1.0  # a batch is submitted once no new request arrived for this long
+    poll_s: float = 5.0  # first status poll; the interval grows x1.5 up to poll_max_s
+    poll_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.discount <= 1:
+            raise ValueError("batch.discount must be between 0 and 1")
+        if self.max_requests < 1:
+            raise ValueError("batch.max_requests must be >= 1")
+        if self.poll_s <= 0 or self.poll_max_s < self.poll_s:
+            raise ValueError("batch.poll_s must be > 0 and <= batch.poll_max_s")
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     """Which LLM answers and how hard we may push it. Nested under `teacher:` / `judge:` in stage configs."""
 
     backend: BackendName = "openai"
+    mode: Literal["stream", "batch"] = "stream"  # batch: the provider's Batch API (openai backend; cheaper, slower)
     model: str = ""
     base_url: str | None = None
-    api_key_env: str | None = "OPENAI_API_KEY"  # NAME of the env var; the key itself never in config
+    # NAME of the env var holding the key (the key itself never in config). "auto": OPENAI_API_KEY, sent only
+    # to OpenAI's own API (no base_url, or an api.openai.com one); any other base_url gets no key unless named here
+    api_key_env: str | None = AUTO_KEY_ENV
     max_concurrency: int = 16
-    adaptive_concurrency: bool = True  # halve the concurrency on 429s, creep back up on success (AIMD)
+    adaptive_concurrency: bool = True  # halve the concurrency on 429 bursts, creep back up on success (AIMD)
+    min_concurrency: int = 1  # the floor the adaptive limit never cuts below
     rpm: int | None = None  # requests per minute (token bucket)
     tpm: int | None = None  # tokens per minute (estimate: prompt chars/4 + max_tokens, corrected by usage)
     timeout_s: float = 120.0
@@ -175,18 +207,62 @@ class TeacherConfig:
     hf: HFSettings = field(default_factory=HFSettings)
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
     fake: FakeSettings = field(default_factory=FakeSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
+        if not 1 <= self.min_concurrency <= self.max_concurrency:
+            raise ValueError("min_concurrency must be between 1 and max_concurrency")
         if self.rpm is not None and self.rpm < 1:
             raise ValueError("rpm must be >= 1 (or null for no limit)")
         if self.tpm is not None and self.tpm < 1:
             raise ValueError("tpm must be >= 1 (or null for no limit)")
-        if self.timeout_s <= 0:
-            raise ValueError("timeout_s must be > 0")
+        if not self.timeout_s > 0:  # also refuses NaN
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        for name in ("backoff_base_s", "backoff_max_s"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.retry_budget_s is not None and not self.retry_budget_s >= 0:
+            raise ValueError(f"retry_budget_s must be >= 0 (or null for no budget), got {self.retry_budget_s}")
+        if self.api_key_env is not None and not self.api_key_env.strip():
+            raise ValueError("api_key_env must name an environment variable (or be null for no key)")
+
+
+FAKE_LABEL = "fake"  # the model name a fake backend's runs are reported (and priced: zero) under
+
+
+def model_label(cfg: TeacherConfig) -> str:
+    """The model name to report for `cfg`: "fake" for the fake backend (scripted replies are nobody's
+    model: a smoke result must never pass for the configured model's), else the configured model."""
+    return FAKE_LABEL if cfg.backend == "fake" else cfg.model
+
+
+def is_openai_api(base_url: str | None) -> bool:
+    """True for OpenAI's own API: no base_url (the client's default) or one whose host is api.openai.com."""
+    if not base_url:
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(base_url.strip()).hostname or "").lower()
+    except ValueError:
+        return False
+    return host == OPENAI_API_HOST
+
+
+def key_env_name(cfg: TeacherConfig) -> str | None:
+    """The env var whose value is sent as the API key, or None for no key.
+
+    The default ("auto") is OPENAI_API_KEY for OpenAI's API only, so the user's OpenAI key never goes to a
+    local server or a colleague's endpoint; any other base_url needs its key's env var named explicitly.
+    """
+    if cfg.api_key_env == AUTO_KEY_ENV:  # the URL requests really go to: base_url, else $OPENAI_BASE_URL
+        return DEFAULT_KEY_ENV if is_openai_api(cfg.base_url or os.environ.get("OPENAI_BASE_URL")) else None
+    return cfg.api_key_env
 
 
 def content_hash(obj: Any, length: int = 32) -> str:

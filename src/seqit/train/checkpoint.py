@@ -83,9 +83,14 @@ def resume(acc: Any, out: Path, fingerprint: str) -> TrainState | None:
             "(only max_steps, save_every_steps, keep_checkpoints, log_every_steps, report_to may change)."
         )
     acc.load_state(str(last))
-    log.info("resuming from %s: phase %d, step %d in phase, global step %d",
-             last, state.phase, state.step_in_phase, state.global_step)
+    log.info("resuming from %s: %s", last, describe_position(state))
     return state
+
+
+def describe_position(state: TrainState) -> str:
+    """Where a checkpoint stands, with phases counted from 1 as they are named (phase-1, phase-2, ...)."""
+    return (f"phase {state.phase + 1}, step {state.step_in_phase} in that phase, "
+            f"global step {state.global_step}")
 
 
 def trim_metrics(path: Path, global_step: int) -> None:

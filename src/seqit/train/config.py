@@ -5,9 +5,32 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+# names inside a train run dir that a phase's model dir must never take (see seqit.train.loop)
+RESERVED_RUN_NAMES = frozenset({
+    "model", "checkpoints", "config.yaml", "manifest.json", "preflight.md", "preflight.json", "metrics.jsonl",
+    "report.html", "runs", "logs",
+})
+_PHASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def phase_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a phase name (it becomes a directory in the run dir), or None when it can."""
+    if not _PHASE_NAME.fullmatch(name):
+        return (f"{name!r} is not a plain directory name (letters, digits, '.', '_', '-'; no path separators, "
+                "no leading '.' or '/', at most 64 characters)")
+    if name.lower() in RESERVED_RUN_NAMES:
+        return f"{name!r} is reserved in the run dir ({', '.join(sorted(RESERVED_RUN_NAMES))})"
+    return None
+
+
+def _positive(value: float) -> bool:
+    return not math.isnan(value) and value > 0
 
 
 @dataclass(frozen=True)
@@ -33,6 +56,14 @@ class LoraSettings:
     )
     merge_on_save: bool = False  # save a merged full model instead of the adapter
 
+    def __post_init__(self):
+        if self.r < 1:
+            raise ValueError(f"r must be >= 1, got {self.r}")
+        if self.alpha <= 0:
+            raise ValueError(f"alpha must be > 0, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -45,6 +76,14 @@ class OptimConfig:
     max_grad_norm: float = 1.0  # 0 = no clipping
 
     def __post_init__(self):
+        if not _positive(self.lr):
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.max_grad_norm >= 0:
+            raise ValueError(f"max_grad_norm must be >= 0 (0 = no clipping), got {self.max_grad_norm}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not _positive(self.eps):
+            raise ValueError(f"eps must be > 0, got {self.eps}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if len(self.betas) != 2:
@@ -82,6 +121,10 @@ class PhaseConfig:
     def __post_init__(self):
         if self.epochs < 1:
             raise ValueError("epochs must be >= 1")
+        if self.lr is not None and not _positive(self.lr):
+            raise ValueError(f"lr must be > 0 (or null for optim.lr), got {self.lr}")
+        if self.name is not None and (why := phase_name_problem(self.name)):
+            raise ValueError(f"name: {why}")
 
 
 @dataclass(frozen=True)
@@ -110,9 +153,16 @@ class TrainConfig:
             raise ValueError("phases: at least one phase is required")
         if self.phases[0].optimizer == "carry" or self.phases[0].schedule == "carry":
             raise ValueError("the first phase has nothing to carry (use reset)")
-        names = [p.name for p in self.phases if p.name]
+        names = [self.phase_name(k) for k in range(len(self.phases))]
         if len(set(names)) != len(names):
-            raise ValueError("phase names must be unique")
+            raise ValueError(f"phases: phase names must be unique, got {names}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 (or null for no limit), got {self.max_steps}")
+        for name in ("save_every_steps", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.log_every_steps < 1:
+            raise ValueError(f"log_every_steps must be >= 1, got {self.log_every_steps}")
 
     def phase_name(self, k: int) -> str:
         return self.phases[k].name or f"phase-{k + 1}"

@@ -55,6 +55,7 @@ def encode_phase(
     lengths: list[int] = []
     raw_lengths: list[int] = []
     no_eos = 0
+    truncated_no_eos = 0  # kept, but cut before their end-of-turn token: they never train a stop
     with progress(f"encode {name}", len(records), enabled=show_progress) as bar:
         for rec in bar.track(records):
             ex = encode_messages(tokenizer, rec.messages, max_len, stops)
@@ -68,8 +69,11 @@ def encode_phase(
                 continue
             counts["truncated_kept"] += ex.truncated
             counts["prompt_mismatch"] += not ex.truncated and not _prompt_is_prefix(tokenizer, rec.messages, ex)
-            if not ex.truncated and not _ends_with_stop(tokenizer, ex, stops, stop_ids):
-                no_eos += 1
+            if not _ends_with_stop(tokenizer, ex, stops, stop_ids):
+                if ex.truncated:
+                    truncated_no_eos += 1
+                else:
+                    no_eos += 1
             examples.append((array("i", ex.input_ids), array("i", ex.targets())))
             lengths.append(len(ex.input_ids))
             kept.append(ex)
@@ -97,7 +101,11 @@ def encode_phase(
         "length_p95": _pct(lengths, 95),
         "length_max": max(lengths),
         "over_max_len": sum(n > max_len for n in raw_lengths),
+        "truncated_without_eos": truncated_no_eos,
     }
+    if truncated_no_eos:
+        log.warning("%s: %d kept examples were truncated at %d tokens before their end-of-turn token; they train "
+                    "no stop (raise batch.max_seq_len, or shorten them)", path, truncated_no_eos, max_len)
     samples = [mark_trained(tokenizer, ex) for ex in _pick_samples(kept)]
     return PhaseData(name, path, examples, stats, samples)
 
@@ -154,6 +162,14 @@ def epoch_order(n: int, seed: int, phase: int, epoch: int, shuffle: bool) -> lis
     return order
 
 
+def eos_line(truncated_without_eos: int, examples: int) -> str:
+    """The preflight's end-of-turn line, honest about examples truncated before their EOS."""
+    if not truncated_without_eos:
+        return "- every kept example trains its end-of-turn token: yes\n"
+    return (f"- every kept example trains its end-of-turn token: no: {truncated_without_eos} of {examples} kept "
+            "examples were truncated before it (raise batch.max_seq_len to keep their stop)\n")
+
+
 def preflight_markdown(phases: list[PhaseData], template: str, template_hash: str, max_len: int) -> str:
     """The human-readable preflight report written to the run dir (and logged)."""
     lines = [f"# seqit train preflight\n\ntemplate: {template} (hash {template_hash}), max_seq_len: {max_len}\n"]
@@ -174,7 +190,7 @@ def preflight_markdown(phases: list[PhaseData], template: str, template_hash: st
             f"p50 {s['length_p50']}, p95 {s['length_p95']}, max {s['length_max']}"
         )
         lines.append(f"- inference prompt differs from the training prefix: {s['prompt_mismatch']} examples")
-        lines.append("- every kept example trains its end-of-turn token: yes\n")
+        lines.append(eos_line(s.get("truncated_without_eos", 0), s["examples"]))
         for i, text in enumerate(ph.samples, 1):
             lines.append(f"### sample {i} (trained spans in [[ ]])\n\n```\n{text}\n```\n")
     return "\n".join(lines)

@@ -3,17 +3,54 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
-from seqit.errors import MissingExtraError, SeqitError, require
+from seqit.errors import ConfigError, MissingExtraError, SeqitError, require
 from seqit.train.config import LoraSettings, ModelConfig, OptimConfig
 
 log = logging.getLogger(__name__)
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def model_path_problem(path: str, key: str = "model.path") -> str | None:
+    """Why `path` cannot be a model (one line, at once), or None when it exists locally or looks like a hub id.
+
+    A path that does not exist is local-looking (starts with '.', '/' or '~', has more than one separator,
+    or its first component exists here) and fails at once; anything else must look like `owner/name` to be
+    tried on the hub (so a placeholder like REPLACE_WITH_TINY_MODEL_DIR does not wait ~50 s on hub retries).
+    """
+    text = str(path).strip()
+    if not text:
+        return f"{key}: empty model path"
+    local = Path(text).expanduser()
+    if local.exists():
+        return None
+    parts = text.replace("\\", "/").split("/")
+    looks_local = (
+        text[0] in "./~" or "\\" in text or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).exists())
+    )
+    if looks_local:
+        return f"{key}: {text!r} does not exist (a local path: check it, or train/download the model first)"
+    if not _HUB_ID.fullmatch(text):
+        return (f"{key}: {text!r} is neither an existing local directory nor a hub id of the form owner/name")
+    return None
+
+
+def check_model_path(path: str, key: str = "model.path") -> None:
+    if why := model_path_problem(path, key):
+        raise ConfigError(why)
+
+
 def load_tokenizer(mc: ModelConfig) -> Any:
     from transformers import AutoTokenizer
+
+    check_model_path(mc.path, "model.path")
+    if mc.tokenizer:
+        check_model_path(mc.tokenizer, "model.tokenizer")
 
     try:
         tok = AutoTokenizer.from_pretrained(mc.tokenizer or mc.path, trust_remote_code=mc.trust_remote_code)

@@ -152,3 +152,46 @@ def test_degenerate_reason_accepts_long_normal_text():
         "bread, ripe fruit and cooked grains before they spoil, and label them with the date."
     )
     assert degenerate_reason(text) is None
+
+
+GENERIC = "First, list two key facts about the topic. Then, answer the original question using them."
+SEEDS = [
+    "What is the boiling point of water at sea level?",
+    "Explain why the sky appears blue during the day.",
+    "Write a haiku about autumn leaves.",
+    "Describe the water cycle for a ten-year-old.",
+    "Suggest a name for a bakery that sells vegan cakes.",
+    "Compare the economies of Norway and Sweden.",
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("option", ["B", "C", None])
+def test_generic_rewrite_that_drops_the_task_is_rejected(seed, option):
+    got = check_rewrite(seed, GENERIC, option=option)
+    assert got is not None and got.startswith("drops the original task"), got
+
+
+@pytest.mark.parametrize(
+    "original, rewritten, option",
+    [
+        ("Write a haiku about autumn leaves.", "First list three images of autumn leaves. Then write a haiku about them.", "B"),
+        ("Compare the economies of Norway and Sweden.",
+         "Compare the economies of Norway and Sweden, then say which one grew faster last decade.", "C"),
+        ("Explain why the sky appears blue during the day.",
+         "First describe how sunlight scatters in air. Then explain why the sky looks blue by day.", "A"),
+        ("Summarize the text.", "First list the key facts, then summarize.", "B"),
+        ("Translate the sentence into French.", "First find the verbs. Then give a French translation.", "B"),
+    ],
+)
+def test_rewrites_that_keep_the_task_pass(original, rewritten, option):
+    assert check_rewrite(original, rewritten, option=option) is None
+
+
+def test_coverage_reason_names_the_missing_words():
+    from seqit.generate.selfseq.checks import content_words, coverage_problem
+
+    assert content_words("What is the boiling point of water at sea level?") == ["boiling", "point", "water", "sea", "level"]
+    why = coverage_problem("Describe the water cycle for a ten-year-old.", GENERIC, "B")
+    assert "a prefix task must keep its content" in why and "water" in why and "cycle" in why
+    assert coverage_problem("Do it.", GENERIC, "B") is None  # nothing to cover

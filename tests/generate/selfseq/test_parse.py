@@ -187,3 +187,40 @@ def test_find_json_object_skips_braces_that_are_not_json_and_objects_without_the
     assert find_json_object('use {x} then {"option": "A"}') == {"option": "A"}
     assert find_json_object("no json {here}") is None
     assert find_json_object('{"a": 1} {"Option": "B"}', ("option",)) == {"Option": "B"}
+
+
+CODING = ("Write a function that returns the sum of a list.\nExample:\nInput: [1, 2]\nOutput: 3\n"
+          "Explanation: 1 + 2 = 3.\nThen write two unit tests for it.")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # an Explanation line inside the instruction's own worked example does not cut it short
+        (f'#New Instruction#: "{CODING}"\n###\nExplanation: adds a suffix task.', CODING),
+        (f"#New Instruction#: {CODING}\n\nExplanation: adds a suffix task.", CODING),
+        (f"#New Instruction#: {CODING} ###", CODING),
+        ('#New Instruction#: "First read it. Then say \\"hi\\"." \n\nExplanation: it says "hi".',
+         'First read it. Then say \\"hi\\".'),
+        ('New instruction: "Translate "hello" into French, then into German."\nReason: two steps.',
+         'Translate "hello" into French, then into German.'),
+        # the user's own bracketed placeholders are content, not template leftovers
+        ("#New Instruction#: First fill in [Your name] and [date]. Then proofread the cover letter. ###",
+         "First fill in [Your name] and [date]. Then proofread the cover letter."),
+        ('{"new_instruction": "Sign the letter as [Your name] on [date], then summarise it."}',
+         "Sign the letter as [Your name] on [date], then summarise it."),
+        ("#New Instruction#: [Your new instruction here] ###", None),
+        ("#New Instruction#: [Your name] ###", None),  # a lone bracket is a stand-in, not an instruction
+        ('#New Instruction#: "" ###', None),
+        ('#New Instruction#: "**"', None),
+    ],
+)
+def test_parse_new_instruction_on_real_teacher_replies(text, expected):
+    assert parse_new_instruction(text) == expected
+
+
+@pytest.mark.parametrize("text", ['#New Instruction#: "" ###', '{"new_instruction": "  "}', "#New Instruction#: ``",
+                                  "#New Instruction#: \"'\"", "New instruction: **", "#New Instruction#: [date]"])
+def test_parse_new_instruction_never_returns_an_empty_string(text):
+    got = parse_new_instruction(text)
+    assert got is None or (isinstance(got, str) and got.strip())

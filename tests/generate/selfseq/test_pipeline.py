@@ -71,7 +71,7 @@ def test_two_rounds_record_depth_steps_options_and_provenance():
     assert meta["depth"] == 2 and meta["options"] == ["B", "C"] and meta["option"] == "C"
     assert len(meta["steps"]) == 3 and meta["steps"][0] == SEED.instruction
     assert out.sit["messages"][0]["content"] == meta["steps"][-1]
-    assert meta["teacher_model"] == "teacher-x" and meta["seed_id"] == "s1"
+    assert meta["teacher_model"] == "fake" and meta["seed_id"] == "s1"  # fake replies: never the configured name
     assert meta["prompt_versions"]["classify"] == prompts.VERSIONS["classify"]
     assert out.sit["id"] == "s1:sit:d2"
 
@@ -207,3 +207,11 @@ def test_prompts_are_reproducible_per_seed_and_cached_on_rerun():
     _, b = run(SEED, scripted({}))
     assert [r.messages for r in a.calls] == [r.messages for r in b.calls]
     assert target_instruction(list(a.calls[1].messages)) == SEED.instruction
+
+
+def test_a_generic_prefix_rewrite_that_drops_the_task_is_a_validate_reject():
+    generic = "First, list two key facts about the topic. Then, answer the original question using them."
+    out, _ = run(SEED, scripted({"rewrite": json.dumps({"reason": "prefix", "new_instruction": generic})}))
+    assert out.sit is None or out.sit["meta"]["depth"] == 0
+    stages = [(r["stage"], r["reason"]) for r in out.rejects]
+    assert any(st == "validate" and why.startswith("drops the original task: a prefix task") for st, why in stages), stages

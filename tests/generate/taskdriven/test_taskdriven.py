@@ -226,3 +226,54 @@ def test_dry_run_of_a_teacher_step_shows_its_prompts_and_counts_its_requests(tmp
     assert plan.estimate["requests"] == 4 and plan.seeds == 50
     assert plan.prompts[0][1][0]["content"].startswith("Paraphrase the text")
     assert any(t.startswith("record ") for t in titles) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "task, sequential",
+    [("First, translate the text into French. Then summarize it.", True),
+     ("Translate the text first, then summarize it.", True),
+     ("Firstly list the names; after that sort them.", True),
+     ("Step 1: read the text.", True),
+     ("Do these:\n1. Read it.\n2. Summarize it.", True),
+     ("Summarize the text.", False),
+     ("Name the first president of the USA.", False),
+     ("Explain what happened first in the story.", False)],
+)
+def test_is_sequential_task(task, sequential):
+    assert td.is_sequential_task(task) is sequential
+
+
+def test_builders_never_nest_instructions():
+    with pytest.raises(ValueError, match="already sequential"):
+        td.sequential_instruction("First, translate the input. Then answer.", ["repeat"], random.Random(0))
+
+
+def _seeds(tmp_path: Path, rows: list[dict]) -> Path:
+    p = tmp_path / "seeds.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
+
+
+def test_already_sequential_seeds_are_kept_as_is_not_nested(tmp_path):
+    rows = [{"instruction": "First, translate the input into French. Then summarize it.", "input": "Cats purr.",
+             "output": "Les chats ronronnent. Cats make a sound."},
+            {"instruction": "Summarize the input.", "input": "Dogs bark loudly at night.", "output": "Dogs bark."}]
+    run = run_generate(_cfg(tmp_path, "repeat-then-answer.yaml", [f"data.path={_seeds(tmp_path, rows)}"]),
+                       progress=False)
+    sit = list(read_jsonl(run / "sit.jsonl"))
+    assert len(sit) == 1 and sit[0]["meta"]["seed_id"].endswith("00002")
+    assert "then first" not in sit[0]["messages"][0]["content"].lower()
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["taskdriven"]["eligible"] == 1 and m["counts"]["kept_unconverted"] == 1
+    assert list(m["taskdriven"]["ineligible"].values()) == [1]
+
+
+def test_no_eligible_seed_warns_and_exits_1(tmp_path, caplog, capsys):
+    from seqit.cli import main
+
+    rows = [{"instruction": f"Name a colour number {i}.", "input": "", "output": "Red."} for i in range(3)]
+    rc = main(["generate", str(CONFIGS / "repeat-then-answer.yaml"), f"data.path={_seeds(tmp_path, rows)}",
+               "--out", str(tmp_path / "g"), "--no-progress"])
+    assert rc == 1
+    assert "no eligible seed among 3" in caplog.text and "no separate input" in caplog.text
+    assert "no output records from 3 input rows" in capsys.readouterr().err

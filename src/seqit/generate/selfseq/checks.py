@@ -89,6 +89,62 @@ def missing_key_spans(original: str, rewritten: str) -> list[str]:
     return missing
 
 
+# words that carry no task content (function words, politeness, references to "the input")
+_STOPWORDS = frozenset("""
+a an the of to in on for with and or but nor not no is are was were be been being am do does did has have had
+it its this that these those there here what which who whom whose how why when where whether if than then so
+as at by from into onto over under about above below between through during before after up down out off
+your you yours me my mine we our us they them their he she his her him i can could would should will shall may
+might must please kindly give provide following given some any each every all both more most such other another
+one own same just also very text passage input sentence paragraph article statement prompt question task below
+above using use based answer original
+""".split())
+_CONTENT_WORD = re.compile(r"[^\W\d_]{3,}", re.U)
+# a prefix (B) or suffix (C) task keeps the original task as it is: most of its content words must stay;
+# a decomposition (A) may paraphrase, but must not lose the task entirely
+MIN_CONTENT_COVERAGE = {"A": 0.25, "B": 0.5, "C": 0.5}
+
+
+def content_words(text: str) -> list[str]:
+    """The distinct content words of `text` (lower-case, no stopwords, no numbers), in order.
+
+    >>> content_words("What is the boiling point of water at sea level?")
+    ['boiling', 'point', 'water', 'sea', 'level']
+    """
+    seen: dict[str, None] = {}
+    for w in _CONTENT_WORD.findall(unicodedata.normalize("NFKC", text).lower()):
+        if w not in _STOPWORDS:
+            seen.setdefault(w, None)
+    return list(seen)
+
+
+def _stem(word: str) -> str:
+    return word[:5] if len(word) > 5 else word  # "translate"/"translation", "capital"/"capitals"
+
+
+def uncovered_content_words(original: str, rewritten: str) -> list[str]:
+    """Content words of `original` that `rewritten` no longer has (a 5-letter stem match counts)."""
+    have = {_stem(w) for w in content_words(rewritten)}
+    return [w for w in content_words(original) if _stem(w) not in have]
+
+
+def coverage_problem(original: str, rewritten: str, option: str | None) -> str | None:
+    """The reject reason when a rewrite drops the original task's content (a generic "first list two facts
+    about the topic, then answer the original question" instead of the task itself), or None."""
+    words = content_words(original)
+    need = MIN_CONTENT_COVERAGE.get(option or "A", MIN_CONTENT_COVERAGE["A"])
+    if not words:
+        return None
+    lost = uncovered_content_words(original, rewritten)
+    coverage = 1 - len(lost) / len(words)
+    if coverage >= need:
+        return None
+    what = {"B": "a prefix task", "C": "a suffix task"}.get(option or "", "the rewrite")
+    shown = ", ".join(lost[:6]) + (", ..." if len(lost) > 6 else "")
+    return (f"drops the original task: {what} must keep its content, but only {coverage:.0%} of its content "
+            f"words remain (need {need:.0%}; missing: {shown})")
+
+
 def is_sequential(original: str, rewritten: str) -> bool:
     """Does the rewrite spell out an order of tasks (sequence words, numbered steps, or extra sentences)?"""
     if len(_SEQUENCE_WORDS.findall(rewritten)) > len(_SEQUENCE_WORDS.findall(original)):
@@ -99,10 +155,11 @@ def is_sequential(original: str, rewritten: str) -> bool:
 
 
 def check_rewrite(
-    original: str, rewritten: str | None, input_text: str = "", min_growth_chars: int = 12
+    original: str, rewritten: str | None, input_text: str = "", min_growth_chars: int = 12, option: str | None = None
 ) -> str | None:
     """The reason a rewrite is unusable, or None: missing, placeholder, unchanged, too long, copies the input,
-    drops key content, not sequential."""
+    drops key content, drops the original task (content-word coverage, strictest for the prefix/suffix options
+    B and C), not sequential."""
     if rewritten is None or not rewritten.strip():
         return "missing: no new instruction in the reply"
     if is_placeholder(rewritten):
@@ -118,6 +175,9 @@ def check_rewrite(
     if missing:
         shown = ", ".join(m if len(m) <= 40 else m[:37] + "..." for m in missing[:5])
         return f"drops key content of the original: {shown}"
+    lost_task = coverage_problem(original, rewritten, option)
+    if lost_task:
+        return lost_task
     if not is_sequential(original, rewritten):
         return "not sequential: no added or ordered task"
     return None

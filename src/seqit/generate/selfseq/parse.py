@@ -57,21 +57,27 @@ def _group(m: re.Match[str]) -> str:
     return next(g for g in m.groups() if g).upper()
 
 
+# "[insert ...]" / "[Your new instruction here]" are template leftovers; "[Your name]" or "[date]" inside an
+# instruction are the user's own placeholders (kept from the input) and are content
 _FAILURE = re.compile(
-    r"failed after \d+ attempts|\[(?:insert|your|new instruction)[^\]]*\]|<(?:new[ _]instruction|insert)[^>]*>|"
+    r"failed after \d+ attempts|\[(?:insert|new instruction)[^\]]*\]|"
+    r"\[your (?:new |rewritten |own )?(?:instruction|answer|response|reply|text here)[^\]]*\]|"
+    r"<(?:new[ _]instruction|insert)[^>]*>|"
     r"^\s*(?:error|exception)(?: code)?\s*:\s*(?:\d{3}\b|rate limit|time ?out|timed out|internal|connection|api\b)|"
     r"as an ai (?:language )?model,? i (?:cannot|can't)",
     re.IGNORECASE,
 )
-_EMPTYISH = re.compile(r"^\s*(?:n/?a|none|null|todo|tbd|\.\.\.|…)\s*\.?\s*$", re.IGNORECASE)
+_EMPTYISH = re.compile(r"^\s*(?:n/?a|none|null|todo|tbd|\.\.\.|…|\[[^\]\n]{0,40}\])\s*\.?\s*$", re.IGNORECASE)
 _NEW_INSTR_MARKER = re.compile(
     r"(?:#+\s*|\*\*\s*)?\bnew[ _]+instruction\s*(?:#+|\*\*)?\s*(?:\*\*)?\s*[:：]?\s*(?:\*\*)?", re.IGNORECASE
 )
 _TRAILERS = re.compile(
     r"\n\s*(?:#+\s*|\*\*\s*)?(?:explanation|reason(?:ing)?|note|rationale)\s*#*\s*(?:\*\*)?\s*[:：]|"
-    r"(?:^|\s)explanation\s*:",
+    r"(?<=[\"”'])\s*explanation\s*:",
     re.IGNORECASE,
 )
+# a worked example inside the instruction itself: "Input: ... / Output: ... / Explanation: ..." lines
+_EXAMPLE_LINE = re.compile(r"^\W*(?:input|output|example(?:\s*\d+)?|result|returns?)\b\s*\d*\s*[:：]", re.IGNORECASE)
 _QUOTES = "\"'“”‘’«»`"
 
 
@@ -172,9 +178,40 @@ def clean_span(text: str) -> str:
 
 
 def _cut_trailers(text: str) -> str:
+    """The instruction part of the text after a marker: up to `###` and before the reply's own explanation.
+
+    A quoted instruction ends at its closing quote, whatever it contains; an `Explanation:` line that belongs
+    to a worked example inside the instruction (right after an `Input:` / `Output:` line) does not end it.
+    """
     text = text.split("###", 1)[0]
-    m = _TRAILERS.search(text)
-    return text[: m.start()] if m else text
+    quoted = _quoted_prefix(text)
+    if quoted is not None:
+        return quoted
+    for m in _TRAILERS.finditer(text):
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        if m.group(0).startswith("\n") and _EXAMPLE_LINE.match(before.strip()):
+            continue  # part of the instruction's own example
+        return text[: m.start()]
+    return text
+
+
+_CLOSING = {'"': '"', "“": "”", "'": "'", "‘": "’", "«": "»"}
+
+
+def _quoted_prefix(text: str) -> str | None:
+    """`"..."` at the start of `text` followed only by an explanation/blank: the quoted part (with its quotes)."""
+    t = text.lstrip()
+    if not t or t[0] not in _CLOSING:
+        return None
+    closing = _CLOSING[t[0]]
+    for close in (i for i, ch in enumerate(t) if ch == closing and i > 0):
+        rest = t[close + 1 :].strip()
+        if not rest or _TRAILER_START.match(rest):  # the quote ends the instruction; a trailer may follow
+            return t[: close + 1]
+    return None
+
+
+_TRAILER_START = re.compile(r"(?:\*\*\s*)?(?:#+\s*)?(?:explanation|reason(?:ing)?|note|rationale)\b", re.IGNORECASE)
 
 
 def parse_new_instruction(text: str | None) -> str | None:

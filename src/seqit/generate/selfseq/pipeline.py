@@ -214,7 +214,7 @@ class _Chain:
             self.reject("rewrite", "missing: no new instruction in the reply", rnd, rnd == 1, raw=comp.text)
             return None
         self.passed("rewrite")
-        reason = check_rewrite(instruction, new, input_text)
+        reason = check_rewrite(instruction, new, input_text, option=option)
         if reason:
             self.reject("validate", reason, rnd, rnd == 1, raw=new)
             return None

@@ -91,10 +91,31 @@ def lower_first(text: str) -> str:
     return text[0].lower() + text[1:]
 
 
+# a task that already orders its own steps ("First translate ..., then ...", "1. ... 2. ...")
+_ALREADY_SEQUENTIAL = re.compile(
+    r"^\W*(?:first(?:ly)?|start by|begin by|step 1)\b|\bfirst(?:ly)?\b[^\n]*?\b(?:then|after that|next|afterwards)\b|"
+    r"(?:^|\n)\s*1[.)]\s[^\n]*\n\s*2[.)]\s",
+    re.IGNORECASE,
+)
+
+
+def is_sequential_task(task: str) -> bool:
+    """Does the task already spell out an order of steps? Adding a step to it would nest instructions
+    ("Repeat the input verbatim first; then first, translate ...") and its answer would not follow the new order.
+
+    >>> is_sequential_task("First, translate the text. Then summarize it."), is_sequential_task("Summarize it.")
+    (True, False)
+    """
+    return bool(_ALREADY_SEQUENTIAL.search(task.strip()))
+
+
 def sequential_instruction(task: str, steps: list[str], rng: random.Random) -> str:
-    """'First <step>, then <task>' for one step; a numbered list for several."""
+    """'First <step>, then <task>' for one step; a numbered list for several. A task that is already
+    sequential is refused (ValueError): seqit.generate never nests instructions."""
     for s in steps:
         assert s in STEPS, f"unknown step {s!r}"
+    if is_sequential_task(task):
+        raise ValueError(f"the task is already sequential; adding {'+'.join(steps)} would nest instructions: {task[:80]!r}")
     if len(steps) == 1:
         return rng.choice(FIRST_STEP[steps[0]]).format(task=lower_first(task.strip()))
     lines = [rng.choice(LIST_INTRO)]

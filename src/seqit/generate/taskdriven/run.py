@@ -7,6 +7,7 @@ converted seed by its sequential version, as in the paper's task-driven data.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,7 @@ from seqit.generate.selfseq.dryrun import Plan
 from seqit.generate.selfseq.pipeline import Outcome
 from seqit.generate.taskdriven import builders as td
 from seqit.jsonl import write_jsonl
-from seqit.records import DatasetReader, Record
-from seqit.records.sources import iter_raw_rows
+from seqit.records import Record, Reject, RowError, blank_problem, read_rows, row_id
 from seqit.runs import reject_row, start_run
 from seqit.teachers import ChatRequest, estimate_cost
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from seqit.generate.config import GenerateConfig
 
 CAPTION_FIELDS = ("image", "caption", "question", "answer")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,41 @@ def _system(rec: Record) -> str:
     return rec.messages[0]["content"] if rec.messages[0]["role"] == "system" else ""
 
 
-def plan_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
-    """Which seeds are converted (and into which language); eligible = has a separate, non-empty input."""
+def ineligible_reason(rec: Record) -> str | None:
+    """Why a seed cannot get a task-driven step, or None when it can."""
+    if not _input(rec).strip():
+        return "no separate input (meta.input) to repeat, paraphrase or translate"
+    if rec.response is None:
+        return "no response to answer with"
+    if td.is_sequential_task(str(rec.meta.get("instruction", ""))):
+        return "the instruction is already sequential (a step added to it would nest instructions)"
+    return None
+
+
+def eligibility(records: list[Record]) -> dict[str, Any]:
+    """How many seeds are eligible, and the reasons the others are not (for the manifest and the warning)."""
+    reasons: dict[str, int] = {}
+    eligible = 0
+    for r in records:
+        why = ineligible_reason(r)
+        if why is None:
+            eligible += 1
+        else:
+            reasons[why] = reasons.get(why, 0) + 1
+    return {"seeds": len(records), "eligible": eligible, "ineligible": reasons}
+
+
+def plan_jobs(cfg: GenerateConfig, records: list[Record], rows_in: int | None = None) -> list[Job]:
+    """Which seeds are converted (and into which language); eligible = has a separate, non-empty input, a
+    response, and an instruction that is not already sequential.
+
+    `rows_in`: rows in the seed file (records + rejects), for the parallel files' length check.
+    """
     t = cfg.taskdriven
     rng = random.Random(f"{cfg.seed}:taskdriven")
-    eligible = [i for i, r in enumerate(records) if _input(r).strip() and r.response is not None]
+    eligible = [i for i, r in enumerate(records) if ineligible_reason(r) is None]
     if "translate" in t.steps and t.parallel:
-        return _parallel_jobs(cfg, records)
+        return _parallel_jobs(cfg, records, rows_in)
     chosen = (
         sorted(rng.sample(eligible, min(len(eligible), t.max_items))) if t.max_items is not None else eligible
     )
@@ -65,17 +94,24 @@ def plan_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
     return [Job(r, i, i in keep, langs.get(i)) for i, r in enumerate(records)]
 
 
-def _parallel_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
+def _parallel_jobs(cfg: GenerateConfig, records: list[Record], rows_in: int | None) -> list[Job]:
+    """Index-aligned parallel files: the seed file is not read again (each record knows its row index);
+    each foreign file is read once through the records edge reader (a bad row there is never picked)."""
     t = cfg.taskdriven
-    reader = DatasetReader(cfg.data.path, cfg.data.format, source=cfg.data.source)
-    position = {item.id: i for i, item in enumerate(reader) if isinstance(item, Record)}
-    english = [raw.row if raw.error is None else None for raw in iter_raw_rows(cfg.data.path)]
-    foreign = {}
+    n_rows = rows_in if rows_in is not None else max((r.origin[2] for r in records if r.origin), default=0)
+    english: list[dict[str, Any] | None] = [None] * n_rows
+    position: dict[str, int] = {}
+    for rec in records:
+        if rec.origin is not None and rec.origin[2] <= n_rows:
+            position[rec.id] = rec.origin[2] - 1
+            english[rec.origin[2] - 1] = {"input": _input(rec)}
+    foreign: dict[str, list[dict[str, Any] | None]] = {}
     for lang, path in t.parallel.items():
-        rows = [raw.row if raw.error is None else None for raw in iter_raw_rows(path)]
-        if len(rows) != len(english):
+        reader = read_rows(path, lambda row, fmt: row)
+        rows = [None if isinstance(got, Reject) else got.value for got in reader]
+        if len(rows) != n_rows:
             raise DataError(
-                f"{path}: {len(rows)} rows, but {cfg.data.path} has {len(english)}; parallel files must be index-aligned"
+                f"{path}: {len(rows)} rows, but {cfg.data.path} has {n_rows}; parallel files must be index-aligned"
             )
         foreign[lang] = rows
     per_lang = t.per_language if t.per_language is not None else t.max_items
@@ -84,8 +120,9 @@ def _parallel_jobs(cfg: GenerateConfig, records: list[Record]) -> list[Job]:
     jobs = []
     for k, rec in enumerate(records):
         i = position.get(rec.id, -1)
-        lang = lang_of.get(i) if _input(rec).strip() else None
-        jobs.append(Job(rec, k, lang is not None, lang, foreign[lang][i]["input"] if lang else None))
+        lang = lang_of.get(i) if ineligible_reason(rec) is None else None
+        row = foreign[lang][i] if lang else None
+        jobs.append(Job(rec, k, lang is not None, lang, row["input"] if row else None))
     return jobs
 
 
@@ -186,9 +223,15 @@ def needs_teacher(cfg: GenerateConfig) -> bool:
 
 
 async def run_taskdriven(
-    cfg: GenerateConfig, run: Any, records: list[Record], done: dict[str, Any], progress: bool
+    cfg: GenerateConfig, run: Any, records: list[Record], done: dict[str, Any], progress: bool,
+    rows_in: int | None = None,
 ) -> dict[str, int]:
-    jobs = plan_jobs(cfg, records)
+    jobs = plan_jobs(cfg, records, rows_in)
+    run.manifest["taskdriven"] = found = eligibility(records)
+    if records and not any(j.convert for j in jobs):
+        why = "; ".join(f"{n} x {reason}" for reason, n in found["ineligible"].items()) or "none selected"
+        log.warning("task-driven: no eligible seed among %d (%s): no sequential records will be made",
+                    len(records), why)
     todo = [j for j in jobs if j.record.id not in done]
     need = needs_teacher(cfg) and any(j.convert for j in todo)  # else no teacher is opened at all
     s = JobSettings(cfg.taskdriven.steps, cfg.seed, cfg.respond.max_tokens)
@@ -196,8 +239,8 @@ async def run_taskdriven(
     return {j.record.id: j.index for j in jobs}
 
 
-def plan_taskdriven(cfg: GenerateConfig, records: list[Record], max_prompts: int) -> Plan:
-    jobs = [j for j in plan_jobs(cfg, records) if j.convert]
+def plan_taskdriven(cfg: GenerateConfig, records: list[Record], max_prompts: int, rows_in: int | None = None) -> Plan:
+    jobs = [j for j in plan_jobs(cfg, records, rows_in) if j.convert]
     reqs = []
     for j in jobs:
         for step in cfg.taskdriven.steps:
@@ -237,30 +280,27 @@ def plan_taskdriven(cfg: GenerateConfig, records: list[Record], max_prompts: int
 # caption-then-answer (vision-language rows; no teacher)
 
 
+def parse_caption_row(row: dict[str, Any], fmt: str | None = None) -> dict[str, str]:
+    """One caption row -> its four text fields; a RowError names the first missing or empty one."""
+    for f in CAPTION_FIELDS:
+        v = row.get(f)
+        if not isinstance(v, str):
+            raise RowError(f, f"field {f!r} is missing or empty")
+        if problem := blank_problem(v):
+            raise RowError(f, f"field {f!r} {problem}")
+    return {f: row[f] for f in CAPTION_FIELDS}
+
+
 def read_caption_rows(
     path: str | Path, limit: int | None
 ) -> tuple[list[tuple[str, dict[str, str]]], list[dict[str, Any]]]:
-    """(id, row) for good rows and reject rows naming file:line and field for bad ones."""
+    """(id, row) for good rows and reject rows naming file:line and field for bad ones (records edge reader)."""
     good, bad = [], []
-    for raw in iter_raw_rows(path):
-        if limit is not None and len(good) + len(bad) >= limit:
-            break
-        row = raw.row
-        problem = raw.error
-        if problem is None and not isinstance(row, dict):
-            problem = "row must be a JSON object"
-        missing = [
-            f
-            for f in CAPTION_FIELDS
-            if problem is None and not (isinstance(row.get(f), str) and row[f].strip())
-        ]
-        if problem is None and missing:
-            problem = f"field {missing[0]!r} is missing or empty"
-        if problem:
-            bad.append(reject_row(None, "read", problem, file=raw.file, line=raw.line, row=row, dropped=True))
-            continue
-        rid = str(row.get("id") or f"{Path(raw.file).stem}-{raw.line:05d}")
-        good.append((rid, {f: row[f] for f in CAPTION_FIELDS}))
+    for got in read_rows(path, parse_caption_row, limit=limit, id_of=lambda row, value: row_id(row, ("id",))):
+        if isinstance(got, Reject):
+            bad.append({**got.to_json(), "detail": {"dropped": True}})
+        else:
+            good.append((got.id, got.value))
     return good, bad
 
 

@@ -53,6 +53,9 @@ def preflight(cfg: TeacherConfig) -> None:
 
     if cfg.backend in ("openai", "hf", "vllm") and not cfg.model:
         raise ConfigError(f"teacher.model: required for the {cfg.backend} backend")
+    if cfg.mode == "batch" and cfg.backend != "openai":
+        raise ConfigError(f"teacher.mode: batch needs backend: openai (an OpenAI-compatible Batch API), "
+                          f"not {cfg.backend}; for an offline GPU job use `seqit complete --export-batch`")
     if cfg.backend == "openai":
         from seqit.teachers.backends.openai import api_key_from_env
 
@@ -60,5 +63,8 @@ def preflight(cfg: TeacherConfig) -> None:
     elif cfg.backend == "hf":
         require("torch", "train", "the hf teacher backend")
         require("transformers", "train", "the hf teacher backend")
+        from seqit.train.model import check_model_path
+
+        check_model_path(cfg.model, "teacher.model")
     elif cfg.backend == "vllm":
         require("vllm", "vllm", "the vllm teacher backend")

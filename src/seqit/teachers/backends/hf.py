@@ -52,6 +52,9 @@ class HFBackend:
 
         s = self.settings
         if tokenizer is None:
+            from seqit.train.model import check_model_path
+
+            check_model_path(cfg.model, "teacher.model")
             tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=s.trust_remote_code)
         tokenizer.chat_template = resolve_template(tokenizer, s.template)
         tokenizer.padding_side = "left"
