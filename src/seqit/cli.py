@@ -587,7 +587,7 @@ app.add_typer(benchmark_app, name="benchmark")
 
 @benchmark_app.command("export")
 def benchmark_export(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark to export: seqeval-v.")],
+    benchmark: Annotated[str, typer.Argument(help="Benchmark to export: seqeval-v, xquad or mgsm.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Task directory to write.")],
     fmt: Annotated[str, typer.Option("--format", help="Target harness: lm-eval.")] = "lm-eval",
     version: Annotated[str, typer.Option("--version", help="SeqEval-V version: v1 or v2.")] = "v1",
