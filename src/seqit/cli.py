@@ -530,6 +530,17 @@ def _print_eval_summary(results: dict) -> None:
                 ("order disagreement (position bias)", m.get("order_disagreement_rate"), None),
                 ("mean words model / reference",
                  f"{_num(m['mean_length_words']['model'])} / {_num(m['mean_length_words']['reference'])}", None)]
+    elif results.get("task") in ("xquad", "mgsm"):
+        rows = [(f"{mode} {lang} {name}", v, None) for mode, langs in m.items() for lang, ms in langs.items()
+                for name, v in ms.items() if name != "n"]
+    elif results.get("task") == "seqeval_v":
+        per = {name: r["metrics"]["overall"] for name, r in (results.get("renderings") or {}).items()}
+        per = per or {results.get("rendering", "single"): m["overall"]}
+        rows = [(f"{name} {k}", o[k], None) for name, o in per.items() for k in ("chain_acc", "step_acc", "follow_acc")]
+        h = (results.get("horizon") or {}).get("overall") or {}
+        rows.append(("horizon H0.5 (steps)", "unbounded" if h.get("h50_unbounded") else h.get("h50"), None))
+        rows += [(f"self-conditioning k={k}: clean / injected", f"{_num(v['clean_acc'])} / {_num(v['injected_acc'])}", None)
+                 for k, v in ((results.get("horizon") or {}).get("self_conditioning") or {}).get("by_k", {}).items()]
     else:
         rows = [(f"{task} {name}", v, None) for task, ms in m.items() for name, v in ms.items()
                 if isinstance(v, (int, float)) and not name.endswith("_stderr") and name != "sample_len"]
@@ -568,6 +579,29 @@ def report(
 
     path = run_report(list(run_dirs), out)
     console.print(f"wrote {path}", markup=False)
+
+
+benchmark_app = typer.Typer(help="Ship seqit's benchmarks to other harnesses.", no_args_is_help=True)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("export")
+def benchmark_export(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark to export: seqeval-v, xquad or mgsm.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Task directory to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="Target harness: lm-eval.")] = "lm-eval",
+    version: Annotated[str, typer.Option("--version", help="SeqEval-V version: v1 or v2.")] = "v1",
+    data: Annotated[Path | None, typer.Option("--data", help="xquad/mgsm: the directory of files in the reference layout.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="xquad/mgsm: base, translate or both.")] = "both",
+    shots: Annotated[int, typer.Option("--shots", help="mgsm: few-shot demos from mgsm_<lang>_exemplars.jsonl.")] = 0,
+) -> None:
+    """Write an lm-eval task directory (YAML + items + seqit's standard-library checker): seqeval-v, xquad or mgsm."""
+    from seqit.eval.export import run_export
+
+    path = run_export(benchmark, fmt, out, version, data=data, mode=mode, shots=shots)
+    task = "seqeval_v" if benchmark == "seqeval-v" else f"seqit_{benchmark}"
+    console.print(f"wrote {path} (run: lm_eval --model hf --model_args pretrained=MODEL --include_path {path} "
+                  f"--tasks {task} --apply_chat_template)", markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,10 +203,12 @@ def _reachable_types(names: list[str], start_type: str) -> set[str]:
     return types
 
 
-def choose_heldout_pairs(rng: random.Random, step_names: Iterable[str], start_type: str, fraction: float) -> frozenset[Pair]:
-    """Hold out about `fraction` of the compatible pairs, never a step's last seen pair on either side,
-    so that every step is still trained both before and after some other step."""
-    pairs = compatible_pairs(step_names, start_type)
+def choose_heldout_pairs(rng: random.Random, step_names: Iterable[str], start_type: str, fraction: float,
+                         keep: Callable[[Pair], bool] | None = None) -> frozenset[Pair]:
+    """Hold out about `fraction` of the compatible pairs (those `keep` accepts, when given), never a
+    step's last seen pair on either side, so that every step is still trained both before and after
+    some other step."""
+    pairs = [p for p in compatible_pairs(step_names, start_type) if keep is None or keep(p)]
     rng.shuffle(pairs)
     target = round(fraction * len(pairs))
     held: set[Pair] = set()

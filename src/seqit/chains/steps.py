@@ -375,10 +375,152 @@ STEP_TYPES: dict[str, StepType] = {
 }
 
 
+# ---- v2 additions (SeqEval-V v2): kept apart so that STEP_TYPES, and everything sampled from it
+# (SeqEval-V v1, the micro-world), stays exactly as it was. Never edit a shipped step type: add one.
+
+
+def _reverse_digits(x: int) -> int:
+    return (-1 if x < 0 else 1) * int(str(abs(x))[::-1])
+
+
+def _non_negative(x: int, what: str) -> int:
+    if x < 0:
+        raise StepError(f"{what} of a negative number is ambiguous")
+    return x
+
+
+def _round_to_ten(x: int) -> int:
+    return (_non_negative(x, "rounding") + 5) // 10 * 10
+
+
+def _drop_first(v: Value) -> Value:
+    if len(v) < 2:
+        raise StepError("dropping the only item leaves nothing")
+    return v[1:]
+
+
+def _drop_last(v: Value) -> Value:
+    if len(v) < 2:
+        raise StepError("dropping the only item leaves nothing")
+    return v[:-1]
+
+
+def _every_other(v: Value) -> Value:
+    if len(v) < 3:
+        raise StepError("every other item of fewer than 3 items is just the first")
+    return v[::2]
+
+
+def _remove_letter(s: str, letter: str) -> str:
+    if letter not in s:
+        raise StepError(f"{letter!r} does not occur")
+    return s.replace(letter, "")
+
+
+def _count_letter(s: str, letter: str) -> int:
+    return s.lower().count(letter)
+
+
+def _sample_present_letter(rng: random.Random, s: str) -> dict[str, Any] | None:
+    present = sorted({c for c in s if "a" <= c <= "z"})
+    return {"letter": rng.choice(present)} if present else None
+
+
+def _sample_suffix(rng: random.Random, v: Value) -> dict[str, Any] | None:
+    return {"suffix": rng.choice(["s", "er", "ing", "ly", "ful", "ness"])}
+
+
+def _sample_prefix(rng: random.Random, v: Value) -> dict[str, Any] | None:
+    return {"prefix": rng.choice(["re", "un", "pre", "over", "sub", "mini"])}
+
+
+STEP_TYPES_V2: dict[str, StepType] = {
+    s.name: s
+    for s in (
+        # numbers
+        StepType("reverse_digits", (INT,), INT,
+                 ("reverse its digits", "write its digits in reverse order and read that as a number",
+                  "flip the order of its digits (drop leading zeros)"), _reverse_digits),
+        StepType("remainder_n", (INT,), INT,
+                 ("give the remainder after dividing it by {n}", "compute it modulo {n}",
+                  "what is left over when it is divided by {n}?"),
+                 lambda x, n: _non_negative(x, "the remainder") % n, _sample_small_n),
+        StepType("integer_divide_n", (INT,), INT,
+                 ("divide it by {n}, rounding down", "integer-divide it by {n} (drop any remainder)",
+                  "how many whole times does {n} go into it?"),
+                 lambda x, n: _non_negative(x, "integer division") // n, _sample_small_n),
+        StepType("square", (INT,), INT,
+                 ("square it", "multiply it by itself", "raise it to the power of two"), lambda x: x * x),
+        StepType("count_digits", (INT,), INT,
+                 ("count its digits", "how many digits does it have?", "give the number of digits"),
+                 lambda x: len(str(abs(x)))),
+        StepType("round_to_ten", (INT,), INT,
+                 ("round it to the nearest ten (halves round up)", "round it to a multiple of ten, 5 rounding up",
+                  "give the nearest multiple of 10 (round halves up)"), _round_to_ten),
+        # lists (words or numbers)
+        StepType("sort_descending", LISTS, None,
+                 ("sort the items in descending order", "put the items in decreasing order, largest or alphabetically "
+                  "last first", "arrange the items from highest to lowest (reverse alphabetical for words)"),
+                 lambda v: sorted(v, reverse=True), ignore_case=False),
+        StepType("drop_first_item", LISTS, None,
+                 ("remove the first item", "drop the first item of the list", "delete the item at the start"),
+                 _drop_first),
+        StepType("drop_last_item", LISTS, None,
+                 ("remove the last item", "drop the final item of the list", "delete the item at the end"), _drop_last),
+        StepType("every_other_item", LISTS, None,
+                 ("keep every other item, starting with the first", "keep the 1st, 3rd, 5th, ... items",
+                  "drop every second item (keep the first)"), _every_other),
+        StepType("keep_odd", (INTS,), INTS,
+                 ("keep only the odd numbers", "remove the even numbers", "filter to the odd numbers"),
+                 lambda xs: [x for x in xs if x % 2]),
+        StepType("multiply_each_n", (INTS,), INTS,
+                 ("multiply each number by {n}", "times every number by {n}", "multiply every item by {n}"),
+                 lambda xs, n: [x * n for x in xs], _sample_small_n),
+        StepType("range_of_items", (INTS,), INT,
+                 ("subtract the smallest number from the largest", "give the difference between the largest and "
+                  "the smallest number", "compute the range (largest minus smallest)"), lambda xs: max(xs) - min(xs)),
+        StepType("word_lengths", (WORDS,), INTS,
+                 ("replace each word with its number of letters", "list the length of each word",
+                  "write how many letters each word has, in order"), lambda ws: [len(w) for w in ws]),
+        # strings
+        StepType("capitalize_text", (TEXT,), TEXT,
+                 ("capitalise it (first letter upper case, the rest lower case)",
+                  "write it with only the first letter in capitals", "make the first letter uppercase and all others "
+                  "lowercase"), lambda s: s[:1].upper() + s[1:].lower(), ignore_case=False),
+        StepType("append_text", (TEXT,), TEXT,
+                 ("add '{suffix}' to the end", "append '{suffix}'", "write '{suffix}' right after it"),
+                 lambda s, suffix: s + suffix, _sample_suffix),
+        StepType("prepend_text", (TEXT,), TEXT,
+                 ("add '{prefix}' to the start", "put '{prefix}' in front of it", "prefix it with '{prefix}'"),
+                 lambda s, prefix: prefix + s, _sample_prefix),
+        StepType("mirror_text", (TEXT,), TEXT,
+                 ("append its reverse to it", "write it followed by the same letters backwards",
+                  "mirror it: the text, then the text reversed"), lambda s: s + s[::-1]),
+        StepType("remove_letter", (TEXT,), TEXT,
+                 ("remove every '{letter}'", "delete all occurrences of '{letter}'", "drop each '{letter}'"),
+                 _remove_letter, _sample_present_letter, ignore_case=False),
+        StepType("count_letter", (TEXT,), INT,
+                 ("count how many times '{letter}' occurs", "how many '{letter}'s does it contain?",
+                  "give the number of '{letter}' letters in it"), _count_letter, _sample_present_letter),
+        StepType("last_letters", (WORDS,), TEXT,
+                 ("take the last letter of each word and write them together", "form a word from the final letters",
+                  "write the last letters of the words as one string"), lambda ws: "".join(w[-1] for w in ws)),
+        StepType("lowercase_words", (WORDS,), WORDS,
+                 ("write every word in lowercase", "make all letters of each word small",
+                  "convert each word to lowercase letters"), lambda ws: [w.lower() for w in ws], ignore_case=False),
+        StepType("sort_by_length", (WORDS,), WORDS,
+                 ("sort the words from shortest to longest (ties keep their order)",
+                  "order the words by length, shortest first, ties in their original order",
+                  "arrange the words by increasing length, keeping ties in place"), lambda ws: sorted(ws, key=len)),
+    )
+}
+LIBRARY: dict[str, StepType] = {**STEP_TYPES, **STEP_TYPES_V2}  # every step type seqit can check
+
+
 def step_type(name: str) -> StepType:
-    if name not in STEP_TYPES:
-        raise KeyError(f"unknown step type {name!r} (known: {', '.join(sorted(STEP_TYPES))})")
-    return STEP_TYPES[name]
+    if name not in LIBRARY:
+        raise KeyError(f"unknown step type {name!r} (known: {', '.join(sorted(LIBRARY))})")
+    return LIBRARY[name]
 
 
 def apply_step(step: Step, value: Value) -> Value:

@@ -184,3 +184,30 @@ def generate_outputs(model_cfg: TeacherConfig, gen: GenerationConfig, run: Any, 
     run.record_usage("model", usage)
     run.manifest["template_check"] = template
     return outputs
+
+
+def turn_request(conv_id: str, turn: int, messages: list[dict[str, str]], gen: GenerationConfig,
+                 stop: tuple[str, ...] = ()) -> ChatRequest:
+    """The request for turn `turn` of a multi-turn conversation (the whole history so far)."""
+    return ChatRequest(id=f"{conv_id}:t{turn}", messages=tuple(dict(m) for m in messages), temperature=gen.temperature,
+                       top_p=gen.top_p, max_tokens=gen.max_new_tokens, stop=stop, seed=gen.seed,
+                       prompt_version=GENERATE_PROMPT_VERSION)
+
+
+async def converse(teacher: Any, conv_id: str, user_turns: list[str], gen: GenerationConfig,
+                   stop: tuple[str, ...] = (), history: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Model in the loop: send user turn 1, append the model's reply, send turn 2, ... (nothing is
+    pre-filled beyond `history`). One output_fields dict per turn; after a failed turn the remaining
+    turns are not sent and come back as {"output": None, "generation_error": "not sent: ..."}."""
+    messages = [dict(m) for m in history or []]
+    out: list[dict[str, Any]] = []
+    for i, text in enumerate(user_turns, 1):
+        if out and out[-1].get("output") is None:
+            out.append({"output": None, "generation_error": f"not sent: turn {i - 1} failed"})
+            continue
+        messages.append({"role": "user", "content": text})
+        fields = output_fields(await teacher.complete(turn_request(conv_id, i, messages, gen, stop)))
+        out.append(fields)
+        if fields.get("output") is not None:
+            messages.append({"role": "assistant", "content": fields["output"]})
+    return out

@@ -34,6 +34,7 @@ class LmEvalConfig:
     fewshot_as_multiturn: bool = True
     bootstrap_iters: int = 1000  # lm-eval's own stderr bootstrap; 0 = off
     gen_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {max_gen_toks: 256}
+    local_data: dict[str, str] = field(default_factory=dict)  # built-in task -> local copy of its data (offline)
 
 
 def check_backend(model: TeacherConfig) -> None:
@@ -84,18 +85,20 @@ def adapter_base(model_dir: Path) -> tuple[str, str | None]:
     return str(base), str(model_dir)
 
 
-def task_manager(include_path: Path | None, names: list[str]) -> Any:
-    """A TaskManager that knows `names`; indexes only `include_path` when every task is there
-    (indexing lm-eval's thousands of built-in task YAMLs takes ~15 s)."""
+def task_manager(include_path: Path | list[Path] | None, names: list[str]) -> Any:
+    """A TaskManager that knows `names`; indexes only `include_path` (one dir or several) when every
+    task is there (indexing lm-eval's thousands of built-in task YAMLs takes ~15 s)."""
     from lm_eval.tasks import TaskManager
 
-    if include_path is not None:
-        if not Path(include_path).is_dir():
-            raise ConfigError(f"lm_eval.include_path: {include_path} is not a directory")
-        local = TaskManager(include_path=str(include_path), include_defaults=False)
+    paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
+    for p in paths:
+        if not Path(p).is_dir():
+            raise ConfigError(f"lm_eval.include_path: {p} is not a directory")
+    if paths:
+        local = TaskManager(include_path=[str(p) for p in paths], include_defaults=False)
         if set(names) <= set(local.all_tasks):
             return local
-    return TaskManager(include_path=str(include_path) if include_path else None)
+    return TaskManager(include_path=[str(p) for p in paths] or None)
 
 
 def check_tasks(names: list[str], manager: Any) -> None:
@@ -108,7 +111,8 @@ def check_tasks(names: list[str], manager: Any) -> None:
             raise ConfigError(f"lm_eval.tasks: unknown task {name!r}{hint}")
 
 
-def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed: int) -> dict[str, Any]:
+def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed: int,
+                workdir: Path | None = None) -> dict[str, Any]:
     """Evaluate; returns {"metrics": {task: {metric: value}}, "samples": [rows], "n_samples": {...}}."""
     check_backend(model)
     if not cfg.tasks:
@@ -116,7 +120,10 @@ def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed
     require("lm_eval", "eval", "lm_eval tasks")
     import lm_eval
 
-    manager = task_manager(cfg.include_path, list(cfg.tasks))
+    from seqit.eval.lmeval_offline import write_overlays
+
+    overlay = write_overlays(cfg.local_data, list(cfg.tasks), Path(workdir or ".") / "lm_eval_tasks")
+    manager = task_manager([p for p in (cfg.include_path, overlay) if p] or None, list(cfg.tasks))
     check_tasks(list(cfg.tasks), manager)
     lm = load_hflm(model, cfg.batch_size)
     try:
@@ -136,6 +143,8 @@ def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed
             torch_random_seed=seed,
             fewshot_random_seed=seed,
         )
+    except ImportError as e:
+        raise SeqitError(f"lm_eval: a task's hooks need a package that is not installed ({e})") from None
     except (FileNotFoundError, ConnectionError, OSError) as e:
         hint = " (relative data_files in a task YAML are resolved from the current directory)"
         raise SeqitError(f"lm_eval could not load a task's data ({type(e).__name__}: {e}){hint}") from None

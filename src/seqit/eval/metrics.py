@@ -139,3 +139,105 @@ def summarize_pairwise(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, 
     if set(by_depth) != {"None"}:
         summary["by_iteration"] = {k: pairwise_counts(v, n_resamples, seed) for k, v in by_depth.items()}
     return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Horizon metrics (Long-Horizon Execution, arXiv 2509.09677): how many steps until a chain is more
+# likely wrong than right, from per-step accuracy, plus where chains first fail.
+
+
+def horizon_length(p: float | None, s: float = 0.5) -> float | None:
+    """H_s = ln s / ln p: the chain length at which a model with step accuracy p (steps failing
+    independently) gets a whole chain right with probability s. p=0 -> 0.0; p=1 -> None (unbounded:
+    no failure observed); p=None (no steps) -> None.
+
+    >>> horizon_length(0.5)
+    1.0
+    """
+    if p is None:
+        return None
+    if not 0.0 <= p <= 1.0 or not 0.0 < s < 1.0:
+        raise ValueError(f"horizon_length: need 0 <= p <= 1 and 0 < s < 1 (got p={p}, s={s})")
+    if p == 1.0:
+        return None
+    if p == 0.0:
+        return 0.0
+    import math
+
+    return round(math.log(s) / math.log(p), 4)
+
+
+def first_failure(correct: Sequence[bool]) -> int | None:
+    """1-based position of the first wrong step, None when every step is right."""
+    return next((i for i, ok in enumerate(correct, 1) if not ok), None)
+
+
+def horizon_summary(chains: Sequence[Sequence[bool]]) -> dict[str, Any]:
+    """Step accuracy p, H0.5, the first-failure distribution (counts and shares, 'none' = chain right)
+    and survival (share of chains whose first k steps are all right), for per-chain step verdicts."""
+    steps = [ok for c in chains for ok in c]
+    p = round(sum(steps) / len(steps), 4) if steps else None
+    counts: dict[str, int] = {}
+    for c in chains:
+        ff = first_failure(c)
+        key = "none" if ff is None else str(ff)
+        counts[key] = counts.get(key, 0) + 1
+    order = sorted(counts, key=lambda k: (k == "none", int(k) if k != "none" else 0))
+    depth = max((len(c) for c in chains), default=0)
+    survival = {}
+    for k in range(1, depth + 1):
+        long_enough = [c for c in chains if len(c) >= k]
+        survival[str(k)] = round(sum(all(c[:k]) for c in long_enough) / len(long_enough), 4)
+    return {
+        "n_chains": len(chains),
+        "n_steps": len(steps),
+        "step_acc": p,
+        "h50": horizon_length(p),
+        "h50_unbounded": p == 1.0,
+        "first_failure": {k: counts[k] for k in order},
+        "first_failure_share": {k: round(counts[k] / len(chains), 4) for k in order},
+        "survival": survival,
+    }
+
+
+def horizon_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """`horizon` for results.json: horizon_summary overall and by depth, from SeqEval-V sample rows
+    (each with `correct`: per-step verdicts, and `depth`)."""
+    by_depth: dict[str, list[Sequence[bool]]] = {}
+    for r in rows:
+        by_depth.setdefault(str(r.get("depth", len(r["correct"]))), []).append(r["correct"])
+    return {
+        "overall": horizon_summary([r["correct"] for r in rows]),
+        "by_depth": {k: horizon_summary(v) for k, v in sorted(by_depth.items(), key=_depth_key)},
+    }
+
+
+def self_conditioning_summary(probes: Sequence[dict[str, Any]], run_rows: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Per k: step k+1's accuracy after a right step-k result pre-filled (`clean_acc`) vs a wrong one
+    (`injected_acc`, judged against the wrong value actually in context), their difference, how often
+    the model still gave the gold answer after the wrong context (`injected_gold_acc`), and, from the
+    model-in-the-loop run rows of the same chains, its own step k+1 accuracy (`run_acc`).
+
+    `probes`: rows {id, k, context: clean|injected, followed, gold}; `run_rows`: sample rows with `correct`.
+    """
+    run = {r["id"]: r["correct"] for r in run_rows}
+    out: dict[str, Any] = {}
+    for k in sorted({p["k"] for p in probes}):
+        clean = {p["id"]: p for p in probes if p["k"] == k and p["context"] == "clean"}
+        injected = {p["id"]: p for p in probes if p["k"] == k and p["context"] == "injected"}
+        ids = sorted(set(clean) & set(injected))  # paired: the same chains in both contexts
+        c, i = _rate([clean[x] for x in ids], "followed"), _rate([injected[x] for x in ids], "followed")
+        in_run = [run[x][k] for x in ids if x in run and len(run[x]) > k]
+        out[str(k)] = {
+            "n": len(ids),
+            "clean_acc": c,
+            "injected_acc": i,
+            "delta": round(i - c, 4) if c is not None and i is not None else None,
+            "injected_gold_acc": _rate([injected[x] for x in ids], "gold"),
+            "run_acc": round(sum(in_run) / len(in_run), 4) if in_run else None,
+        }
+    return out
+
+
+def _rate(rows: Sequence[dict[str, Any]], key: str) -> float | None:
+    return round(sum(bool(r[key]) for r in rows) / len(rows), 4) if rows else None

@@ -32,6 +32,7 @@ from seqit.eval.items import EvalItem, check_alignment, load_outputs, read_items
 from seqit.eval.judging import JudgingConfig
 from seqit.eval.lmeval_bridge import LmEvalConfig, run_lm_eval
 from seqit.eval.metrics import summarize_pairwise, summarize_seqeval
+from seqit.eval.multilingual import MultilingualConfig
 from seqit.eval.pairwise import pairwise_sample
 from seqit.eval.seqeval import FINAL_STATUSES, seqeval_sample
 from seqit.eval.seqeval_v import run_task
@@ -61,12 +62,17 @@ class EvalConfig:
     bootstrap_samples: int = 1000  # resamples for the 95% CIs
     seed: int = 0
     limit: int | None = None  # evaluate only the first N items
+    rendering: str = "single"  # seqeval_v: single | multiturn (one user turn per step) | both (side by side)
+    self_conditioning: list[int] = field(default_factory=list)  # seqeval_v: inject a wrong step-k result, k in list
+    multilingual: MultilingualConfig = field(default_factory=MultilingualConfig)  # xquad / mgsm options
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task: unknown task {self.task!r} (known: {', '.join(TASKS)})")
         if self.task in JUDGED and not self.data:
             raise ValueError(f"data: task {self.task!r} needs a benchmark (a path or hf:owner/name)")
+        if self.task in ("xquad", "mgsm") and not self.data:
+            raise ValueError(f"data: task {self.task!r} needs the directory of its files (reference layout, docs/eval.md)")
         if self.task == "pairwise" and not self.reference:
             raise ValueError("reference: task 'pairwise' needs the reference outputs (an eval run dir or a file)")
         if self.task == "lm_eval" and self.model.backend != "hf":
@@ -251,7 +257,7 @@ def eval_pairwise(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 def eval_lm_eval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     template = check_template(cfg.model, cfg.generation.allow_template_mismatch)
-    out = run_lm_eval(cfg.model, cfg.lm_eval, cfg.limit, cfg.seed)
+    out = run_lm_eval(cfg.model, cfg.lm_eval, cfg.limit, cfg.seed, workdir=run.path)
     write_jsonl(run.file("samples.jsonl"), out.pop("samples"))
     run.manifest["template_check"] = template
     run.add_counts(**{f"samples.{k}": v for k, v in out["n_samples"].items()})
@@ -263,11 +269,27 @@ def eval_seqeval_v(cfg: EvalConfig, run: Run) -> dict[str, Any]:
     return run_task(cfg, run)
 
 
+def eval_xquad(cfg: EvalConfig, run: Run) -> dict[str, Any]:
+    """XQuAD from local files in the SIT reference layout, base and translate-then-answer modes, by language."""
+    from seqit.eval.multilingual import run_xquad
+
+    return run_xquad(cfg, run)
+
+
+def eval_mgsm(cfg: EvalConfig, run: Run) -> dict[str, Any]:
+    """MGSM from local files in the reference layout (mgsm_<lang>.tsv), cot-en and trans-cot modes, by language."""
+    from seqit.eval.multilingual import run_mgsm
+
+    return run_mgsm(cfg, run)
+
+
 TASKS: dict[str, Callable[[EvalConfig, Run], dict[str, Any]]] = {
     "seqeval": eval_seqeval,
     "pairwise": eval_pairwise,
     "lm_eval": eval_lm_eval,
     "seqeval_v": eval_seqeval_v,
+    "xquad": eval_xquad,
+    "mgsm": eval_mgsm,
 }
 JUDGED = ("seqeval", "pairwise")
 

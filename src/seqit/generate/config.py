@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from seqit.generate.selfseq.pipeline import SelfSeqSettings
+from seqit.phases.decontam import DecontamConfig
 from seqit.teachers import TeacherConfig
 
 
@@ -85,6 +86,7 @@ class GenerateConfig:
     seed: int = 0
     limit: int | None = None
     max_inflight_seeds: int | None = None  # default: 2 x teacher.max_concurrency
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)  # eval-prompt overlap check (docs/eval.md)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:

@@ -125,6 +125,7 @@ def finalize(
     """Sort outputs into seed order (byte-identical reruns), write the mix and the manifest counts."""
     key = lambda r: (order.get(_seed_of(r) or "", -1), r.get("id") or "", (r.get("detail") or {}).get("round", 0))  # noqa: E731
     rows = {name: sorted(read_jsonl(run.file(name)), key=key) for name in OUTPUTS}
+    contam = _decontaminate(cfg, run, rows)
     for name, rs in rows.items():
         write_jsonl(run.file(name), rs)
     done = list(read_jsonl(run.file("done.jsonl")))
@@ -150,11 +151,44 @@ def finalize(
         "sit_dropped": sum(1 for d in done if not d["sit"] and not d.get("kept")),
         "it_dropped": sum(1 for d in done if not d["it"]),
         "rejects_rows": len(rows["rejects.jsonl"]),
+        **contam,
     }
-    sit_side = counts["sit_records"] + counts["sit_dropped"] + counts["kept_unconverted"]
+    sit_side = counts["sit_records"] + counts["sit_dropped"] + counts["kept_unconverted"] + contam.get("decontam_dropped_sit", 0)
     counts["balanced"] = (
         counts["seeds"] + read_rejects + limited == rows_in
         and counts["finished"] + counts["pending"] == counts["seeds"]
         and sit_side == counts["finished"]
     )
     run.finish(counts=counts)
+
+
+def _decontaminate(cfg: GenerateConfig, run: Run, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """cfg.decontam: check sit/it prompts against eval prompts; tag meta.contamination (report) or move the
+    record to rejects.jsonl with the eval id (drop; counted from the rejects, so a resumed run still balances)."""
+    from seqit.phases.decontam import find_matches, hit_reason, open_index, prompt_text, summarize
+    from seqit.runs import reject_row
+
+    dc = cfg.decontam
+    index = open_index(dc)
+    if index is None:
+        return {}
+    matches = []
+    checked = sum(len(rows[n]) for n in ("sit.jsonl", "it.jsonl"))
+    for name in ("sit.jsonl", "it.jsonl"):
+        hits = find_matches(index, [(str(r.get("id")), prompt_text(r.get("messages") or [])) for r in rows[name]],
+                            dc.min_overlap)
+        matches += [(rid, m) for _, rid, m in hits]
+        by_pos = {pos: m for pos, _, m in hits}
+        if dc.action == "drop":
+            rows["rejects.jsonl"] += [  # a reject's id is its seed's (the resume rule keeps rejects of finished seeds)
+                reject_row(_seed_of(rows[name][p]) or rows[name][p].get("id"), "decontam", hit_reason(m), file=name,
+                           row=rows[name][p], eval_id=m.eval_id, record_id=rows[name][p].get("id"))
+                for p, m in by_pos.items()]
+            rows[name] = [r for i, r in enumerate(rows[name]) if i not in by_pos]
+        else:
+            for p, m in by_pos.items():
+                rows[name][p].setdefault("meta", {})["contamination"] = m.to_json()
+    run.manifest["decontam"] = summarize(dc, index, matches, checked)
+    dropped = Counter(r.get("file") for r in rows["rejects.jsonl"] if r.get("stage") == "decontam")
+    return {"decontam_hits": len(matches), "decontam_dropped_sit": dropped["sit.jsonl"],
+            "decontam_dropped_it": dropped["it.jsonl"]}

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from seqit.errors import DataError
 from seqit.jsonl import write_jsonl
+from seqit.phases.decontam import DecontamConfig
 from seqit.phases.dedup import find_duplicates
 from seqit.phases.difficulty import TOKEN_ESTIMATE
 from seqit.phases.stats import describe_phase, plot_histogram, score_methods, token_counter
@@ -65,6 +66,7 @@ class SplitConfig:
     missing_depth: int | None = None  # depth strategy: depth assumed when meta.depth is absent; null = reject
     min_output_chars: int = 1  # outputs shorter than this (after stripping) are dropped
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)  # eval-prompt overlap check (docs/eval.md)
     tokenizer: str | None = None  # local HF tokenizer dir for token stats; null = regex estimate
     histogram: bool = True
     limit: int | None = None  # split only the first N rows (--limit)
@@ -188,6 +190,7 @@ class Filtered:
     kept: list[Record]
     rejects: list[dict[str, Any]]
     counts: dict[str, int]
+    decontam: dict[str, Any] | None = None  # the manifest's decontam summary when the check ran
 
 
 def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficulty") -> str:
@@ -197,7 +200,7 @@ def needed_value(strategy: Strategy, control_of: str, score_key: str = "difficul
 
 
 def filter_records(records: list[Record], need: str, *, min_output_chars: int = 1, missing_depth: int | None = None,
-                   dedup: DedupConfig | None = None) -> Filtered:
+                   dedup: DedupConfig | None = None, decontam: DecontamConfig | None = None) -> Filtered:
     """Drop empty outputs, rows without the `need`ed value (a meta score key, or 'depth'), then exact and near
     duplicates (counted)."""
     kept: list[Record] = []
@@ -224,7 +227,31 @@ def filter_records(records: list[Record], need: str, *, min_output_chars: int = 
             rejects.append(reject_row(kept[x.index].id, "dedup", why, row=kept[x.index].to_json(),
                                       duplicate_of=kept[x.of].id))
         kept = [r for i, r in enumerate(kept) if i not in drop]
-    return Filtered(kept, rejects, counts)
+    summary = None
+    if decontam is not None and decontam.sources:
+        kept, summary = _decontaminate(kept, decontam, rejects, counts)
+    return Filtered(kept, rejects, counts, summary)
+
+
+def _decontaminate(kept: list[Record], dc: DecontamConfig, rejects: list[dict[str, Any]],
+                   counts: dict[str, int]) -> tuple[list[Record], dict[str, Any]]:
+    """Check prompts against the eval sets: tag meta.contamination (report) or reject the record (drop)."""
+    from seqit.phases.decontam import find_matches, hit_reason, open_index, prompt_text, summarize
+
+    index = open_index(dc)
+    assert index is not None
+    checked = len(kept)
+    hits = find_matches(index, [(r.id, prompt_text(r.prompt_messages)) for r in kept], dc.min_overlap)
+    counts["contaminated"] = len(hits)
+    by_pos = {pos: m for pos, _, m in hits}
+    if dc.action == "drop":
+        rejects += [reject_row(kept[p].id, "decontam", hit_reason(m), row=kept[p].to_json(), eval_id=m.eval_id)
+                    for p, m in by_pos.items()]
+        kept = [r for i, r in enumerate(kept) if i not in by_pos]
+    else:
+        kept = [Record(r.id, r.messages, {**r.meta, "contamination": by_pos[i].to_json()}) if i in by_pos else r
+                for i, r in enumerate(kept)]
+    return kept, summarize(dc, index, [(rid, m) for _, rid, m in hits], checked)
 
 
 def _unusable(r: Record, need: str, min_output_chars: int, missing_depth: int | None) -> str | None:
@@ -312,7 +339,8 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
     """Filter, dedup and split `cfg.data`; returns the run dir (nothing is written when dry_run)."""
     records, read_rejects, rows_in = _read(cfg)
     filtered = filter_records(records, needed_value(cfg.strategy, cfg.control_of, cfg.score_key),
-                              min_output_chars=cfg.min_output_chars, missing_depth=cfg.missing_depth, dedup=cfg.dedup)
+                              min_output_chars=cfg.min_output_chars, missing_depth=cfg.missing_depth, dedup=cfg.dedup,
+                              decontam=cfg.decontam)
     if not filtered.kept:
         raise DataError(f"{cfg.data}: no records left to split after filtering ({filtered.counts})")
     a = assign(filtered.kept, cfg)
@@ -352,6 +380,7 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         histogram=hist,
         duplicates=[{"id": r["id"], "duplicate_of": r["detail"]["duplicate_of"], "reason": r["reason"]}
                     for r in filtered.rejects if r.get("stage") == "dedup"][:MANIFEST_DUPLICATES],
+        **({"decontam": filtered.decontam} if filtered.decontam else {}),
     )
     return run.path
 

@@ -137,6 +137,9 @@ def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
     depth = _plot_by_depth([r for r in evals if (r.results.get("metrics") or {}).get("by_iteration")])
     if depth:
         out.append("<h2>Sequence following by depth</h2>" + depth)
+    horizon = _plot_horizon([r for r in evals if isinstance((r.results.get("horizon") or {}).get("overall"), dict)])
+    if horizon:
+        out.append("<h2>Horizon: share of chains still right after k steps</h2>" + horizon)
     bars = _plot_win_rates([r for r in evals if r.results.get("task") == "pairwise"])
     if bars:
         out.append("<h2>Pairwise win rates (95% CI)</h2>" + bars)
@@ -539,4 +542,42 @@ def _plot_arms(arms: dict[str, Any], metrics: list[str]) -> str:
         ax.bar([j + i * width for j in range(len(metrics))], ys, width=width, label=arm)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, rotation=20, ha="right", fontsize="small")
     ax.legend(fontsize="small")
+    return _img(fig)
+
+
+def _plot_horizon(runs: list[RunInfo]) -> str:
+    """SeqEval-V horizon: survival by step per run (and per rendering), step accuracy p and H0.5 in the
+    legend; beside it the self-conditioning probe (step k+1 accuracy, clean vs injected context)."""
+    curves, probes = [], []
+    for r in runs:
+        h = r.results["horizon"]
+        renderings = r.results.get("renderings") or {}
+        named = [(name, v.get("horizon")) for name, v in renderings.items()] if renderings else [("", h)]
+        for name, hz in named:
+            surv = ((hz or {}).get("overall") or {}).get("survival") or {}
+            pts = sorted((int(k), v) for k, v in surv.items() if k.isdigit() and is_num(v))
+            if pts:
+                o = hz["overall"]
+                h50 = "inf" if o.get("h50_unbounded") else o.get("h50")
+                curves.append((f"{r.name} {name}".strip() + f" (p={o.get('step_acc')}, H0.5={h50})", pts))
+        for k, v in sorted(((h.get("self_conditioning") or {}).get("by_k") or {}).items(), key=lambda kv: int(kv[0])):
+            if is_num(v.get("clean_acc")) and is_num(v.get("injected_acc")):
+                probes.append((f"{r.name} k={k}", v["clean_acc"], v["injected_acc"]))
+    if not curves:
+        return ""
+    fig = _figure(9.6 if probes else 6.4, 3.4)
+    ax = fig.add_subplot(1, 2 if probes else 1, 1)
+    for label, pts in curves:
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+    ax.set(xlabel="steps k", ylabel="chains with steps 1..k right", ylim=(0, 1.05))
+    ax.set_xticks(sorted({p[0] for _, pts in curves for p in pts}))
+    ax.legend(fontsize="small")
+    if probes:
+        bx = fig.add_subplot(1, 2, 2)
+        xs = list(range(len(probes)))
+        bx.bar([x - 0.2 for x in xs], [p[1] for p in probes], width=0.4, label="clean context")
+        bx.bar([x + 0.2 for x in xs], [p[2] for p in probes], width=0.4, label="wrong step k injected")
+        bx.set_xticks(xs, [p[0] for p in probes], fontsize="small")
+        bx.set(ylabel="step k+1 accuracy", ylim=(0, 1.05), title="self-conditioning")
+        bx.legend(fontsize="small")
     return _img(fig)
