@@ -7,7 +7,7 @@ EXTRAS ?= train,eval,dev
 PY := $(VENV)/bin/python
 OUT ?= runs/quickstart
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install browser lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,16 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/seqit quickstart --out $(OUT)
 
+# The report pages are checked in headless Chromium: Debian's package is installed when missing and we may
+# (CI runs as root); elsewhere the render tests skip and say how to install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ; } || \
+	  echo "note: chromium is not installed; the report render tests will skip (apt-get install -y chromium)"
+
 # One OpenMP thread per process unless you say otherwise: the suite's models are tiny and several
 # tests run 2-3 processes at once, so more threads only oversubscribe the cores.
-test: install
+test: install browser
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -p no:cacheprovider
 
 lint: install
