@@ -43,6 +43,10 @@ def run_generate(cfg: GenerateConfig, argv: list[str] | None = None, progress: b
 
     if cfg.method == "caption":
         return gen_tasks.run_caption(cfg, argv)
+    if cfg.method == "microworld":
+        from seqit.generate.microworld import run_microworld
+
+        return run_microworld(cfg, argv)
     if cfg.method == "selfseq" or gen_tasks.needs_teacher(cfg):
         preflight(cfg.teacher)  # a missing key or package fails here, before the run dir is made
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
@@ -265,6 +269,10 @@ def plan_generate(cfg: GenerateConfig, max_prompts: int = 6) -> Plan:
 
     if cfg.method == "caption":
         return gen_tasks.plan_caption(cfg)
+    if cfg.method == "microworld":
+        from seqit.generate.microworld import plan_microworld
+
+        return plan_microworld(cfg)
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
     records = loaded.records[: cfg.limit] if cfg.limit else loaded.records
     if not records:
