@@ -34,7 +34,7 @@ from seqit.chains.sampling import (
     sample_chains,
 )
 from seqit.chains.scoring import score_chain
-from seqit.chains.steps import TEXT, STEP_TYPES, StepError
+from seqit.chains.steps import STEP_TYPES, TEXT, StepError
 from seqit.errors import ConfigError
 from seqit.jsonl import write_jsonl
 from seqit.runs import start_run
