@@ -45,7 +45,8 @@ def run_report(run_dirs: list[str | Path], out: str | Path | None = None) -> Pat
     for run in runs:
         sections.append(_run_section(run))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(page("seqit report", "\n".join(sections)), encoding="utf-8")
+    title = "seqit quickstart: IT vs SIT on the micro-world" if [r.kinds for r in runs] == [["quickstart"]] else "seqit report"
+    out_path.write_text(page(title, "\n".join(sections)), encoding="utf-8")
     log.info("wrote %s", out_path)
     return out_path
 
@@ -284,6 +285,10 @@ def _phase_number(stem: str) -> int:
 
 
 def _quickstart_section(run: RunInfo) -> str:
+    from seqit.report.quickstart import is_full_quickstart, quickstart_section
+
+    if is_full_quickstart(run.path, run.results):  # a `seqit quickstart` dir: the full result page
+        return quickstart_section(run.path, run.manifest, run.results)
     arms = run.results.get("arms") or {}
     metrics = sorted({k for a in arms.values() if isinstance(a, dict) for k, v in a.items() if is_num(v)})
     rows = [[arm] + [fmt(vals.get(m)) for m in metrics] for arm, vals in arms.items() if isinstance(vals, dict)]
