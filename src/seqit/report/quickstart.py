@@ -94,12 +94,17 @@ def _train_table(arms: dict[str, Any]) -> str:
 
 
 def _timings(results: dict[str, Any]) -> str:
-    groups: dict[str, float] = {}
+    groups: dict[str, list[float]] = {}
+    cpu = results.get("stage_cpu_seconds") or {}
     for name, s in (results.get("stage_seconds") or {}).items():
         key = "eval (" + name.split("-")[1] + ")" if name.startswith("eval-") else name
-        groups[key] = groups.get(key, 0.0) + float(s)
-    rows = [[k, f"{v:.1f}"] for k, v in groups.items()]
-    return table(["stage", "seconds"], rows)
+        g = groups.setdefault(key, [0.0, 0.0])
+        g[0] += float(s)
+        g[1] += float(cpu.get(name, 0.0))
+    rows = [[k, f"{w:.1f}", f"{c:.1f}"] for k, (w, c) in groups.items()]
+    rows.append(["total", f"{sum(g[0] for g in groups.values()):.1f}", f"{sum(g[1] for g in groups.values()):.1f}"])
+    return (table(["stage", "wall seconds", "CPU seconds (all threads)"], rows)
+            + "<p>On a shared machine wall time includes waiting for other jobs; CPU time does not.</p>")
 
 
 # ---- plots ----------------------------------------------------------------------------------------------
