@@ -17,9 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seqit.generate.microworld import micro_words
+from seqit.generate.microworld import (  # re-exported: the micro-world's ops live with its generate method
+    EXTRA_MICRO_OPS,
+    MICRO_OPS,
+    MICRO_PHRASES,
+    MICRO_TEMPLATES,
+    chain_messages,
+    micro_words,
+)
 from seqit.tinymodels import SPECIAL_TOKENS, TINY_CHAT_TEMPLATE
 
+__all__ = ["CHAR_ALPHABET", "EXTRA_MICRO_OPS", "MICRO_OPS", "MICRO_PHRASES", "MICRO_TEMPLATES", "build_micro_tokenizer",
+           "chain_messages", "main", "save_micro_model"]
 TITLE_WORD = r" ?[A-Z][a-z]+"
 CHAR_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " \n"
 
