@@ -60,7 +60,7 @@ class QuickstartConfig:
     intermediate_size: int = 512
     num_layers: int = 2
     num_heads: int = 4
-    steps: int = 3000  # optimizer steps per arm (examples per arm = steps x batch_size)
+    steps: int = 1500  # optimizer steps per arm (examples per arm = steps x batch_size); 3000: see docs/chains.md
     batch_size: int = 32
     lr: float = 1e-3
     warmup: int = 30  # steps

@@ -140,8 +140,8 @@ def _headline_plot(arms: dict[str, Any]) -> str:
         xs = [j - 0.4 + width * (i + 0.5) for j in range(len(SPLITS))]
         ax.bar(xs, ys, width=width * 0.95, yerr=[[e[0] for e in errs], [e[1] for e in errs]], capsize=3,
                color=COLORS[i % len(COLORS)], label=ARM_LABELS.get(arm, arm))
-        for x, y in zip(xs, ys, strict=True):
-            ax.text(x, y + 0.02, f"{y:.2f}", ha="center", va="bottom", fontsize=7)
+        for x, y, e in zip(xs, ys, errs, strict=True):
+            ax.text(x, y + e[1] + 0.015, f"{y:.2f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(SPLITS)), [SPLIT_LABELS[s].replace(" starting", "\nstarting").replace(" than", "\nthan")
                                        for s in SPLITS], fontsize=8)
     ax.set(ylim=(0, 1.12), ylabel="chain accuracy (every step right)", xlabel="held-out evaluation split")
@@ -172,7 +172,7 @@ def _length_plot(arms: dict[str, Any], results: dict[str, Any]) -> str:
         if longest:
             ax.axvline(longest + 0.5, color="grey", linestyle="--", linewidth=1)
             ax.text(longest + 0.55, 0.95, "untrained\nlength", fontsize=7, color="grey", va="top")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, loc="lower left")
     return (_img(fig, "accuracy by chain length per arm")
             + "<p>Chains of trained step pairs (single-step, seen and longer splits).</p>")
 
@@ -196,6 +196,15 @@ def _first_failure_plot(arms: dict[str, Any]) -> str:
     axes[0].set_ylabel("share of chains")
     axes[0].legend(fontsize=7)
     return _img(fig, "first-failure position per arm")
+
+
+def _smooth(ys: list[float], window: int = 25) -> list[float]:
+    """Trailing mean over `window` steps (the raw per-step loss is drawn faintly underneath)."""
+    out, total = [], 0.0
+    for i, y in enumerate(ys):
+        total += y - (ys[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
 
 
 def _plain(v: float, _pos: Any = None) -> str:
@@ -223,14 +232,15 @@ def _loss_plot(path: Path, arms: dict[str, Any]) -> str:
         for r in rows:
             phases.setdefault(str(r.get("phase", "all")), []).append((r["step"], r["loss"]))
         for j, (phase, pts) in enumerate(phases.items()):
-            ax.plot([p[0] for p in pts], [max(p[1], 1e-5) for p in pts], linewidth=0.8,
-                    color=COLORS[j % len(COLORS)], label=phase)
+            xs, ys = [p[0] for p in pts], [max(p[1], 1e-5) for p in pts]
+            ax.plot(xs, ys, linewidth=0.5, alpha=0.3, color=COLORS[j % len(COLORS)])
+            ax.plot(xs, _smooth(ys), linewidth=1.4, color=COLORS[j % len(COLORS)], label=phase)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(_plain)
         ax.yaxis.set_minor_formatter(_plain_minor)
         ax.set_title(ARM_LABELS.get(arm, arm), fontsize=9)
         ax.set(xlabel="optimizer step", ylabel="training loss (log)")
-        ax.legend(fontsize=7, title="phase", title_fontsize=7)
+        ax.legend(fontsize=7, title="phase (line: mean of 25 steps)", title_fontsize=7)
     for ax in axes[len(curves):]:
         ax.set_visible(False)
     return _img(fig, "training loss by phase per arm")
