@@ -2,12 +2,13 @@
 loop the quickstart used before (kept here, only as the baseline), on the same micro-world data,
 model and batch size, measured side by side in one process.
 
-    PYTHONPATH=src python benchmarks/quickstart_train.py [--steps 300] [--batch 32] [--threads 1]
+    PYTHONPATH=src python benchmarks/quickstart_train.py [--steps 300] [--batch 32] [--threads 1] [--repeats 2]
 
 Both train a fresh copy of the same random tiny Llama for `--steps` optimizer steps of `--batch`
 examples from one `seqit generate` (method microworld) run. Reported: seconds per step (steady
 state: the training loop only) and wall seconds of the whole call (seqit train also encodes,
 writes preflight, checkpoints and exports the model), and ratio = old / new (>= 1: not slower).
+Pairs run in ABBA order (old, new, new, old) so that load from other jobs hits both sides alike.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--attn", default="sdpa", help="seqit train model.attn_implementation (sdpa, eager, seqit_varlen)")
+    ap.add_argument("--repeats", type=int, default=2, help="old/new pairs, run in ABBA order")
     a = ap.parse_args()
 
     import torch
@@ -132,40 +134,49 @@ def main() -> int:
 
     torch.set_num_threads(a.threads)
     cfg = QuickstartConfig(steps=a.steps, batch_size=a.batch, warmup=min(30, a.steps // 10), arms=("sit",))
+    skip = min(10, a.steps // 10)  # warm-up steps excluded from the steady state
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         confs = stage_configs(out, cfg)
         confs["train-sit"]["model"]["attn_implementation"] = a.attn
-        for name in ("generate", "train-sit"):
-            (out / f"{name}.yaml").write_text(yaml.safe_dump(confs[name]), encoding="utf-8")
+        (out / "generate.yaml").write_text(yaml.safe_dump(confs["generate"]), encoding="utf-8")
         run_generate(load_config(GenerateConfig, out / "generate.yaml"), progress=False)
         model_dir = save_micro_model(out / "model", cfg.hidden_size, cfg.intermediate_size, cfg.num_layers,
                                      cfg.num_heads, cfg.seed)
         records = [r["messages"] for r in read_jsonl(out / "generate" / "sit.jsonl")]
 
-        # old loop
-        t0 = time.perf_counter()
-        tok = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-        batches = old_batches(old_encode(tok, records), a.batch, a.steps, random.Random(0))
-        old_times = old_train(model, batches, cfg.lr, cfg.warmup, tok.pad_token_id)
-        old_wall = time.perf_counter() - t0
+        def old() -> tuple[float, float]:
+            t0 = time.perf_counter()
+            tok = AutoTokenizer.from_pretrained(model_dir)
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+            batches = old_batches(old_encode(tok, records), a.batch, a.steps, random.Random(0))
+            times = old_train(model, batches, cfg.lr, cfg.warmup, tok.pad_token_id)
+            return sum(times[skip:]) / len(times[skip:]), time.perf_counter() - t0
 
-        # seqit train, exactly as the quickstart configures it
-        t0 = time.perf_counter()
-        run_train(load_config(TrainConfig, out / "train-sit.yaml"))
-        new_wall = time.perf_counter() - t0
-        rows = list(read_jsonl(out / "train-sit" / "metrics.jsonl"))
-        new_times = [r["tokens"] / r["tokens_per_s"] for r in rows]
-    skip = min(10, a.steps // 10)  # warm-up steps excluded from the steady state
-    old_step = sum(old_times[skip:]) / len(old_times[skip:])
-    new_step = sum(new_times[skip:]) / len(new_times[skip:])
+        def new(k: int) -> tuple[float, float]:  # seqit train, exactly as the quickstart configures it
+            conf = {**confs["train-sit"], "out_dir": str(out / f"train-{k}")}  # a fresh dir: no resume
+            (out / "train.yaml").write_text(yaml.safe_dump(conf), encoding="utf-8")
+            t0 = time.perf_counter()
+            run_train(load_config(TrainConfig, out / "train.yaml"))
+            wall = time.perf_counter() - t0
+            times = [r["tokens"] / r["tokens_per_s"] for r in read_jsonl(out / f"train-{k}" / "metrics.jsonl")]
+            return sum(times[skip:]) / len(times[skip:]), wall
+
+        # ABBA order (old, new, new, old, ...): a load change on the shared machine hits both sides alike
+        olds, news = [], []
+        for r in range(a.repeats):
+            pair = [("old", old), ("new", lambda r=r: new(r))]
+            for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+                (olds if name == "old" else news).append(fn())
+    old_step, old_wall = (sum(x[i] for x in olds) / len(olds) for i in (0, 1))
+    new_step, new_wall = (sum(x[i] for x in news) / len(news) for i in (0, 1))
     report = {
-        "steps": a.steps, "batch": a.batch, "threads": a.threads, "attn": a.attn,
+        "steps": a.steps, "batch": a.batch, "threads": a.threads, "attn": a.attn, "repeats": a.repeats,
         "old_loop_s_per_step": round(old_step, 5), "seqit_train_s_per_step": round(new_step, 5),
         "ratio_per_step_old_over_new": round(old_step / new_step, 3),
         "old_loop_wall_s": round(old_wall, 2), "seqit_train_wall_s": round(new_wall, 2),
         "ratio_wall_old_over_new": round(old_wall / new_wall, 3),
+        "per_repeat_step_ratios": [round(o[0] / n[0], 3) for o, n in zip(olds, news, strict=True)],
     }
     print(json.dumps(report, indent=1))
     return 0
