@@ -165,22 +165,28 @@ def quickstart(
     size: Annotated[str, typer.Option("--size", help="full (the demo, a few minutes) or fast (seconds, for tests).")] = "full",
     fast: Annotated[bool, typer.Option("--fast", help="Same as --size fast.")] = False,
 ) -> None:
-    """The whole SIT loop on CPU in minutes: train IT and SIT tiny models on the micro-world, compare them."""
-    from seqit.quickstart.details import results_rows
-    from seqit.quickstart.run import load_results, resolve_size, run_quickstart
+    """The whole SIT loop on CPU in minutes, as the real stages: generate, split, train, eval, report (see recipe.sh)."""
+    from seqit.quickstart.run import SMOKE_NOTE, load_results, resolve_size, results_rows, run_quickstart
 
     cfg = resolve_size("fast" if fast else size, overrides or [])
-    console.print(f"quickstart ({'fast' if fast else size}): arms {', '.join(cfg.arms)}, {cfg.steps} steps each -> {out}")
+    console.print(f"quickstart ({'fast' if fast else size}): arms {', '.join(cfg.arms)}, {cfg.steps} steps x "
+                  f"{cfg.batch_size} examples each -> {out}")
+    if cfg.smoke:
+        console.print(f"[bold yellow]{SMOKE_NOTE}[/bold yellow]")
     run_dir = run_quickstart(out, cfg, show_progress=True)
     results = load_results(run_dir)
-    table = Table(title="micro-world: held-out evaluation", show_header=True, header_style="bold")
+    title = "micro-world: held-out evaluation" + (" (SMOKE RUN: numbers mean nothing)" if cfg.smoke else "")
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     for arm in results["arms"]:
         table.add_column(arm, justify="right")
     for row in results_rows(results):
         table.add_row(*row)
     console.print(table)
-    console.print(f"total {results['seconds']} s; report: {run_dir / 'report.html'} (details: {run_dir / 'details.html'})")
+    if cfg.smoke:
+        console.print(f"[bold yellow]{SMOKE_NOTE}[/bold yellow]")
+    console.print(f"total {results['seconds']} s; report: {run_dir / 'report.html'}; rerun by hand: {run_dir / 'recipe.sh'}",
+                  markup=False)
 
 
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted config overrides, e.g. judge.max_concurrency=32.")]

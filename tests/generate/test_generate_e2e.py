@@ -255,7 +255,7 @@ def test_missing_api_key_is_a_clear_error(tmp_path, sample_path, capsys):
 def test_shipped_configs_load_and_start_with_their_command(path):
     cfg = load_config(GenerateConfig, path)
     assert path.read_text().startswith(f"# seqit generate configs/generate/{path.name}")
-    assert cfg.method in ("selfseq", "taskdriven", "caption")
+    assert cfg.method in ("selfseq", "taskdriven", "caption", "microworld")
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,17 @@
-"""Micro-world pieces: the tokenizer, the loss mask, batching and the schedule."""
+"""Micro-world model side: the tokenizer, the saved base model, and the product encoder's loss mask on it."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from seqit.chains.sampling import Chain, letters_sampler, sample_chains
 from seqit.chains.steps import Step
-from seqit.quickstart.microworld import (
-    EXTRA_MICRO_OPS,
-    MICRO_OPS,
-    MICRO_PHRASES,
-    build_micro_tokenizer,
-    chain_messages,
-    encode_messages,
-    lr_at,
-    make_batches,
-)
+from seqit.generate.microworld import EXTRA_MICRO_OPS, MICRO_OPS, MICRO_PHRASES, chain_messages
+from seqit.quickstart.microworld import build_micro_tokenizer, main, save_micro_model
+from seqit.train.encode import encode_messages
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +31,29 @@ def test_title_words_are_single_tokens_and_values_are_characters(tok):
 
 def test_every_micro_op_has_three_phrasings_and_no_unknown_tokens(tok):
     assert all(len(set(MICRO_PHRASES[op])) >= 3 for op in MICRO_OPS + EXTRA_MICRO_OPS)
-    chains = sample_chains(random.Random(0), 200, MICRO_OPS, (1, 2, 3), letters_sampler(3, 6))
-    for e in encode_messages(tok, [chain_messages(c) for c in chains]):
-        assert tok.unk_token_id not in e.input_ids
+    chains = sample_chains(random.Random(0), 100, MICRO_OPS, (1, 2, 3), letters_sampler(3, 6))
+    for c in chains:
+        ids = tok.apply_chat_template(chain_messages(c), tokenize=True)
+        ids = ids["input_ids"] if isinstance(ids, dict) else ids
+        assert tok.unk_token_id not in ids
 
 
-def test_loss_mask_covers_exactly_the_answer_and_its_end_token(tok):
+def test_seqit_train_encoder_trains_exactly_the_answer_and_its_end_token(tok):
     chain = Chain("abc", (Step("reverse_text"), Step("uppercase")), (0, 0), 0)
-    (e,) = encode_messages(tok, [chain_messages(chain)])
-    trained = [i for i, lab in zip(e.input_ids, e.labels, strict=True) if lab != -100]
+    ex = encode_messages(tok, chain_messages(chain), 256, ["<|end|>"])
+    trained = [i for i, t in zip(ex.input_ids, ex.trained, strict=True) if t]
     assert tok.decode(trained) == "Step 1: cba\nStep 2: CBA<|end|>"
-    assert e.input_ids[-1] == tok.eos_token_id
 
 
-@pytest.mark.parametrize("ordered", [False, True])
-def test_make_batches_gives_exactly_the_requested_steps(tok, ordered):
-    chains = sample_chains(random.Random(0), 50, MICRO_OPS, (1, 2), letters_sampler(3, 6))
-    enc = encode_messages(tok, [chain_messages(c) for c in chains])
-    batches = make_batches(enc, 8, 20, random.Random(0), ordered=ordered)
-    assert len(batches) == 20 and all(1 <= len(b) <= 8 for b in batches)
-    if ordered:  # the curriculum order is kept
-        assert [e for b in batches[:6] for e in b][:48] == enc[:48]
+def test_save_micro_model_writes_a_loadable_model_dir(tmp_path, capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-
-@pytest.mark.parametrize("step,expected", [(0, 0.1), (9, 1.0), (10, 1.0), (100, 0.1)])
-def test_lr_warms_up_then_decays_to_a_tenth(step, expected):
-    assert lr_at(step, 100, 1.0, 10) == pytest.approx(expected, abs=1e-3)
+    assert main([str(tmp_path / "m"), "--hidden-size", "16", "--intermediate-size", "32", "--layers", "1",
+                 "--heads", "2"]) == 0
+    shape = json.loads((tmp_path / "m" / "micro_model.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    assert model.config.hidden_size == 16 and shape["parameters"] == sum(p.numel() for p in model.parameters())
+    assert AutoTokenizer.from_pretrained(tmp_path / "m").decode([5]) == build_micro_tokenizer().decode([5])
+    a = save_micro_model(tmp_path / "a", 16, 32, 1, 2, seed=0)
+    b = save_micro_model(tmp_path / "b", 16, 32, 1, 2, seed=0)
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()

@@ -1,95 +1,140 @@
-"""The shortened quickstart: real tiny models trained and decoded; every metric is recomputed from
-the written samples (the fast budget is too small for accuracy itself to be meaningful)."""
+"""`seqit quickstart --fast`: the real stages (generate, split, train, eval, report) composed in one dir.
+The fast size is a smoke run: every metric is recomputed from the written samples instead of being
+judged on its value."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from seqit.chains.sampling import Chain
-from seqit.chains.scoring import aggregate, score_chain
+from seqit.chains.seqeval_v import load_benchmark, score_outputs
 from seqit.cli import main
+from seqit.config import load_config
 from seqit.errors import ConfigError
 from seqit.jsonl import read_jsonl
-from seqit.quickstart.run import SIZES, build_eval_sets, build_train_chains, resolve_size
+from seqit.quickstart.run import ARMS, EVAL_SPLITS, SIZES, resolve_size
+
+SRC = Path(__file__).parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory):
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("qs") / "run"
-    rc = main(["quickstart", "--fast", "--out", str(out)])
-    assert rc == 0
-    return out
+    buf = io.StringIO()  # the CLI console writes to whatever sys.stdout is at the time
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["quickstart", "--fast", "--out", str(out)]) == 0
+    return out, buf.getvalue()
 
 
-@pytest.mark.slow
-def test_fast_quickstart_writes_results_report_and_samples(fast_run):
-    results = json.loads((fast_run / "results.json").read_text())
-    assert set(results["arms"]) == {"it", "sit"}
-    for arm in ("it", "sit"):
-        r = results["arms"][arm]
-        for key in ("single_acc", "chain_acc_seen", "chain_acc_unseen", "step_acc_seen", "step_acc_unseen"):
-            assert 0.0 <= r[key] <= 1.0
-        assert r["train"]["steps"] == SIZES["fast"].steps
-    assert "chain_acc_seen" in (fast_run / "report.html").read_text()
-    details = (fast_run / "details.html").read_text()
-    assert "<table>" in details and "first failure" in details
-    assert json.loads((fast_run / "manifest.json").read_text())["status"] == "finished"
+def manifest(path: Path) -> dict:
+    return json.loads((path / "manifest.json").read_text())
 
 
-@pytest.mark.slow
-def test_fast_quickstart_metrics_are_recomputed_exactly_from_the_samples(fast_run):
-    results = json.loads((fast_run / "results.json").read_text())
+def test_fast_run_says_it_is_a_smoke_run(fast_run):
+    out, console = fast_run
+    assert console.count("SMOKE RUN") >= 2 and "numbers mean nothing" in console
+    assert "one step longer: chain accuracy" in console and str(out / "recipe.sh") in console
+    assert json.loads((out / "results.json").read_text())["smoke"] is True
+
+
+def test_every_stage_has_its_own_finished_run_dir(fast_run):
+    out, _ = fast_run
+    assert manifest(out)["status"] == "finished" and manifest(out)["command"] == "quickstart"
+    dirs = {"generate": "generate", "split": "split", "curriculum": "quickstart.curriculum"}
+    dirs.update({f"train-{a}": "train" for a in ARMS})
+    dirs.update({f"eval/{a}-{s}": "eval" for a in ARMS for s in EVAL_SPLITS})
+    for d, command in dirs.items():
+        m = manifest(out / d)
+        assert (m["status"], m["command"]) == ("finished", command), d
+    assert manifest(out / "split")["config"]["strategy"] == "depth"
+    assert (out / "train-sit" / "model" / "model.safetensors").exists()
+
+
+def test_recipe_runs_the_same_stages_as_plain_commands_from_strict_configs(fast_run):
+    from seqit.eval.run import EvalConfig
+    from seqit.generate.run import GenerateConfig
+    from seqit.phases.split import SplitConfig
+    from seqit.train import TrainConfig
+
+    out, _ = fast_run
+    recipe = (out / "recipe.sh").read_text()
+    order = [m.group(1) for m in re.finditer(r"^(?:seqit |python -m seqit\.quickstart\.)(\w+)", recipe, re.M)]
+    assert order == ["generate", "split", "curriculum", "microworld", *["train"] * 4, *["eval"] * 16, "report"]
+    classes = {"generate": GenerateConfig, "split": SplitConfig, "train": TrainConfig, "eval": EvalConfig}
+    for path in (out / "configs").glob("*.yaml"):
+        cfg = load_config(classes[path.stem.split("-")[0]], path)  # strict: every key known
+        assert str(out) in str(cfg.out_dir)
+
+
+def test_arms_train_the_same_number_of_examples_and_steps(fast_run):
+    out, _ = fast_run
     cfg = SIZES["fast"]
-    for arm in ("it", "sit"):
-        rows = list(read_jsonl(fast_run / f"samples-{arm}.jsonl"))
-        assert len(rows) == 4 * cfg.eval_n
-        assert any(r["output"].strip() for r in rows)  # the model really produced text
-        by_split: dict[str, list] = {}
-        for r in rows:
-            chain = Chain.from_dict(r["chain"])
-            by_split.setdefault(r["split"], []).append(score_chain(chain, r["output"]))
-        assert aggregate(by_split["single"])["chain_acc"] == results["arms"][arm]["single_acc"]
-        assert aggregate(by_split["seen"])["step_acc"] == results["arms"][arm]["step_acc_seen"]
-        assert aggregate(by_split["unseen"])["chain_acc"] == results["arms"][arm]["chain_acc_unseen"]
+    for arm in ARMS:
+        pre = json.loads((out / f"train-{arm}" / "preflight.json").read_text())
+        assert sum(p["examples"] for p in pre["phases"]) == cfg.examples, arm
+        assert manifest(out / f"train-{arm}")["counts"]["steps"] == cfg.steps, arm
+        losses = [r["loss"] for r in read_jsonl(out / f"train-{arm}" / "metrics.jsonl")]
+        assert sum(losses[-4:]) / 4 < losses[0]  # it learns something even in a smoke run
+    pre = json.loads((out / "train-phased" / "preflight.json").read_text())
+    assert [p["name"] for p in pre["phases"]] == ["phase-1", "phase-2", "phase-3"]
 
 
-@pytest.mark.slow
-def test_fast_quickstart_trains_both_arms_from_the_same_start_and_the_loss_falls(fast_run):
-    for arm in ("it", "sit"):
-        losses = [r["loss"] for r in read_jsonl(fast_run / "train" / arm / "metrics.jsonl")]
-        assert len(losses) == SIZES["fast"].steps
-        assert sum(losses[-10:]) / 10 < 0.6 * losses[0]
-        assert (fast_run / "train" / arm / "model" / "model.safetensors").exists()
-    it_first = next(read_jsonl(fast_run / "train" / "it" / "metrics.jsonl"))["loss"]
-    sit_first = next(read_jsonl(fast_run / "train" / "sit" / "metrics.jsonl"))["loss"]
-    assert abs(it_first - sit_first) < 0.5  # same random initial model: both start near ln(vocab)
+def test_phased_arm_is_a_depth_curriculum_with_replay_and_control_is_its_shuffle(fast_run):
+    out, _ = fast_run
+    phases = [list(read_jsonl(out / "curriculum" / f"phase-{k}.jsonl")) for k in (1, 2, 3)]
+    for k, rows in enumerate(phases, 1):
+        own = [r for r in rows if not r["meta"].get("replayed")]
+        replayed = [r for r in rows if r["meta"].get("replayed")]
+        assert {r["meta"]["depth"] for r in own} == {k}
+        assert all(r["meta"]["depth"] < k for r in replayed) and (bool(replayed) == (k > 1))
+    control = list(read_jsonl(out / "curriculum" / "control.jsonl"))
+    assert Counter(r["id"] for r in control) == Counter(r["id"] for p in phases for r in p)
+    it = list(read_jsonl(out / "generate" / "it.jsonl"))
+    assert {r["meta"]["depth"] for r in it} == {1}
 
 
-def test_it_arm_trains_on_single_steps_and_sit_on_chains_without_heldout_pairs():
-    import random
+def test_results_are_the_eval_runs_recomputed_from_their_samples(fast_run):
+    out, _ = fast_run
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["arms"]) == set(ARMS)
+    for arm in ARMS:
+        for split in EVAL_SPLITS:
+            items = load_benchmark(str(out / "generate" / f"eval-{split}.jsonl"))
+            samples = list(read_jsonl(out / "eval" / f"{arm}-{split}" / "samples.jsonl"))
+            assert len(samples) == SIZES["fast"].eval_n and any((s["output"] or "").strip() for s in samples)
+            again = score_outputs(items, {s["id"]: s["output"] for s in samples if s["output"] is not None})
+            got = results["arms"][arm]["splits"][split]
+            assert got["chain_acc"] == again["metrics"]["overall"]["chain_acc"]
+            assert got["step_acc"] == again["metrics"]["overall"]["step_acc"]
+            lo, hi = got["chain_acc_ci95"]
+            assert lo <= got["chain_acc"] <= hi
+        assert results["arms"][arm]["single_acc"] == results["arms"][arm]["splits"]["single"]["chain_acc"]
 
-    from seqit.chains.sampling import choose_heldout_pairs, has_heldout_pair
-    from seqit.chains.steps import TEXT
-    from seqit.quickstart.microworld import MICRO_OPS
 
-    cfg = resolve_size("fast", ["train_pool=200"])
-    heldout = choose_heldout_pairs(random.Random(cfg.seed), MICRO_OPS, TEXT, cfg.heldout_fraction)
-    it = build_train_chains(cfg, "it", MICRO_OPS, heldout)
-    sit = build_train_chains(cfg, "sit", MICRO_OPS, heldout)
-    phased = build_train_chains(cfg, "phased", MICRO_OPS, heldout)
-    assert {len(c.steps) for c in it} == {1}
-    assert {len(c.steps) for c in sit} == set(cfg.sit_lengths)
-    assert not any(has_heldout_pair(c.composition, heldout) for c in sit)
-    assert sorted(phased, key=lambda c: len(c.steps)) == phased and sorted(map(repr, phased)) == sorted(map(repr, sit))
-    evals = build_eval_sets(cfg, MICRO_OPS, heldout)
-    train_inputs = {c.input for c in sit}
-    assert not any(c.input in train_inputs for split in evals.values() for c in split)
+def test_the_page_shows_the_true_status_and_the_smoke_warning(fast_run):
+    out, _ = fast_run
+    page = (out / "report.html").read_text()
+    assert "Smoke run" in page and "its numbers mean nothing" in page
+    assert "<td>finished</td>" in page and "<td>running</td>" not in page
+    for text in ("Held-out accuracy by arm", "Accuracy by chain length", "Where chains first go wrong",
+                 "Training loss by phase", "Rerun by hand", "phased SIT (depth curriculum + replay)"):
+        assert text in page
+
+
+def test_only_seqit_train_calls_backward():
+    hits = [p for p in SRC.rglob("*.py") if ".backward(" in p.read_text()]
+    assert hits and all(p.parent.name == "train" for p in hits), hits
 
 
 @pytest.mark.parametrize("overrides,match", [(["nope=1"], "nope: unknown key"), (["arms=[it,xx]"], "arms"),
-                                             (["steps=abc"], "steps: expected int")])
+                                             (["steps=abc"], "steps: expected int"), (["replay=1.0"], "replay")])
 def test_resolve_size_rejects_bad_overrides(overrides, match):
     with pytest.raises(ConfigError, match=match):
         resolve_size("fast", overrides)
@@ -97,3 +142,4 @@ def test_resolve_size_rejects_bad_overrides(overrides, match):
 
 def test_unknown_size_is_a_clear_cli_error(tmp_path, capsys):
     assert main(["quickstart", "--size", "huge", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown size 'huge'" in capsys.readouterr().err

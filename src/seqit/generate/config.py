@@ -66,6 +66,31 @@ class TaskDrivenConfig:
 
 
 @dataclass(frozen=True)
+class MicroworldConfig:
+    """method: microworld (no seed data, no teacher): see seqit.generate.microworld."""
+
+    ops: tuple[str, ...] = ()  # step types (micro-world phrasings); empty = seqit.generate.microworld.MICRO_OPS
+    examples: int = 2000  # seeds: one SIT chain + one IT single step each
+    lengths: tuple[int, ...] = (1, 2, 3, 3)  # SIT chain-length mix, cycled; eval "longer" = max + 1
+    heldout_fraction: float = 0.25  # of the ordered op pairs: never adjacent in training ("unseen" eval)
+    min_input_len: int = 3
+    max_input_len: int = 5
+    upper_frac: float = 0.0  # inputs in capitals (for the uppercase/lowercase ops)
+    eval_n: int = 120  # items per held-out eval file
+    eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval files
+
+    def __post_init__(self) -> None:
+        if self.examples < 1 or self.eval_n < 1:
+            raise ValueError("microworld.examples and microworld.eval_n must be >= 1")
+        if not self.lengths or min(self.lengths) < 1 or not self.eval_lengths or min(self.eval_lengths) < 2:
+            raise ValueError("microworld.lengths must be >= 1 and microworld.eval_lengths >= 2 (non-empty)")
+        if not 0 < self.heldout_fraction < 1:
+            raise ValueError("microworld.heldout_fraction must be between 0 and 1")
+        if not 1 <= self.min_input_len <= self.max_input_len:
+            raise ValueError("microworld: need 1 <= min_input_len <= max_input_len")
+
+
+@dataclass(frozen=True)
 class MixConfig:
     mode: Literal["none", "replace", "union"] = "replace"  # replace = the paper's 1:1 setting
     sit_ratio: float = 1.0  # union only: SIT rows per IT row
@@ -74,13 +99,14 @@ class MixConfig:
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    data: DataConfig
     out_dir: Path
-    method: Literal["selfseq", "taskdriven", "caption"] = "selfseq"
+    data: DataConfig | None = field(default=None, kw_only=True)  # required except for method microworld
+    method: Literal["selfseq", "taskdriven", "caption", "microworld"] = "selfseq"
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     selfseq: SelfSeqConfig = field(default_factory=SelfSeqConfig)
     respond: RespondConfig = field(default_factory=RespondConfig)
     taskdriven: TaskDrivenConfig = field(default_factory=TaskDrivenConfig)
+    microworld: MicroworldConfig = field(default_factory=MicroworldConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     it_baseline: bool = True  # selfseq: answer the same seeds directly with the same teacher
     seed: int = 0
@@ -91,6 +117,8 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be >= 1")
+        if self.data is None and self.method != "microworld":
+            raise ValueError(f"data: required key is missing (method {self.method} reads seed data)")
 
 
 def selfseq_settings(cfg: GenerateConfig) -> SelfSeqSettings:

@@ -34,6 +34,10 @@ def run_generate(
     """Generate (or resume) a run; returns the run dir. `shard=(i, n)`: only shard i's seeds (by id)."""
     if cfg.method == "caption":
         return gen_tasks.run_caption(cfg, argv)
+    if cfg.method == "microworld":
+        from seqit.generate.microworld import run_microworld
+
+        return run_microworld(cfg, argv)
     if cfg.method == "selfseq" or gen_tasks.needs_teacher(cfg):
         preflight(cfg.teacher)  # a missing key or package fails here, before the run dir is made
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
@@ -74,6 +78,10 @@ def plan_generate(cfg: GenerateConfig, max_prompts: int = 6) -> Plan:
     """Run the first seed against a scripted fake teacher (nothing sent, nothing written)."""
     if cfg.method == "caption":
         return gen_tasks.plan_caption(cfg)
+    if cfg.method == "microworld":
+        from seqit.generate.microworld import plan_microworld
+
+        return plan_microworld(cfg)
     loaded = load_records(cfg.data.path, cfg.data.format, source=cfg.data.source)
     records = loaded.records[: cfg.limit] if cfg.limit else loaded.records
     if not records:

@@ -1,70 +1,71 @@
-"""`seqit quickstart`: the whole SIT loop on CPU in minutes, on the micro-world.
+"""`seqit quickstart`: the whole SIT loop on CPU in minutes, on the micro-world, as the real seqit stages.
 
     seqit quickstart --out runs/quickstart          # what `make demo` runs
-    seqit quickstart --size fast --out /tmp/qs      # a shortened run (tests)
+    seqit quickstart --size fast --out /tmp/qs      # a smoke run (tests): seconds, numbers mean nothing
 
-Builds the micro-world tokenizer (Title-Case words + characters) and one random tiny Llama, trains a copy per arm with the same
-compute (same steps x batch size): IT = single steps only, SIT = single steps + chains (and
-optionally phased SIT = the SIT data ordered by chain length), then evaluates every arm on the
-same held-out sets: single steps, chains of trained compositions (new inputs), chains that start
-with an unseen composition, and longer chains. Writes results.json, samples-<arm>.jsonl,
-train/<arm>/ (records, metrics, model), report.html (`seqit report`) and details.html.
+Each stage writes its own run dir inside the quickstart dir, from a config file in configs/, and
+recipe.sh lists the same sequence as plain commands (rerun any stage by hand, or swap in your data):
+
+    generate/      seqit generate (method microworld): sit.jsonl, it.jsonl, held-out eval-*.jsonl items
+    split/         seqit split (strategy depth): one phase per chain length
+    curriculum/    the phased arm's phases with replay of earlier phases, and the random-order control
+    model/         the base model: micro tokenizer + a random tiny Llama
+    train-<arm>/   seqit train, one run per arm, same number of examples and steps
+    eval/<arm>-<split>/  seqit eval (task seqeval_v) on each held-out item file
+    results.json, report.html (seqit report), recipe.sh, manifest.json
+
+Arms: it (single steps only), sit (chains of 1-3 steps), phased (the SIT data as a depth curriculum
+with replay) and control (the phased arm's data in random order).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqit.chains.sampling import (
-    Chain,
-    choose_heldout_pairs,
-    letters_sampler,
-    render_answer,
-    sample_chains,
-)
-from seqit.chains.scoring import aggregate, score_chain
-from seqit.chains.steps import TEXT
-from seqit.config import to_dict
+import yaml
+
+from seqit.config import apply_overrides, from_dict, load_config, to_dict
 from seqit.errors import ConfigError
-from seqit.jsonl import write_json_atomic, write_jsonl
-from seqit.quickstart.details import write_details
+from seqit.jsonl import read_jsonl, write_json_atomic
 from seqit.runs import start_run
 
 log = logging.getLogger(__name__)
 
-ARMS = ("it", "sit", "phased")
+ARMS = ("it", "sit", "phased", "control")
 EVAL_SPLITS = ("single", "seen", "unseen", "longer")
+SMOKE_NOTE = ("SMOKE RUN (--size fast): a model far too small and too briefly trained to learn the ops. "
+              "It exercises every stage for real; its numbers mean nothing.")
 
 
 @dataclass(frozen=True)
 class QuickstartConfig:
     seed: int = 0
-    arms: tuple[str, ...] = ("it", "sit")
-    ops: tuple[str, ...] = ()  # empty = seqit.quickstart.microworld.MICRO_OPS
+    arms: tuple[str, ...] = ARMS
+    ops: tuple[str, ...] = ()  # empty = seqit.generate.microworld.MICRO_OPS
     heldout_fraction: float = 0.25  # of the op pairs; never trained adjacent, evaluated as "unseen"
     min_input_len: int = 3
     max_input_len: int = 5
     upper_frac: float = 0.0  # inputs in capitals (use with the uppercase/lowercase ops)
-    sit_lengths: tuple[int, ...] = (1, 2, 3, 3)  # SIT training mix, cycled (IT always uses (1,))
-    train_pool: int = 0  # distinct training examples per arm; 0 = steps x batch_size (no example twice)
+    sit_lengths: tuple[int, ...] = (1, 2, 3, 3)  # SIT training mix, cycled (IT always uses single steps)
+    replay: float = 0.25  # phased arm: share of each later phase replayed from earlier phases
     eval_n: int = 120  # items per eval split
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval splits
-    longer_length: int = 4
     hidden_size: int = 128
     intermediate_size: int = 512
     num_layers: int = 2
     num_heads: int = 4
-    steps: int = 3000
+    steps: int = 1500  # optimizer steps per arm (examples per arm = steps x batch_size); 3000: see docs/chains.md
     batch_size: int = 32
     lr: float = 1e-3
-    warmup: int = 30
+    warmup: int = 30  # steps
     threads: int = 0  # torch threads; 0 = torch's default
+    smoke: bool = False  # a smoke run (--size fast): says so in the console and on the page
 
     def __post_init__(self) -> None:
         bad = [a for a in self.arms if a not in ARMS]
@@ -72,158 +73,260 @@ class QuickstartConfig:
             raise ConfigError(f"quickstart: arms: unknown {bad} (choose from {', '.join(ARMS)})")
         if not 0 < self.heldout_fraction < 1:
             raise ConfigError("quickstart: heldout_fraction: must be between 0 and 1")
-        if min(self.sit_lengths) < 1 or self.longer_length < 2 or min(self.eval_lengths) < 2:
+        if not 0 <= self.replay < 1:
+            raise ConfigError("quickstart: replay: must be in [0, 1)")
+        if min(self.sit_lengths) < 1 or min(self.eval_lengths) < 2:
             raise ConfigError("quickstart: chain lengths must be >= 1 (training) and >= 2 (eval)")
+        if self.steps < 1 or self.batch_size < 1 or not 0 <= self.warmup < self.steps:
+            raise ConfigError("quickstart: steps and batch_size must be >= 1, and 0 <= warmup < steps")
+
+    @property
+    def examples(self) -> int:
+        return self.steps * self.batch_size
 
 
 SIZES: dict[str, QuickstartConfig] = {
     "full": QuickstartConfig(),
     # For tests: seconds, not minutes. Too small to learn the ops; it exercises every stage for real.
-    "fast": QuickstartConfig(eval_n=24, hidden_size=64, intermediate_size=256, num_layers=2,
-                             num_heads=2, steps=150, batch_size=16, lr=3e-3, warmup=10, max_input_len=5, threads=1),
+    "fast": QuickstartConfig(eval_n=16, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, steps=24,
+                             batch_size=8, lr=3e-3, warmup=2, threads=1, smoke=True),
 }
 
 
-def build_eval_sets(cfg: QuickstartConfig, ops: tuple[str, ...], heldout: frozenset) -> dict[str, list[Chain]]:
-    """The held-out evaluation chains, shared by every arm (eval-bucket inputs only)."""
-    rng = random.Random(cfg.seed + 1)
-    inputs = letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac)
+# ---- stage configs (pure: dicts written as YAML, loaded strictly like any user config) ---------------
+
+
+def stage_configs(out: Path, cfg: QuickstartConfig) -> dict[str, dict[str, Any]]:
+    """name -> config mapping of every stage (the files in <out>/configs/ that recipe.sh runs)."""
+    g = out / "generate"
+    configs: dict[str, dict[str, Any]] = {
+        "generate": {
+            "method": "microworld", "out_dir": str(g), "seed": cfg.seed, "mix": {"mode": "none"},
+            "microworld": {"ops": list(cfg.ops), "examples": cfg.examples, "lengths": list(cfg.sit_lengths),
+                           "heldout_fraction": cfg.heldout_fraction, "min_input_len": cfg.min_input_len,
+                           "max_input_len": cfg.max_input_len, "upper_frac": cfg.upper_frac, "eval_n": cfg.eval_n,
+                           "eval_lengths": list(cfg.eval_lengths)},
+        },
+        "split": {
+            "data": str(g / "sit.jsonl"), "out_dir": str(out / "split"), "strategy": "depth", "histogram": False,
+            # micro-world prompts are short and similar by design: dedup would drop real, distinct examples
+            "dedup": {"exact": False, "near": False},
+        },
+    }
+    for arm in cfg.arms:
+        configs[f"train-{arm}"] = train_config(out, cfg, arm, n_phases=len(set(cfg.sit_lengths)))
+    for split in EVAL_SPLITS:
+        configs[f"eval-{split}"] = {
+            "task": "seqeval_v", "data": str(g / f"eval-{split}.jsonl"), "out_dir": str(out / "eval" / split),
+            "model": {"backend": "hf", "model": "SET_BY_RECIPE", "max_concurrency": 512,
+                      "hf": {"batch_size": 256, "device": "cpu", "dtype": "float32", "max_wait_ms": 20}},
+            "generation": {"max_new_tokens": answer_budget(cfg, split), "temperature": 0.0},
+            "seed": cfg.seed,
+        }
+    return configs
+
+
+def train_config(out: Path, cfg: QuickstartConfig, arm: str, n_phases: int) -> dict[str, Any]:
+    """One arm's `seqit train` config: the same examples, batch, schedule and seed for every arm."""
+    g, c = out / "generate", out / "curriculum"
+    phases: list[dict[str, Any]]
+    if arm == "it":
+        phases = [{"data": str(g / "it.jsonl"), "name": "it"}]
+    elif arm == "sit":
+        phases = [{"data": str(g / "sit.jsonl"), "name": "sit"}]
+    elif arm == "control":
+        phases = [{"data": str(c / "control.jsonl"), "name": "control"}]
+    else:  # one lr schedule and one optimizer across the curriculum: only the data order differs
+        phases = [{"data": str(c / f"phase-{k}.jsonl"), "name": f"phase-{k}",
+                   **({"optimizer": "carry", "schedule": "carry"} if k > 1 else {})} for k in range(1, n_phases + 1)]
     return {
-        "single": sample_chains(rng, cfg.eval_n, ops, (1,), inputs, heldout, "seen"),
-        "seen": sample_chains(rng, cfg.eval_n, ops, cfg.eval_lengths, inputs, heldout, "seen"),
-        "unseen": sample_chains(rng, cfg.eval_n, ops, cfg.eval_lengths, inputs, heldout, "unseen"),
-        "longer": sample_chains(rng, cfg.eval_n, ops, (cfg.longer_length,), inputs, heldout, "seen"),
+        "model": {"path": str(out / "model"), "template": None, "attn_implementation": "sdpa"},
+        "phases": phases,
+        "out_dir": str(out / f"train-{arm}"),
+        "method": "full",
+        "optim": {"lr": cfg.lr, "weight_decay": 0.01, "betas": [0.9, 0.98], "schedule": "cosine",
+                  "warmup_ratio": round(cfg.warmup / cfg.steps, 6), "max_grad_norm": 1.0},
+        # one example per row, batch_size rows per step: the steps x batch_size budget of every arm
+        "batch": {"max_seq_len": 256, "packing": False, "micro_batch_rows": cfg.batch_size, "grad_accum": 1,
+                  "length_bucket": 8},
+        "seed": cfg.seed,
+        "save_phase_models": False,
+        "keep_checkpoints": 1,
     }
 
 
-def build_train_chains(cfg: QuickstartConfig, arm: str, ops: tuple[str, ...], heldout: frozenset) -> list[Chain]:
-    """Training chains for one arm; `phased` is the SIT pool sorted by chain length (stable)."""
-    rng = random.Random(cfg.seed + 2)  # the same stream for every arm: SIT's singles start like IT's
-    lengths = (1,) if arm == "it" else cfg.sit_lengths
-    inputs = letters_sampler(cfg.min_input_len, cfg.max_input_len, upper_frac=cfg.upper_frac)
-    chains = sample_chains(rng, cfg.train_pool or cfg.steps * cfg.batch_size, ops, lengths, inputs, heldout, "train")
-    if arm == "phased":
-        chains = sorted(chains, key=lambda c: len(c.steps))
-    return chains
+def answer_budget(cfg: QuickstartConfig, split: str) -> int:
+    """max_new_tokens for a split: per step "Step N: " + a value of at most 2 x max_input_len letters + newline."""
+    steps = 1 if split == "single" else (max(cfg.sit_lengths) + 1 if split == "longer" else max(cfg.eval_lengths))
+    return steps * (10 + 2 * cfg.max_input_len) + 8
 
 
-def max_new_tokens_for(chains: list[Chain]) -> int:
-    """A decoding budget: the longest expected answer in characters (>= its tokens) plus some slack."""
-    return max(len(render_answer(c)) for c in chains) + 16
+def recipe(out: Path, cfg: QuickstartConfig) -> str:
+    """recipe.sh: the quickstart as plain commands (each stage from its config in configs/)."""
+    q = shlex.quote(str(out))
+    lines = [
+        "#!/usr/bin/env bash",
+        "# The quickstart as plain seqit commands: rerun any stage by hand, or point a config at your own data",
+        "# and model (configs/*.yaml). Written by `seqit quickstart`; paths are this run's.",
+        "set -euo pipefail",
+        f"Q={q}",
+        'seqit generate "$Q/configs/generate.yaml" --no-progress   # verifiable SIT + IT data, held-out eval items',
+        'seqit split "$Q/configs/split.yaml"                       # one phase per chain depth',
+        f'python -m seqit.quickstart.curriculum "$Q/split" "$Q/curriculum" --replay {cfg.replay} --seed {cfg.seed}',
+        f'python -m seqit.quickstart.microworld "$Q/model" --hidden-size {cfg.hidden_size} '
+        f'--intermediate-size {cfg.intermediate_size} --layers {cfg.num_layers} --heads {cfg.num_heads} --seed {cfg.seed}',
+    ]
+    for arm in cfg.arms:
+        lines.append(f'seqit train "$Q/configs/train-{arm}.yaml"')
+    for arm in cfg.arms:
+        for split in EVAL_SPLITS:
+            lines.append(f'seqit eval "$Q/configs/eval-{split}.yaml" model.model="$Q/train-{arm}/model" '
+                         f'--out "$Q/eval/{arm}-{split}"')
+    lines.append('seqit report "$Q"')
+    return "\n".join(lines) + "\n"
+
+
+# ---- the run ----------------------------------------------------------------------------------------
 
 
 def run_quickstart(out: str | Path, cfg: QuickstartConfig | None = None, show_progress: bool = False) -> Path:
-    """Train and evaluate every arm; returns the run dir (results.json, samples, report.html)."""
+    """Run every stage; returns the quickstart dir (results.json, report.html, recipe.sh, stage run dirs)."""
     import torch
+    from transformers.utils import logging as hf_logging
 
     cfg = cfg or QuickstartConfig()
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # 16 "Loading weights" bars of a tiny model say nothing
     try:
         return _run(Path(out), cfg, show_progress)
     finally:
         torch.set_num_threads(threads)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
-    from seqit.quickstart.microworld import MICRO_OPS, build_micro_tokenizer
-    from seqit.tinymodels import build_tiny_llama
+    from seqit.eval.run import EvalConfig, run_eval
+    from seqit.generate.run import GenerateConfig, run_generate
+    from seqit.phases.split import SplitConfig, run_split
+    from seqit.quickstart.curriculum import run_curriculum
+    from seqit.quickstart.microworld import save_micro_model
+    from seqit.train import TrainConfig, run_train
 
     run = start_run(out, cfg, command="quickstart")
-    t_start = time.monotonic()
-    ops = cfg.ops or MICRO_OPS
-    heldout = choose_heldout_pairs(random.Random(cfg.seed), ops, TEXT, cfg.heldout_fraction)
-    eval_sets = build_eval_sets(cfg, ops, heldout)
-    tok = build_micro_tokenizer()
-    model = build_tiny_llama(len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-                             num_layers=cfg.num_layers, num_heads=cfg.num_heads, max_position_embeddings=1024,
-                             seed=cfg.seed, tokenizer=tok)
-    init_state = {k: v.clone() for k, v in model.state_dict().items()}
-    results: dict[str, Any] = {"arms": {}, "heldout_pairs": sorted("{}>{}".format(*p) for p in heldout), "ops": list(ops)}
+    conf_dir = out / "configs"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, c in stage_configs(out, cfg).items():
+        paths[name] = conf_dir / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump(c, sort_keys=False), encoding="utf-8")
+    (out / "recipe.sh").write_text(recipe(out, cfg), encoding="utf-8")
+    (out / "recipe.sh").chmod(0o755)
+    timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    def stage(name: str, fn: Any, *args: Any) -> Any:
+        t0, c0 = time.monotonic(), time.process_time()
+        log.info("quickstart: %s", name)
+        result = fn(*args)
+        timings[name] = round(time.monotonic() - t0, 2)
+        cpu[name] = round(time.process_time() - c0, 2)  # on a shared machine: the idle-time estimate
+        return result
+
+    stage("generate", run_generate, load_config(GenerateConfig, paths["generate"]), None, show_progress)
+    stage("split", run_split, load_config(SplitConfig, paths["split"]))
+    if {"phased", "control"} & set(cfg.arms):
+        stage("curriculum", run_curriculum, out / "split", out / "curriculum", cfg.replay, cfg.seed)
+    stage("model", save_micro_model, out / "model", cfg.hidden_size, cfg.intermediate_size, cfg.num_layers,
+          cfg.num_heads, cfg.seed)
     for arm in cfg.arms:
-        model.load_state_dict(init_state)  # every arm starts from the same weights
-        results["arms"][arm] = _run_arm(model, tok, arm, cfg, ops, heldout, eval_sets, out, show_progress)
-    results["seconds"] = round(time.monotonic() - t_start, 1)
+        stage(f"train-{arm}", run_train, load_config(TrainConfig, paths[f"train-{arm}"]))
+    for arm in cfg.arms:
+        for split in EVAL_SPLITS:
+            ecfg = load_config(EvalConfig, paths[f"eval-{split}"],
+                               [f"model.model={out / f'train-{arm}' / 'model'}", f"out_dir={out / 'eval' / f'{arm}-{split}'}"])
+            stage(f"eval-{arm}-{split}", run_eval, ecfg)
+    results = collect_results(out, cfg, timings)
+    results["stage_cpu_seconds"] = cpu
+    results["cpu_seconds"] = round(sum(cpu.values()), 1)
     write_json_atomic(out / "results.json", results)
+    # finish first, so the page shows the run's true status and timings; then the report
+    run.finish(counts={"arms": len(cfg.arms), "eval_items": cfg.eval_n * len(EVAL_SPLITS)}, stage_seconds=timings,
+               stage_cpu_seconds=cpu, smoke=cfg.smoke)
     from seqit.report.run import run_report
 
-    write_details(out, results, cfg)
+    t0 = time.monotonic()
     report = run_report([out], out / "report.html")
-    run.finish(counts={"arms": len(cfg.arms), "eval_items": sum(len(v) for v in eval_sets.values())}, report=str(report))
+    run.manifest["report"] = str(report)
+    run.manifest["stage_seconds"]["report"] = round(time.monotonic() - t0, 2)
+    run.save()
     return out
 
 
-def _run_arm(model: Any, tok: Any, arm: str, cfg: QuickstartConfig, ops: tuple[str, ...], heldout: frozenset,
-             eval_sets: dict[str, list[Chain]], out: Path, show_progress: bool) -> dict[str, Any]:
-    from seqit.quickstart.microworld import chain_record, encode_messages, make_batches, save_model
-
-    arm_dir = out / "train" / arm
-    records = [chain_record(c, f"{arm}-{i:05d}", arm) for i, c in enumerate(build_train_chains(cfg, arm, ops, heldout))]
-    write_jsonl(arm_dir / "train.jsonl", records)
-    encoded = encode_messages(tok, [r["messages"] for r in records])
-    batches = make_batches(encoded, cfg.batch_size, cfg.steps, random.Random(cfg.seed + 3), ordered=arm == "phased")
-    history = _train_arm(model, batches, cfg, tok, arm, show_progress)
-    write_jsonl(arm_dir / "metrics.jsonl", history)
-    train = {"examples": len(records), "steps": len(history), "tokens": sum(h["tokens"] for h in history),
-             "final_loss": history[-1]["loss"], "seconds": history[-1]["elapsed_s"], "cpu_seconds": history[-1]["cpu_s"]}
-    save_model(model, tok, arm_dir / "model", {"arm": arm, "train": train, "config": to_dict(cfg)})
-    result = _evaluate_arm(model, tok, eval_sets, out / f"samples-{arm}.jsonl")
-    result["train"] = train
-    log.info("%s: %s", arm, {k: v for k, v in result.items() if isinstance(v, float)})
-    return result
+# ---- results (pure given the run dirs) ----------------------------------------------------------
 
 
-def _train_arm(model: Any, batches: list, cfg: QuickstartConfig, tok: Any, arm: str, show_progress: bool) -> list[dict]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def collect_results(out: Path, cfg: QuickstartConfig, timings: dict[str, float]) -> dict[str, Any]:
+    """results.json: per arm and split the eval run's metrics plus a bootstrap CI of chain accuracy,
+    per arm the training summary; the held-out pairs and ops from the generate manifest."""
+    from seqit.eval.metrics import bootstrap_ci
 
-    from seqit.quickstart.microworld import TrainSettings, train_model
-
-    settings = TrainSettings(cfg.steps, cfg.batch_size, cfg.lr, cfg.warmup, cfg.seed)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-               TimeRemainingColumn())
-    with Progress(*columns, transient=True, disable=not show_progress) as progress:
-        task = progress.add_task(f"train {arm}", total=len(batches), loss="-")
-        return train_model(model, batches, settings, tok.pad_token_id,
-                           on_step=lambda s, loss: progress.update(task, completed=s, loss=f"{loss:.3f}"))
-
-
-def _evaluate_arm(model: Any, tok: Any, eval_sets: dict[str, list[Chain]], samples_path: Path) -> dict[str, Any]:
-    from seqit.quickstart.microworld import chain_messages, greedy_generate
-
-    metrics: dict[str, Any] = {}
-    samples = []
-    for split, chains in eval_sets.items():
-        prompts = [chain_messages(c)[0]["content"] for c in chains]
-        outputs = greedy_generate(model, tok, prompts, max_new_tokens_for(chains))
-        scores = [score_chain(c, o) for c, o in zip(chains, outputs, strict=False)]
-        metrics[split] = aggregate(scores)
-        for i, (c, p, o, s) in enumerate(zip(chains, prompts, outputs, scores, strict=False)):
-            samples.append({"id": f"{split}-{i:04d}", "split": split, "composition": list(c.composition), "prompt": p,
-                            "output": o, "expected": render_answer(c), "correct": list(s.correct), "chain_ok": s.chain_ok,
-                            "chain": c.to_dict()})
-    write_jsonl(samples_path, samples)
-    return {
-        "single_acc": metrics["single"]["chain_acc"],
-        "chain_acc_seen": metrics["seen"]["chain_acc"],
-        "chain_acc_unseen": metrics["unseen"]["chain_acc"],
-        "chain_acc_longer": metrics["longer"]["chain_acc"],
-        "step_acc_seen": metrics["seen"]["step_acc"],
-        "step_acc_unseen": metrics["unseen"]["step_acc"],
-        "step_acc_longer": metrics["longer"]["step_acc"],
-        "follow_acc_unseen": metrics["unseen"]["follow_acc"],
-        "complete_rate_seen": metrics["seen"]["complete_rate"],
-        "splits": metrics,
-    }
+    gen = json.loads((out / "generate" / "manifest.json").read_text(encoding="utf-8"))
+    arms: dict[str, Any] = {}
+    for arm in cfg.arms:
+        splits = {}
+        for split in EVAL_SPLITS:
+            d = out / "eval" / f"{arm}-{split}"
+            res = json.loads((d / "results.json").read_text(encoding="utf-8"))
+            m = dict(res["metrics"]["overall"])
+            m["by_length"] = res["metrics"]["by_iteration"]
+            ok = [1.0 if s["chain_ok"] else 0.0 for s in read_jsonl(d / "samples.jsonl")]
+            steps = [1.0 if c else 0.0 for s in read_jsonl(d / "samples.jsonl") for c in s["correct"]]
+            m["chain_acc_ci95"] = bootstrap_ci(ok, 1000, cfg.seed)
+            m["step_acc_ci95"] = bootstrap_ci(steps, 1000, cfg.seed)
+            splits[split] = m
+        tm = json.loads((out / f"train-{arm}" / "manifest.json").read_text(encoding="utf-8"))
+        arms[arm] = {
+            "single_acc": splits["single"]["chain_acc"], "chain_acc_seen": splits["seen"]["chain_acc"],
+            "chain_acc_unseen": splits["unseen"]["chain_acc"], "chain_acc_longer": splits["longer"]["chain_acc"],
+            "step_acc_seen": splits["seen"]["step_acc"], "step_acc_unseen": splits["unseen"]["step_acc"],
+            "step_acc_longer": splits["longer"]["step_acc"],
+            "splits": splits,
+            "train": {"steps": tm["counts"].get("steps"), "tokens": tm["counts"].get("tokens_seen"),
+                      "trained_tokens": tm["counts"].get("trained_tokens"),
+                      "seconds": (tm.get("timings") or {}).get("seconds")},
+        }
+    return {"arms": arms, "ops": gen["microworld"]["ops"], "heldout_pairs": gen["microworld"]["heldout_pairs"],
+            "longer_length": gen["microworld"]["longer_length"], "train_lengths": list(cfg.sit_lengths),
+            "examples_per_arm": cfg.examples, "smoke": cfg.smoke, "stage_seconds": timings,
+            "seconds": round(sum(timings.values()), 1)}
 
 
 def resolve_size(size: str, overrides: list[str] | None = None) -> QuickstartConfig:
     """A named size preset with dotted `key=value` overrides applied (strictly: unknown keys are errors)."""
-    from seqit.config import apply_overrides, from_dict, to_dict
-
     if size not in SIZES:
         raise ConfigError(f"quickstart: unknown size {size!r} (choose from {', '.join(SIZES)})")
     return from_dict(QuickstartConfig, apply_overrides(to_dict(SIZES[size]), overrides or []), f"quickstart --size {size}")
+
+
+METRIC_LABELS = {
+    "single_acc": "single steps: accuracy",
+    "chain_acc_seen": "trained pairs: chain accuracy",
+    "step_acc_seen": "trained pairs: step accuracy",
+    "chain_acc_unseen": "untrained first pair: chain accuracy",
+    "step_acc_unseen": "untrained first pair: step accuracy",
+    "chain_acc_longer": "one step longer: chain accuracy",
+    "step_acc_longer": "one step longer: step accuracy",
+}
+
+
+def results_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(metric label, arm1, arm2, ...) rows for the printed table and the README."""
+    arms = list(results["arms"])
+    return [(label, *(f"{results['arms'][a][k]:.2f}" for a in arms)) for k, label in METRIC_LABELS.items()]
 
 
 def load_results(out: str | Path) -> dict[str, Any]:

@@ -61,6 +61,10 @@ table{border-collapse:collapse;margin:.5em 0;font-size:.9em} th,td{border:1px so
 th{background:#f0f3f8} pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;border-radius:4px;max-height:24em;overflow:auto}
 details{border:1px solid #ddd;border-radius:4px;margin:.3em 0;padding:.3em .6em} summary{cursor:pointer;font-family:monospace}
 img{max-width:100%}
+table{display:block;max-width:100%;overflow-x:auto} td{overflow-wrap:break-word}
+table.samples pre{margin:0;max-height:none} table.steps{display:table;margin:0;font-size:.85em}
+.ok{color:#176317;font-weight:600} .bad{color:#b01c1c;font-weight:600}
+.smoke{background:#fff3cd;border:1px solid #e0b252;padding:.6em 1em;border-radius:4px}
 """
 
 
@@ -69,3 +73,21 @@ def page(title: str, body: str) -> str:
         f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>\n{body}\n</body></html>\n"
     )
+
+
+def figure(width: float = 6.4, height: float = 3.4) -> Any:
+    """A matplotlib Figure (no pyplot state) sized for the page."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def img(fig: Any) -> str:
+    """A figure as an inline PNG <img> (the page stays one self-contained file)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'

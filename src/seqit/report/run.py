@@ -9,8 +9,6 @@ Plots are matplotlib PNGs embedded as base64; every piece of run text is HTML-es
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 from collections.abc import Callable
@@ -20,7 +18,7 @@ from typing import Any
 
 from seqit.errors import SeqitError
 from seqit.jsonl import read_jsonl
-from seqit.report.html import esc, flatten, fmt, fmt_ci, is_num, kv_table, page, table
+from seqit.report.html import esc, figure, flatten, fmt, fmt_ci, img, is_num, kv_table, page, table
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,8 @@ def run_report(run_dirs: list[str | Path], out: str | Path | None = None) -> Pat
     for run in runs:
         sections.append(_run_section(run))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(page("seqit report", "\n".join(sections)), encoding="utf-8")
+    title = "seqit quickstart: IT vs SIT on the micro-world" if [r.kinds for r in runs] == [["quickstart"]] else "seqit report"
+    out_path.write_text(page(title, "\n".join(sections)), encoding="utf-8")
     log.info("wrote %s", out_path)
     return out_path
 
@@ -385,6 +384,10 @@ def _phase_number(stem: str) -> int:
 
 
 def _quickstart_section(run: RunInfo) -> str:
+    from seqit.report.quickstart import is_full_quickstart, quickstart_section
+
+    if is_full_quickstart(run.path, run.results):  # a `seqit quickstart` dir: the full result page
+        return quickstart_section(run.path, run.manifest, run.results)
     arms = run.results.get("arms") or {}
     metrics = sorted({k for a in arms.values() if isinstance(a, dict) for k, v in a.items() if is_num(v)})
     rows = [[arm] + [fmt(vals.get(m)) for m in metrics] for arm, vals in arms.items() if isinstance(vals, dict)]
@@ -397,19 +400,6 @@ def _quickstart_section(run: RunInfo) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Plots (matplotlib Figure objects directly: no pyplot global state, Agg canvas)
-
-
-def _figure(width: float = 6.4, height: float = 3.4) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _img(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
 DEPTH_METRICS = ("following_rate", "chain_acc", "win_rate")  # SeqEval / SeqEval-V / pairwise headline rates
@@ -434,7 +424,7 @@ def _plot_by_depth(runs: list[RunInfo]) -> str:
             by_metric.setdefault(metric, []).append((r.name, pts))
     images = []
     for metric, series in by_metric.items():
-        fig, depths = _figure(), set()
+        fig, depths = figure(), set()
         ax = fig.add_subplot()
         for name, pts in series:
             ys = [p[1][metric] for p in pts]
@@ -445,7 +435,7 @@ def _plot_by_depth(runs: list[RunInfo]) -> str:
                ylim=(0, 1.05), title=DEPTH_LABELS.get(metric, metric))
         ax.set_xticks(sorted(depths))
         ax.legend(fontsize="small")
-        images.append(_img(fig))
+        images.append(img(fig))
     return "\n".join(images)
 
 
@@ -461,7 +451,7 @@ def _plot_win_rates(runs: list[RunInfo]) -> str:
     pts = [(n, m) for n, m in pts if m.get("win_rate") is not None]
     if not pts:
         return ""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     ys = [m["win_rate"] for _, m in pts]
     err = _ci_err(ys, [m.get("win_rate_ci95") for _, m in pts])
@@ -469,7 +459,7 @@ def _plot_win_rates(runs: list[RunInfo]) -> str:
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(pts)), [n for n, _ in pts], rotation=20, ha="right", fontsize="small")
     ax.set(ylabel="win rate vs reference", ylim=(0, 1))
-    return _img(fig)
+    return img(fig)
 
 
 def _plot_loss(rows: list[dict[str, Any]]) -> str:
@@ -479,23 +469,23 @@ def _plot_loss(rows: list[dict[str, Any]]) -> str:
             by_phase.setdefault(str(r.get("phase", "all")), []).append((r["step"], r["loss"]))
     if not by_phase:
         return ""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     for phase, pts in by_phase.items():
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=phase if phase.startswith("phase") else f"phase {phase}")
     ax.set(xlabel="step", ylabel="training loss")
     ax.legend(fontsize="small")
-    return _img(fig)
+    return img(fig)
 
 
 def _plot_hist(values: list[float], xlabel: str, bins: Any = 20) -> str:
     if not values:
         return ""
-    fig = _figure(5.0, 2.8)
+    fig = figure(5.0, 2.8)
     ax = fig.add_subplot()
     ax.hist(values, bins=bins, color="#55a868", edgecolor="white")
     ax.set(xlabel=xlabel, ylabel="count")
-    return _img(fig)
+    return img(fig)
 
 
 def _plot_phase_hist(by_phase: dict[str, list[float]], cuts: list[Any], xlabel: str) -> str:
@@ -503,7 +493,7 @@ def _plot_phase_hist(by_phase: dict[str, list[float]], cuts: list[Any], xlabel: 
     series = {name: v for name, v in by_phase.items() if v}
     if not series:
         return ""
-    fig = _figure(6.0, 3.0)
+    fig = figure(6.0, 3.0)
     ax = fig.add_subplot()
     ax.hist(list(series.values()), bins=20, stacked=True, label=list(series), edgecolor="white")
     for c in cuts:
@@ -511,14 +501,14 @@ def _plot_phase_hist(by_phase: dict[str, list[float]], cuts: list[Any], xlabel: 
             ax.axvline(c, color="black", linestyle="--", linewidth=1)
     ax.set(xlabel=xlabel, ylabel="count")
     ax.legend(fontsize="small")
-    return _img(fig)
+    return img(fig)
 
 
 def _plot_options(rounds: dict[str, Any], options: list[str]) -> str:
     """Grouped bars: the share of each Self-Seq option (A-D, unparsed) in each round."""
     if not options:
         return ""
-    fig = _figure(6.0, 3.0)
+    fig = figure(6.0, 3.0)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(rounds))
     for i, (rnd, d) in enumerate(rounds.items()):
@@ -528,13 +518,13 @@ def _plot_options(rounds: dict[str, Any], options: list[str]) -> str:
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(options))], options)
     ax.set(ylabel="% of seeds", xlabel="option")
     ax.legend(fontsize="small")
-    return _img(fig)
+    return img(fig)
 
 
 def _plot_arms(arms: dict[str, Any], metrics: list[str]) -> str:
     if not arms or not metrics:
         return ""
-    fig = _figure(max(6.4, len(metrics) * 1.2), 3.4)
+    fig = figure(max(6.4, len(metrics) * 1.2), 3.4)
     ax = fig.add_subplot()
     width = 0.8 / len(arms)
     for i, (arm, vals) in enumerate(arms.items()):
@@ -542,7 +532,7 @@ def _plot_arms(arms: dict[str, Any], metrics: list[str]) -> str:
         ax.bar([j + i * width for j in range(len(metrics))], ys, width=width, label=arm)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, rotation=20, ha="right", fontsize="small")
     ax.legend(fontsize="small")
-    return _img(fig)
+    return img(fig)
 
 
 def _plot_horizon(runs: list[RunInfo]) -> str:
@@ -565,7 +555,7 @@ def _plot_horizon(runs: list[RunInfo]) -> str:
                 probes.append((f"{r.name} k={k}", v["clean_acc"], v["injected_acc"]))
     if not curves:
         return ""
-    fig = _figure(9.6 if probes else 6.4, 3.4)
+    fig = figure(9.6 if probes else 6.4, 3.4)
     ax = fig.add_subplot(1, 2 if probes else 1, 1)
     for label, pts in curves:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
@@ -580,4 +570,4 @@ def _plot_horizon(runs: list[RunInfo]) -> str:
         bx.set_xticks(xs, [p[0] for p in probes], fontsize="small")
         bx.set(ylabel="step k+1 accuracy", ylim=(0, 1.05), title="self-conditioning")
         bx.legend(fontsize="small")
-    return _img(fig)
+    return img(fig)

@@ -98,6 +98,7 @@ class BatchConfig:
     pack_window: int = 1  # 1 = strict order; k = first fit over the k most recent rows (fuller rows)
     micro_batch_rows: int = 1  # rows per forward pass (per process)
     grad_accum: int = 1  # micro-batches per optimizer step (per process)
+    length_bucket: int = 0  # packing off: sort each run of k steps' examples by length (less padding); 0/1 = off
 
     def __post_init__(self):
         for name in ("max_seq_len", "pack_window", "micro_batch_rows", "grad_accum"):

@@ -174,7 +174,7 @@ def _plan(cfg: TrainConfig, k: int, ph: PhaseData, world: int) -> list[Step]:
     return plan_phase(
         [len(x) for x, _ in ph.examples], seed=cfg.seed, phase=k, epochs=p.epochs, shuffle=p.shuffle,
         packing=b.packing, row_len=cfg.row_len, window=b.pack_window,
-        rows_per_step=world * b.grad_accum * b.micro_batch_rows,
+        rows_per_step=world * b.grad_accum * b.micro_batch_rows, length_bucket=b.length_bucket,
     )
 
 

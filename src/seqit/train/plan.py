@@ -30,8 +30,13 @@ def plan_phase(
     row_len: int,
     window: int,
     rows_per_step: int,
+    length_bucket: int = 0,
 ) -> list[Step]:
-    """Order examples per epoch, pack them into rows, and cut the rows into optimizer steps."""
+    """Order examples per epoch, pack them into rows, and cut the rows into optimizer steps.
+
+    length_bucket=k > 1 (unpacked rows only): each run of k steps' examples is sorted by length
+    before it is cut into steps, and those k steps are shuffled (seeded): rows of a step have
+    similar lengths, so padded batches waste little compute (order is kept only up to k steps)."""
     steps: list[Step] = []
     for epoch in range(epochs):
         order = epoch_order(len(lengths), seed, phase, epoch, shuffle)
@@ -40,9 +45,24 @@ def plan_phase(
         else:
             bins = single_bins(len(order))
         rows = [[order[j] for j in b] for b in bins]
+        if length_bucket > 1 and not packing:
+            rows = _bucket_by_length(rows, lengths, rows_per_step, length_bucket, f"{seed}:{phase}:{epoch}:bucket")
         for s in range(0, len(rows), rows_per_step):
             steps.append(Step(epoch, rows[s : s + rows_per_step]))
     return steps
+
+
+def _bucket_by_length(rows: list[list[int]], lengths: list[int], per_step: int, k: int, seed: str) -> list[list[int]]:
+    import random
+
+    rng = random.Random(seed)
+    out: list[list[int]] = []
+    for w in range(0, len(rows), per_step * k):
+        window = sorted(rows[w : w + per_step * k], key=lambda r: lengths[r[0]])
+        chunks = [window[j : j + per_step] for j in range(0, len(window), per_step)]
+        rng.shuffle(chunks)
+        out.extend(r for c in chunks for r in c)
+    return out
 
 
 def rank_micro_batches(step: Step, rank: int, world: int, grad_accum: int, micro_rows: int) -> list[list[list[int]]]:
