@@ -21,7 +21,7 @@ def run_task(cfg: Any, run: Any) -> dict[str, Any]:
 
     items = load_benchmark(cfg.data)
     if cfg.limit is not None:
-        items = items[: cfg.limit]
+        items = limit_by_depth(items, cfg.limit)
     if cfg.outputs:
         ids = {it["id"] for it in items}
         texts = {k: v for k, v in load_outputs(cfg.outputs).items() if k in ids}
@@ -32,3 +32,20 @@ def run_task(cfg: Any, run: Any) -> dict[str, Any]:
     write_jsonl(run.file("samples.jsonl"), score_samples(items, texts))
     run.add_counts(items=len(items), missing=len(items) - len(texts))
     return {**score_outputs(items, texts), "benchmark": cfg.data or "v1"}
+
+
+def limit_by_depth(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """`limit` items spread evenly over chain depths (round-robin, each depth in file order), returned in
+    file order. The benchmark file is sorted by depth, so its first N items would all be depth 1."""
+    by_depth: dict[Any, list[int]] = {}
+    for i, it in enumerate(items):
+        by_depth.setdefault(it["meta"]["depth"], []).append(i)
+    queues = [by_depth[d] for d in sorted(by_depth)]
+    picked: list[int] = []
+    rank = 0
+    while len(picked) < min(limit, len(items)):
+        for q in queues:
+            if rank < len(q) and len(picked) < limit:
+                picked.append(q[rank])
+        rank += 1
+    return [items[i] for i in sorted(picked)]
