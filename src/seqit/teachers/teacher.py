@@ -90,6 +90,8 @@ class Teacher:
         s = self.usage.summary()
         s["attempts_sent"] = self.sent
         s["retries"] = self.retries
+        if hasattr(self.backend, "throughput"):  # in-process backends: token counts and tokens/s
+            s["generation"] = self.backend.throughput()
         return s
 
     def stats(self) -> dict[str, Any]:
