@@ -222,6 +222,9 @@ def _print_run(path: Path, outputs: str) -> None:
         console.print(f"  scores: mean {sc['mean']:g}, range {sc['min']:g}-{sc['max']:g}, share per phase at cuts "
                       f"{sc['cuts']}: {sc['share_per_phase']}" + (f", judge agreement {sc['agreement']}" if "agreement" in sc else ""),
                       markup=False)  # fmt: skip
+    for ag in m.get("score_agreement") or []:
+        console.print(f"  rank agreement {ag['scores'][0]} vs {ag['scores'][1]}: Spearman {ag['spearman']} "
+                      f"on {ag['n']} records", markup=False)
     usage = m.get("usage_all_attempts")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
