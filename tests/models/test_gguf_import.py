@@ -95,3 +95,33 @@ def test_real_import_is_a_loadable_hf_dir(smollm2_dir, tmp_path, capsys):
     # the CLI on an already-imported dir is a no-op that still reports the model
     assert main(["model", "import", manifest["source"]["path"], "--out", str(smollm2_dir)]) == 0
     assert "134.5 M parameters" in capsys.readouterr().out
+
+
+def _tiny_gguf(path, arch: str):
+    """A metadata-only GGUF written with the gguf package (no tensors): enough for header checks."""
+    gguf = pytest.importorskip("gguf")
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_name("seqit-test")
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_header_of_a_real_gguf_and_architecture_check(tmp_path):
+    from seqit.models.gguf_import import read_header
+
+    h = read_header(_tiny_gguf(tmp_path / "m.gguf", "llama"))
+    assert h["architecture"] == "llama" and h["name"] == "seqit-test" and h["tensors"] == 0
+    with pytest.raises(DataError, match="architecture 't5' is not a causal LM"):
+        run_import(_tiny_gguf(tmp_path / "t5.gguf", "t5"), tmp_path / "out")
+
+
+def test_out_dir_that_is_not_an_import_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SeqitError, match="exists and is not a seqit import"):
+        run_import(_tiny_gguf(tmp_path / "m.gguf", "llama"), out)
+    assert (out / "notes.txt").read_text() == "mine"
