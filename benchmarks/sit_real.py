@@ -53,9 +53,30 @@ def seqit(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def chain_acc(run: Path) -> dict[str, float]:
+def metrics(run: Path) -> dict[str, float]:
+    """Chain accuracy overall and by depth, plus the overall step / follow accuracy and complete rate."""
     m = json.loads((run / "results.json").read_text())["metrics"]
-    return {"all": m["overall"]["chain_acc"], **{d: v["chain_acc"] for d, v in sorted(m["by_iteration"].items())}}
+    o = m["overall"]
+    return {"all": o["chain_acc"], **{d: v["chain_acc"] for d, v in sorted(m["by_iteration"].items())},
+            "step_acc": o["step_acc"], "follow_acc": o["follow_acc"], "complete_rate": o["complete_rate"]}
+
+
+def write_table(out: Path, steps: int, eval_limit: int, seconds: float | None) -> str:
+    rows = {"base (no fine-tuning)": metrics(out / "eval-base"),
+            f"IT: LoRA on single steps, {steps} steps": metrics(out / "eval-it"),
+            f"SIT: LoRA on 1-3 step chains, {steps} steps": metrics(out / "eval-sit")}
+    tokens = {arm: json.loads((out / f"train-{arm}" / "model" / "meta.json").read_text())["tokens_seen"] for arm in ("it", "sit")}
+    depths = [k for k in next(iter(rows.values())) if k.isdigit()]
+    extra = ["step_acc", "follow_acc", "complete_rate"]
+    lines = [f"| model | chain acc | {' | '.join('depth ' + d for d in depths)} | {' | '.join(extra)} |",
+             "|" + "---|" * (len(depths) + len(extra) + 2)]
+    lines += [f"| {name} | {r['all']:.2f} | {' | '.join(f'{r[d]:.2f}' for d in depths)} | "
+              f"{' | '.join(f'{r[k]:.2f}' for k in extra)} |" for name, r in rows.items()]
+    lines.append(f"\nSeqEval-V v1, {eval_limit} items spread over depths 1-5 (chain acc by depth); training tokens "
+                 f"seen: IT {tokens['it']}, SIT {tokens['sit']}" + (f"; wall time {seconds:.0f} s." if seconds else "."))
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps({"rows": rows, "tokens_seen": tokens}, indent=2) + "\n")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -66,8 +87,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="optimizer steps per arm (same for both)")
     ap.add_argument("--eval-limit", type=int, default=50, help="SeqEval-V items, spread over depths 1-5")
     ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--table-only", action="store_true", help="rebuild results.md from the eval dirs in OUT")
     args = ap.parse_args()
     out = args.out
+    if args.table_only:
+        print(write_table(out, args.steps, args.eval_limit, None))
+        return
     out.mkdir(parents=True, exist_ok=True)
     exclude = {tuple(it["meta"]["steps"]) for it in frozen_items("v1") if it["meta"]["depth"] > 1}
     t0 = time.monotonic()
@@ -82,19 +107,7 @@ def main() -> None:
               f"phases=[{{data: {out / (arm + '.jsonl')}}}]", f"max_steps={args.steps}", "save_phase_models=false",
               "--out", str(out / f"train-{arm}"))
         seqit("eval", *ev, f"model.model={out / f'train-{arm}' / 'model'}", "--out", str(out / f"eval-{arm}"))
-    rows = {"base (no fine-tuning)": chain_acc(out / "eval-base"),
-            f"IT: LoRA on single steps, {args.steps} steps": chain_acc(out / "eval-it"),
-            f"SIT: LoRA on 1-3 step chains, {args.steps} steps": chain_acc(out / "eval-sit")}
-    tokens = {arm: json.loads((out / f"train-{arm}" / "model" / "meta.json").read_text())["tokens_seen"] for arm in ("it", "sit")}
-    depths = [k for k in next(iter(rows.values())) if k != "all"]
-    lines = [f"| model | all | {' | '.join('depth ' + d for d in depths)} |", "|" + "---|" * (len(depths) + 2)]
-    lines += [f"| {name} | {r['all']:.2f} | {' | '.join(f'{r[d]:.2f}' for d in depths)} |" for name, r in rows.items()]
-    lines.append(f"\nSeqEval-V v1 chain accuracy, {args.eval_limit} items spread over depths; training tokens seen: "
-                 f"IT {tokens['it']}, SIT {tokens['sit']}; wall time {time.monotonic() - t0:.0f} s.")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    (out / "results.json").write_text(json.dumps({"rows": rows, "tokens_seen": tokens}, indent=2) + "\n")
-    print("\n".join(lines))
-
+    print(write_table(out, args.steps, args.eval_limit, time.monotonic() - t0))
 
 if __name__ == "__main__":
     main()
