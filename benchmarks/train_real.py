@@ -106,6 +106,19 @@ def run_trl(model: str, rows: list[dict], method: str, steps: int, seq: int, pac
     return {"tokens": tokens, "seconds": round(secs, 2), "tokens_per_s": round(tokens / secs, 1), "steps": len(times)}
 
 
+def one_arm(args, name: str) -> dict:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, __file__, "--model", args.model, "--data", str(args.data), "--steps", str(args.steps),
+           "--max-seq-len", str(args.max_seq_len), "--one", name]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -115,6 +128,7 @@ def main() -> None:
     ap.add_argument("--methods", default="lora,full")
     ap.add_argument("--skip-trl-defaults", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -131,13 +145,18 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="train_real-"))
     data = tmp / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if args.one:  # one arm in this process (accelerate's state is per process: TRL and seqit cannot share one)
+        trainer, method = args.one.rsplit(" ", 1)
+        if trainer == "seqit":
+            r = run_seqit(args.model, data, method, args.steps, args.max_seq_len, tmp / "seqit")
+        else:
+            r = run_trl(args.model, rows, method, args.steps, args.max_seq_len, trainer == "trl packing", tmp / "trl")
+        print("RESULT " + json.dumps(r), flush=True)
+        return
     results: dict[str, dict] = {}
     for method in args.methods.split(","):
-        results[f"seqit {method}"] = run_seqit(args.model, data, method, args.steps, args.max_seq_len, tmp / f"seqit-{method}")
-        results[f"trl packing {method}"] = run_trl(args.model, rows, method, args.steps, args.max_seq_len, True, tmp / f"trl-p-{method}")
-        if not args.skip_trl_defaults:
-            results[f"trl defaults {method}"] = run_trl(args.model, rows, method, args.steps, args.max_seq_len, False,
-                                                        tmp / f"trl-d-{method}")
+        for trainer in ("seqit", "trl packing") + (() if args.skip_trl_defaults else ("trl defaults",)):
+            results[f"{trainer} {method}"] = one_arm(args, f"{trainer} {method}")
     peak_end = peak_matmul_flops(torch)
     peak = max(peak, peak_end)
     print(f"{args.model}: {n_params / 1e6:.1f} M params, seq {args.max_seq_len}, {args.steps} steps, torch threads "
