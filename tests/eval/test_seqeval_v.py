@@ -6,11 +6,12 @@ import json
 
 from seqit.chains.seqeval_v import frozen_items
 from seqit.cli import main
+from seqit.eval.seqeval_v import limit_by_depth
 from seqit.jsonl import read_jsonl, write_jsonl
 
 
 def test_seqit_eval_scores_precomputed_outputs_exactly(tmp_path):
-    items = frozen_items("v1")[:20]
+    items = limit_by_depth(frozen_items("v1"), 20)  # what limit=20 evaluates
     outputs = [{"id": it["id"], "output": it["messages"][-1]["content"]} for it in items[:10]]
     outputs += [{"id": it["id"], "output": "Step 1: nonsense"} for it in items[10:20]]
     write_jsonl(tmp_path / "outs.jsonl", outputs)

@@ -46,7 +46,7 @@ def run_task(cfg: Any, run: Any) -> dict[str, Any]:
     check_options(rendering, ks, bool(cfg.outputs))
     items = load_benchmark(cfg.data)
     if cfg.limit is not None:
-        items = items[: cfg.limit]
+        items = limit_by_depth(items, cfg.limit)
     want = ("single", "multiturn") if rendering == "both" else (rendering,)
     if cfg.outputs:
         ids = {it["id"] for it in items}
@@ -181,3 +181,20 @@ async def _probe(model: Any, chains: dict[str, Chain], ks: list[int], gen: Any, 
 
     done = await _drive_all("self-conditioning", list(enumerate(jobs)), one, window)
     return [done[n] for n in sorted(done)]  # job order: samples-self-conditioning.jsonl is deterministic
+
+
+def limit_by_depth(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """`limit` items spread evenly over chain depths (round-robin, each depth in file order), returned in
+    file order. The benchmark file is sorted by depth, so its first N items would all be depth 1."""
+    by_depth: dict[Any, list[int]] = {}
+    for i, it in enumerate(items):
+        by_depth.setdefault(it["meta"]["depth"], []).append(i)
+    queues = [by_depth[d] for d in sorted(by_depth)]
+    picked: list[int] = []
+    rank = 0
+    while len(picked) < min(limit, len(items)):
+        for q in queues:
+            if rank < len(q) and len(picked) < limit:
+                picked.append(q[rank])
+        rank += 1
+    return [items[i] for i in sorted(picked)]

@@ -1,8 +1,15 @@
-"""The loss proxy for difficulty: how surprising the reference output is to a small local model.
+"""Loss-based difficulty proxies from a small local model.
 
-Mean negative log-likelihood per token of the assistant's final reply given the prompt, rendered
-with the chat template. A PROXY (not a judge score): it mixes difficulty with style and with how
-well the model knows the domain. torch/transformers are imported only when this runs.
+`loss`: mean negative log-likelihood per token of the assistant's final reply given the prompt,
+rendered with the chat template. A PROXY (not a judge score): it mixes difficulty with style and with
+how well the model knows the domain.
+
+`ifd` (instruction-following difficulty, Cherry-LLM / Superfiltering): the reply's mean loss given the
+instruction divided by its mean loss without it. "Without" renders the same template with the user
+turn emptied (and earlier turns dropped), so both losses cover exactly the same reply tokens behind the
+same role headers and only the instruction differs. IFD near 1 = the instruction barely helps predict
+the reply (hard to follow, or misaligned when > 1); low = the reply follows easily from the instruction.
+torch/transformers are imported only when this runs.
 """
 
 from __future__ import annotations
@@ -30,13 +37,9 @@ def response_losses(
 
     `tick` is called after each record (progress bars)."""
     torch = require("torch", "train", "the loss proxy scorer")
-    transformers = require("transformers", "train", "the loss proxy scorer")
     if not model_dir:
         raise SeqitError("proxy.kind=loss needs proxy.model: a local model directory")
-    tok = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-    install_template(tok, template)
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=False).to(device)
-    model.eval()
+    tok, model = _load(model_dir, template, device)
     out: list[float | str] = []
     with torch.no_grad():
         for r in records:
@@ -44,6 +47,64 @@ def response_losses(
             if tick is not None:
                 tick()
     return out
+
+
+def ifd_values(
+    records: list[Record],
+    model_dir: str | None,
+    template: str | None,
+    max_length: int,
+    device: str = "cpu",
+    tick: Callable[[], None] | None = None,
+) -> list[dict[str, float] | str]:
+    """Per record {"ifd", "loss_given_instruction", "loss_alone"}, or a reason string when not computable."""
+    torch = require("torch", "train", "the IFD proxy scorer")
+    if not model_dir:
+        raise SeqitError("proxy.kind=ifd needs proxy.model: a local model directory")
+    tok, model = _load(model_dir, template, device)
+    out: list[dict[str, float] | str] = []
+    with torch.no_grad():
+        for r in records:
+            out.append(_one_ifd(torch, tok, model, r, max_length, device))
+            if tick is not None:
+                tick()
+    return out
+
+
+def _load(model_dir: str, template: str | None, device: str) -> tuple[Any, Any]:
+    transformers = require("transformers", "train", "the loss proxy scorers")
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    install_template(tok, template)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=False).to(device)
+    return tok, model.eval()
+
+
+def answer_alone(record: Record) -> Record | str:
+    """The record's final reply behind an empty user turn (the IFD denominator), or why there is none."""
+    reply = record.response
+    if not reply:
+        return "no final assistant reply to score"
+    return Record(record.id, [{"role": "user", "content": ""}, {"role": "assistant", "content": reply}], {})
+
+
+def ifd_from_losses(given: float, alone: float) -> dict[str, float] | str:
+    """IFD = loss(answer | instruction) / loss(answer alone) (pure)."""
+    if alone <= 0:
+        return "the reply alone has zero loss (IFD undefined)"
+    return {"ifd": round(given / alone, 6), "loss_given_instruction": given, "loss_alone": alone}
+
+
+def _one_ifd(torch: Any, tok: Any, model: Any, r: Record, max_length: int, device: str) -> dict[str, float] | str:
+    alone_rec = answer_alone(r)
+    if isinstance(alone_rec, str):
+        return alone_rec
+    given = _one_loss(torch, tok, model, r, max_length, device)
+    if isinstance(given, str):
+        return given
+    alone = _one_loss(torch, tok, model, alone_rec, max_length, device)
+    if isinstance(alone, str):
+        return f"reply alone: {alone}"
+    return ifd_from_losses(given, alone)
 
 
 def split_ids(tok: Any, record: Record) -> tuple[list[int], int] | str:

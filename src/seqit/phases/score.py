@@ -54,15 +54,16 @@ PROXY_UNITS = {
     "length": "estimated tokens of the conversation (regex pieces)",
     "depth": "SIT chain depth (meta.depth)",
     "loss": "mean per-token NLL of the reference output under a local model",
+    "ifd": "instruction-following difficulty: NLL of the output given the instruction / NLL of the output alone",
 }
 
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    kind: Literal["length", "depth", "loss"] = "length"
-    model: str | None = None  # loss: a local causal-LM directory (loaded with trust_remote_code=False)
-    template: str | None = None  # loss: chat template name (tulu, chatml, ...); null = the tokenizer's own
-    max_length: int = 1024  # loss: tokens per example; longer examples are truncated from the end
+    kind: Literal["length", "depth", "loss", "ifd"] = "length"
+    model: str | None = None  # loss/ifd: a local causal-LM directory (loaded with trust_remote_code=False)
+    template: str | None = None  # loss/ifd: chat template name (tulu, chatml, ...); null = the tokenizer's own
+    max_length: int = 1024  # loss/ifd: tokens per example; longer examples are truncated from the end
     device: str = "cpu"
 
 
@@ -87,8 +88,8 @@ class ScoreConfig:
             raise ValueError("limit must be >= 1")
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
-        if self.method == "proxy" and self.proxy.kind == "loss" and not self.proxy.model:
-            raise ValueError("proxy.kind=loss needs proxy.model (a local model directory)")
+        if self.method == "proxy" and self.proxy.kind in ("loss", "ifd") and not self.proxy.model:
+            raise ValueError(f"proxy.kind={self.proxy.kind} needs proxy.model (a local model directory)")
         if not self.score_key.isidentifier():
             raise ValueError(f"score_key must be a plain name like difficulty_instruction, got {self.score_key!r}")
 
@@ -270,13 +271,19 @@ def _canonical_order(path: Path, records: list[Record]) -> None:
 # Proxy scoring (free, no judge)
 
 
-def proxy_values(records: list[Record], proxy: ProxyConfig) -> list[float | str]:
-    """A raw difficulty value per record, or a reason string when the record has none."""
+def proxy_values(records: list[Record], proxy: ProxyConfig) -> list[float | dict[str, float] | str]:
+    """A raw difficulty value per record (ifd: a dict with "ifd" and both losses), or a reason string
+    when the record has none."""
     if proxy.kind == "loss":
         from seqit.phases.lossproxy import response_losses
 
         with progress("loss proxy", len(records)) as bar:
             return response_losses(records, proxy.model, proxy.template, proxy.max_length, proxy.device, bar.advance)
+    if proxy.kind == "ifd":
+        from seqit.phases.lossproxy import ifd_values
+
+        with progress("IFD proxy", len(records)) as bar:
+            return ifd_values(records, proxy.model, proxy.template, proxy.max_length, proxy.device, bar.advance)
     fn = length_value if proxy.kind == "length" else depth_value
     out: list[float | str] = []
     for r in records:
@@ -291,11 +298,12 @@ def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, i
     values = proxy_values(records, cfg.proxy)
     ok = [(r, v) for r, v in zip(records, values, strict=True) if not isinstance(v, str)]
     bad = [_reject(r, v) for r, v in zip(records, values, strict=True) if isinstance(v, str)]
-    scores = rank_to_scale([v for _, v in ok])
+    scores = rank_to_scale([v["ifd"] if isinstance(v, dict) else v for _, v in ok])
     unit = PROXY_UNITS[cfg.proxy.kind]
     rows = [
-        _scored(r, s, {"method": f"proxy:{cfg.proxy.kind}", "proxy": True, "value": v, "unit": unit,
-                       "mapping": "rank onto [1, 5]", **({"model": cfg.proxy.model} if cfg.proxy.model else {})},
+        _scored(r, s, {"method": f"proxy:{cfg.proxy.kind}", "proxy": True, "unit": unit, "mapping": "rank onto [1, 5]",
+                       **({"value": v["ifd"], **v} if isinstance(v, dict) else {"value": v}),
+                       **({"model": cfg.proxy.model} if cfg.proxy.model else {})},
                 cfg.score_key)
         for (r, v), s in zip(ok, scores, strict=True)
     ]  # fmt: skip
@@ -303,6 +311,8 @@ def _run_proxy(run: Run, records: list[Record], cfg: ScoreConfig) -> dict[str, i
     with JsonlWriter(run.file("rejects.jsonl")) as rej:
         rej.write_many(bad)
     run.manifest["proxy"] = {"kind": cfg.proxy.kind, "unit": unit, "label": "PROXY difficulty, not a judge score"}
+    if cfg.proxy.kind == "ifd":  # Cherry-LLM drops IFD > 1: the instruction does not help predict the reply
+        run.manifest["proxy"]["ifd_above_1"] = sum(1 for _, v in ok if isinstance(v, dict) and v["ifd"] > 1)
     run.manifest["scores"] = summarize_scored(run.file("scored.jsonl"), cfg.score_key)
     return {"scored": len(rows), "rejects": len(bad)}
 

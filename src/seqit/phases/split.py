@@ -377,6 +377,7 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         token_count=f"tokenizer {cfg.tokenizer}" if cfg.tokenizer else TOKEN_ESTIMATE,
         score_key=cfg.score_key,
         score_methods=score_methods(tagged, cfg.score_key),
+        score_agreement=score_agreement(filtered.kept),
         histogram=hist,
         duplicates=[{"id": r["id"], "duplicate_of": r["detail"]["duplicate_of"], "reason": r["reason"]}
                     for r in filtered.rejects if r.get("stage") == "dedup"][:MANIFEST_DUPLICATES],
@@ -403,3 +404,69 @@ def _histogram(path: Path, phases: list[list[Record]], a: Assignment, cfg: Split
         title += f" — PROXY scores ({', '.join(proxies)})"
     plot_histogram(path, by_phase, a.cuts, title)
     return path.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement between two difficulty scores on the same records (e.g. a judge and the IFD proxy)
+
+
+def score_keys(records: list[Record]) -> list[str]:
+    """meta keys written by `seqit score` (a number beside a `<key>_detail` dict), sorted."""
+    keys = set()
+    for r in records:
+        for k, v in r.meta.items():
+            if _is_number(v) and isinstance(r.meta.get(f"{k}_detail"), dict):
+                keys.add(k)
+    return sorted(keys)
+
+
+def average_ranks(xs: list[float]) -> list[float]:
+    """1-based ranks, ties sharing their mean rank.
+
+    >>> average_ranks([10.0, 30.0, 20.0, 20.0])
+    [1.0, 4.0, 2.5, 2.5]
+    """
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Spearman's rank correlation (Pearson on average ranks); None when undefined (n < 3 or a constant)."""
+    if len(xs) != len(ys) or len(xs) < 3:
+        return None
+    rx, ry = average_ranks(xs), average_ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    if sxx == 0 or syy == 0:
+        return None
+    return round(sxy / math.sqrt(sxx * syy), 4)
+
+
+def score_agreement(records: list[Record]) -> list[dict[str, Any]]:
+    """Spearman rank agreement for every pair of scores the records carry (on records having both)."""
+    keys = score_keys(records)
+    out = []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            both = [(float(r.meta[a]), float(r.meta[b])) for r in records if _is_number(r.meta.get(a)) and _is_number(r.meta.get(b))]
+            out.append({"scores": [a, b], "n": len(both), "spearman": spearman([x for x, _ in both], [y for _, y in both]),
+                        "methods": [_method(records, a), _method(records, b)]})
+    return out
+
+
+def _method(records: list[Record], key: str) -> str:
+    for r in records:
+        d = r.meta.get(f"{key}_detail")
+        if isinstance(d, dict) and d.get("method"):
+            return str(d["method"])
+    return "given"

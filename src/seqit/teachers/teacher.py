@@ -93,6 +93,8 @@ class Teacher:
             s["fake"] = True
         s["attempts_sent"] = self.sent
         s["retries"] = self.retries
+        if hasattr(self.backend, "throughput"):  # in-process backends: token counts and tokens/s
+            s["generation"] = self.backend.throughput()
         return s
 
     def stats(self) -> dict[str, Any]:

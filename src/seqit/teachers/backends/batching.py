@@ -1,5 +1,10 @@
 """Micro-batching for in-process backends: concurrent callers are queued, and one worker runs
-`run_batch(requests)` in a thread on whatever is queued (up to `batch_size`, same `key`)."""
+`run_batch(requests)` in a thread on whatever is queued (up to `batch_size`, same `key`).
+
+With `size` (e.g. prompt length), the oldest queued request is always in the next batch and the
+rest of the batch is filled with the same-key requests closest to it in size: less left padding,
+and rows that finish at similar times. Without it, batches are taken in queue order.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +26,13 @@ class MicroBatcher:
         batch_size: int,
         max_wait_ms: float,
         key: Callable[[ChatRequest], Hashable] = lambda r: 0,
+        size: Callable[[ChatRequest], float] | None = None,
     ):
         self.run_batch = run_batch
         self.batch_size = batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.key = key
+        self.size = size
         self._queue: deque[tuple[ChatRequest, asyncio.Future]] = deque()
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
@@ -71,13 +78,15 @@ class MicroBatcher:
             self._queue = live
             return []
         key = self.key(live[0][0])
-        batch, rest = [], deque()
-        for item in live:
-            if len(batch) < self.batch_size and self.key(item[0]) == key:
-                batch.append(item)
-            else:
-                rest.append(item)
-        self._queue = rest
+        same = [k for k, item in enumerate(live) if self.key(item[0]) == key]
+        if self.size is not None and len(same) > self.batch_size:
+            anchor = self.size(live[0][0])
+            others = sorted(same[1:], key=lambda k: (abs(self.size(live[k][0]) - anchor), k))
+            chosen = {0, *others[: self.batch_size - 1]}
+        else:
+            chosen = set(same[: self.batch_size])
+        batch = [item for k, item in enumerate(live) if k in chosen]
+        self._queue = deque(item for k, item in enumerate(live) if k not in chosen)
         return batch
 
     async def aclose(self) -> None:

@@ -1,15 +1,21 @@
 """Local transformers generation (`backend: hf`): micro-batched, left-padded, chat-templated.
 
 Concurrent `generate` calls are queued; a single batcher collects what is queued (waiting at most
-`hf.max_wait_ms` for more, up to `hf.batch_size`, same sampling settings), runs one
-`model.generate` in a worker thread and hands each caller its own Completion. Greedy when
-temperature == 0; otherwise sampling seeded with the request's seed (the same batch composition
-gives the same text). Stop strings end a row early and are cut from the text (OpenAI semantics).
+`hf.max_wait_ms` for more, up to `hf.batch_size`, same sampling settings, similar prompt lengths),
+and runs one decode loop in a worker thread. The loop (`decode`) prefills the left-padded batch once,
+then steps with the KV cache; a row leaves the batch as soon as it emits an end token (the tokenizer's
+EOS, the checkpoint's generation_config end ids, single-token stop strings), contains a stop string, or
+reaches its own max_tokens, so the remaining rows run on a smaller batch. Greedy when temperature == 0;
+otherwise sampling from a generator seeded with the request's seed (same batch composition, same
+text). Stop strings are cut from the text (OpenAI semantics). `throughput()` reports token counts and
+tokens/s for the manifest.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from seqit.errors import require
@@ -20,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def batch_key(req: ChatRequest) -> tuple:
-    """Requests that may share one generate() call (max_tokens differs freely: rows are trimmed)."""
+    """Requests that may share one decode loop (max_tokens differs freely: each row has its own limit)."""
     return (req.temperature if req.temperature > 0 else 0.0, req.top_p, req.seed, req.n, req.stop)
 
 
@@ -31,13 +37,114 @@ def trim_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
 
 
 def generation_kwargs(req: ChatRequest, max_new_tokens: int) -> dict[str, Any]:
-    """Sampling settings for model.generate (pure)."""
+    """The same sampling settings as `model.generate` kwargs (pure; used by the benchmark baseline)."""
     kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "num_return_sequences": req.n}
     if req.temperature > 0:
         kw.update(do_sample=True, temperature=req.temperature, top_p=req.top_p, top_k=0)
     else:
         kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     return kw
+
+
+def end_token_ids(tok: Any, generation_config: Any, stops: tuple[str, ...] = ()) -> set[int]:
+    """Token ids that end a row: the tokenizer's EOS, generation_config.eos_token_id (int or list), and
+    stop strings that are one special token (decoding skips special tokens, so text search misses them)."""
+    ids: set[int] = set()
+    if tok.eos_token_id is not None:
+        ids.add(int(tok.eos_token_id))
+    gen_eos = getattr(generation_config, "eos_token_id", None)
+    if gen_eos is not None:
+        ids.update(int(i) for i in (gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos]))
+    special = set(getattr(tok, "all_special_tokens", [])) | set(tok.get_added_vocab())
+    for s in stops:
+        enc = tok(s, add_special_tokens=False)["input_ids"]
+        if len(enc) == 1 and s in special:
+            ids.add(int(enc[0]))
+    return ids
+
+
+@dataclass
+class Row:
+    """One generated sequence: its new token ids and why it ended ("stop" or "length")."""
+
+    limit: int
+    ids: list[int] = field(default_factory=list)
+    reason: str | None = None
+
+
+def sample_next(torch: Any, logits: Any, temperature: float, top_p: float, gen: Any) -> Any:
+    """Next token per row: argmax at temperature 0, else nucleus sampling (top_k off) with `gen`."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        drop = sorted_p.cumsum(dim=-1) - sorted_p > top_p  # keep the smallest prefix reaching top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+def decode(model: Any, input_ids: Any, attention_mask: Any, rows: list[Row], end_ids: set[int],
+           temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+           stop_hit: Any = None) -> int:
+    """Greedy/sampled decoding of a left-padded batch with the KV cache; finished rows leave the batch.
+
+    Fills `rows[i].ids` / `.reason` in place; `stop_hit(ids) -> bool` ends a row on a stop string.
+    Returns the number of forward passes.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    gen = None
+    if temperature > 0:
+        gen = torch.Generator(device=input_ids.device)
+        gen.manual_seed(seed if seed is not None else torch.seed())
+    cache = DynamicCache()
+    cache_kw = cache_argument(model)
+    live = list(range(len(rows)))
+    mask = attention_mask
+    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    inp = input_ids
+    steps = 0
+    with torch.inference_mode():
+        while live:
+            logits = model(input_ids=inp, attention_mask=mask, position_ids=pos, **{cache_kw: cache},
+                           use_cache=True, logits_to_keep=1).logits[:, -1, :]
+            steps += 1
+            nxt = sample_next(torch, logits, temperature, top_p, gen)
+            keep = []
+            for j, (i, t) in enumerate(zip(live, nxt.tolist(), strict=True)):
+                row = rows[i]
+                if t in end_ids:
+                    row.reason = "stop"
+                    continue
+                row.ids.append(t)
+                if stop_hit is not None and stop_hit(row.ids):
+                    row.reason = "stop"
+                elif len(row.ids) >= row.limit:
+                    row.reason = "length"
+                else:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(live):  # shrink the batch: cache, mask, positions
+                idx = torch.tensor(keep, device=inp.device)
+                cache.batch_select_indices(idx)
+                mask, pos, nxt = mask[idx], pos[idx], nxt[idx]
+                live = [live[j] for j in keep]
+            inp = nxt[:, None]
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            pos = pos[:, -1:] + 1
+    return steps
+
+
+def cache_argument(model: Any) -> str:
+    """The forward() keyword for the KV cache: `cache` (transformers >= 5.2x) or `past_key_values`."""
+    import inspect
+
+    fwd = model.get_base_model().forward if hasattr(model, "get_base_model") else model.forward
+    return "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
 
 
 class HFBackend:
@@ -68,12 +175,23 @@ class HFBackend:
                 cfg.model, dtype=dtype, trust_remote_code=s.trust_remote_code
             )
         self.model = model.to(self.device).eval()
-        self._batcher = MicroBatcher(self._generate_batch, s.batch_size, s.max_wait_ms, key=batch_key)
+        self._batcher = MicroBatcher(self._generate_batch, s.batch_size, s.max_wait_ms, key=batch_key,
+                                     size=self._prompt_size)
         self._warned_format = False
+        self._stats = {"batches": 0, "sequences": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                       "forward_passes": 0, "seconds": 0.0}
 
     @property
     def batch_sizes(self) -> list[int]:
         return self._batcher.batch_sizes
+
+    def throughput(self) -> dict[str, Any]:
+        """Token counts and speed of everything generated so far (for manifests)."""
+        s = dict(self._stats)
+        s["seconds"] = round(s["seconds"], 3)
+        s["completion_tokens_per_s"] = round(s["completion_tokens"] / s["seconds"], 2) if s["seconds"] else None
+        s["mean_batch_size"] = round(s["sequences"] / s["batches"], 2) if s["batches"] else None
+        return s
 
     async def generate(self, req: ChatRequest, model: str) -> Completion:
         if req.response_format and not self._warned_format:
@@ -84,60 +202,53 @@ class HFBackend:
     def render(self, req: ChatRequest) -> str:
         return self.tok.apply_chat_template(list(req.messages), tokenize=False, add_generation_prompt=True)
 
+    @staticmethod
+    def _prompt_size(req: ChatRequest) -> int:
+        return sum(len(m.get("content") or "") for m in req.messages)
+
     def _generate_batch(self, reqs: list[ChatRequest]) -> list[Completion]:
-        torch = self._torch
+        t0 = time.perf_counter()
         first = reqs[0]
         enc = self.tok([self.render(r) for r in reqs], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(self.device) for k, v in enc.items()}
-        max_new = max(r.max_tokens for r in reqs)
-        kw = generation_kwargs(first, max_new)
-        if first.stop:
-            kw["stopping_criteria"] = [_StopStrings(self.tok, first.stop, enc["input_ids"].shape[1])]
-        if first.temperature > 0 and first.seed is not None:
-            torch.manual_seed(first.seed)
-        with torch.no_grad():
-            out = self.model.generate(
-                **enc, pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id, **kw
-            )
-        new = out[:, enc["input_ids"].shape[1] :]
+        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        if first.n > 1:
+            ids, mask = ids.repeat_interleave(first.n, dim=0), mask.repeat_interleave(first.n, dim=0)
+        rows = [Row(r.max_tokens) for r in reqs for _ in range(r.n)]
+        end_ids = end_token_ids(self.tok, getattr(self.model, "generation_config", None), first.stop)
+        steps = decode(self.model, ids, mask, rows, end_ids, first.temperature, first.top_p, first.seed,
+                       self._stop_checker(first.stop))
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         comps = []
         for i, req in enumerate(reqs):
             texts, reasons, n_tokens = [], [], 0
-            for j in range(req.n):
-                text, reason, used = self._decode_row(new[i * req.n + j], req)
+            for row in rows[i * req.n : (i + 1) * req.n]:
+                text = self.tok.decode(row.ids, skip_special_tokens=True)
+                text, hit = trim_at_stop(text, req.stop)
                 texts.append(text)
-                reasons.append(reason)
-                n_tokens += used
+                reasons.append("stop" if hit else row.reason or "length")
+                n_tokens += len(row.ids)
             comps.append(Completion(req.id, texts, reasons, Usage(int(prompt_lens[i]), n_tokens), self.cfg.model))
+        st = self._stats
+        st["batches"] += 1
+        st["sequences"] += len(rows)
+        st["prompt_tokens"] += int(sum(prompt_lens))
+        st["completion_tokens"] += sum(len(r.ids) for r in rows)
+        st["forward_passes"] += steps
+        st["seconds"] += time.perf_counter() - t0
         return comps
 
-    def _decode_row(self, ids: Any, req: ChatRequest) -> tuple[str, str, int]:
-        ids = ids.tolist()[: req.max_tokens]
-        reason = "length"
-        eos = self.tok.eos_token_id
-        if eos in ids:
-            ids = ids[: ids.index(eos)]
-            reason = "stop"
-        elif self.tok.pad_token_id in ids and self.tok.pad_token_id != eos:
-            ids = ids[: ids.index(self.tok.pad_token_id)]  # a row that ended on a stop string
-            reason = "stop"
-        text = self.tok.decode(ids, skip_special_tokens=True)
-        text, hit = trim_at_stop(text, req.stop)
-        return text, ("stop" if hit else reason), len(ids)
+    def _stop_checker(self, stops: tuple[str, ...]) -> Any:
+        """ids -> whether the decoded tail contains a stop string (only the last few tokens are decoded)."""
+        if not stops:
+            return None
+        window = 4 * max(len(s) for s in stops) + 4  # a stop string spans at most ~4 byte-tokens per char
+        tok = self.tok
+
+        def hit(ids: list[int]) -> bool:
+            tail = tok.decode(ids[-window:], skip_special_tokens=True)
+            return any(s in tail for s in stops)
+
+        return hit
 
     async def aclose(self) -> None:
         await self._batcher.aclose()
-
-
-class _StopStrings:
-    """StoppingCriteria: per row, True once the decoded new text contains a stop string."""
-
-    def __init__(self, tokenizer: Any, stops: tuple[str, ...], prompt_len: int):
-        self.tok, self.stops, self.prompt_len = tokenizer, stops, prompt_len
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        texts = self.tok.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
