@@ -126,7 +126,7 @@ def serve_run(args, msgs) -> dict:
         raise SystemExit("--serve needs fastapi and uvicorn (pip install 'seqit[serve]')")
     log = Path(os.environ.get("TMPDIR", "/tmp")) / "hf_generation_serve.log"
     with serve_model(Path(args.model), log, env) as url:
-        cfg = TeacherConfig(backend="openai", model=str(args.model), base_url=url, api_key_env=None,
+        cfg = TeacherConfig(backend="openai", model=str(Path(args.model)), base_url=url, api_key_env=None,
                             max_concurrency=args.batch_size, timeout_s=600)
         via_teacher(cfg, msgs[:1], 4)  # warm-up
         _, n, s, _ = via_teacher(cfg, msgs, args.max_new_tokens)
