@@ -112,8 +112,10 @@ def test_lm_eval_runs_the_exported_task_on_a_tiny_model_with_seqit_eval_numbers(
     assert len(samples) == 4
     gens = [{"id": s["doc"]["id"], "output": s["filtered_resps"][0]} for s in samples]
     write_jsonl(tmp_path / "lm_eval_outputs.jsonl", gens)
-    assert main(["eval", "configs/eval/seqeval-v.yaml", f"outputs={tmp_path / 'lm_eval_outputs.jsonl'}", "limit=4",
-                 "--out", str(tmp_path / "run")]) == 0
+    ids = {g["id"] for g in gens}  # the items lm-eval ran (its --limit takes the first N; seqit's spreads over depths)
+    write_jsonl(tmp_path / "items.jsonl", [it for it in frozen_items("v1") if it["id"] in ids])
+    assert main(["eval", "configs/eval/seqeval-v.yaml", f"outputs={tmp_path / 'lm_eval_outputs.jsonl'}",
+                 f"data={tmp_path / 'items.jsonl'}", "--out", str(tmp_path / "run")]) == 0
     ours = json.loads((tmp_path / "run" / "results.json").read_text())["metrics"]["overall"]
     assert {m: round(res[f"{m},none"], 4) for m in ("chain_acc", "step_acc", "follow_acc", "complete_rate")} == {
         m: ours[m] for m in ("chain_acc", "step_acc", "follow_acc", "complete_rate")}

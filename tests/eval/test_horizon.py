@@ -73,8 +73,9 @@ def test_seqit_eval_writes_horizon_into_results(tmp_path):
     items = frozen_items("v1")[:200]  # depths 1 and 2
     outs = [{"id": it["id"], "output": it["messages"][-1]["content"] if i % 2 else "Step 1: x"} for i, it in enumerate(items)]
     write_jsonl(tmp_path / "outs.jsonl", outs)
-    assert main(["eval", "configs/eval/seqeval-v.yaml", f"outputs={tmp_path / 'outs.jsonl'}", "limit=200",
-                 "--out", str(tmp_path / "run")]) == 0
+    write_jsonl(tmp_path / "items.jsonl", items)  # an items file (--limit would spread over every depth)
+    assert main(["eval", "configs/eval/seqeval-v.yaml", f"outputs={tmp_path / 'outs.jsonl'}",
+                 f"data={tmp_path / 'items.jsonl'}", "--out", str(tmp_path / "run")]) == 0
     res = json.loads((tmp_path / "run" / "results.json").read_text())
     h = res["horizon"]
     assert h["overall"]["step_acc"] == res["metrics"]["overall"]["step_acc"]

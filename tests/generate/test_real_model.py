@@ -26,10 +26,10 @@ def _check(run: Path, seeds: int) -> dict:
     assert c["sit_records"] + c["kept_unconverted"] + c["sit_dropped"] == seeds
     assert c["it_records"] + c["it_dropped"] == seeds
     rejects = list(read_jsonl(run / "rejects.jsonl")) if (run / "rejects.jsonl").exists() else []
-    assert len([r for r in rejects if r["dropped"]]) == c["sit_dropped"] + c["it_dropped"]
+    assert len([r for r in rejects if r["detail"]["dropped"]]) == c["sit_dropped"] + c["it_dropped"]
     assert all(r["reason"] and r["stage"] for r in rejects)
-    assert all(r.get("raw") for r in rejects if r["stage"] != "rules")  # the teacher's real reply is kept
-    assert m["usage"]["requests"] >= 2 * seeds and m["usage"]["completion_tokens"] > 0
+    assert all(r["detail"].get("raw") for r in rejects if r["stage"] != "rules")  # the teacher's real reply is kept
+    assert m["usage"]["total"]["requests"] >= 2 * seeds and m["usage"]["total"]["completion_tokens"] > 0
     for rec in read_jsonl(run / "it.jsonl") if (run / "it.jsonl").exists() else []:
         assert rec["messages"][-1]["role"] == "assistant" and rec["messages"][-1]["content"].strip()
     return m
@@ -43,7 +43,7 @@ def test_selfseq_with_smollm2_in_process(smollm2_dir, sample_path, tmp_path):
     m = _check(run, 3)
     options = m["options_per_round"]["1"]
     assert sum(v for k, v in options.items() if k not in ("pct", "unparsed")) >= 1  # a real reply was parsed
-    assert m["usage"]["generation"]["completion_tokens_per_s"] > 0
+    assert m["usage"]["this_attempt"]["teacher"]["generation"]["completion_tokens_per_s"] > 0
 
 
 @pytest.fixture(scope="module")
@@ -63,4 +63,4 @@ def test_selfseq_with_smollm2_behind_transformers_serve(served_smollm2, smollm2_
                  "teacher.timeout_s=300", "selfseq.json_mode=false", "limit=2", *SMALL]
     run = run_generate(load_config(GenerateConfig, CONFIGS / "alpaca-selfseq.yaml", overrides), progress=False)
     m = _check(run, 2)
-    assert m["usage"]["failed"] == 0  # every request got a real HTTP reply
+    assert m["usage"]["total"]["failed"] == 0  # every request got a real HTTP reply
