@@ -90,3 +90,19 @@ def test_ifbench_and_multi_if_by_name(tmp_path, name):
         pytest.skip(f"lm-eval in this environment has no {name} task")
     out = write_overlays({name: str(ASSETS / "ifeval_sample.jsonl")}, [name], tmp_path / "o")
     assert (out / f"{name}.yaml").is_file()
+
+
+def test_langdetect_is_seeded_so_ifeval_language_checks_are_deterministic():
+    pytest.importorskip("langdetect")
+    from langdetect import DetectorFactory, detect
+
+    from seqit.eval.lmeval_bridge import seed_langdetect
+
+    assert seed_langdetect(0) and DetectorFactory.seed == 0
+    text = "Ciao, come stai? Sto bene grazie"  # short and ambiguous: unseeded, langdetect varies between runs
+    seen = set()
+    for _ in range(10):
+        DetectorFactory._factory = None  # rebuild the detector as a new process would
+        seed_langdetect(0)
+        seen.add(detect(text))
+    assert len(seen) == 1

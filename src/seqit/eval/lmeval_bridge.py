@@ -111,6 +111,17 @@ def check_tasks(names: list[str], manager: Any) -> None:
             raise ConfigError(f"lm_eval.tasks: unknown task {name!r}{hint}")
 
 
+def seed_langdetect(seed: int) -> bool:
+    """Seed langdetect (IFEval's language checks) so identical text always gets the same verdict; lm-eval leaves
+    it unseeded and the same response can pass or fail across runs (lm-evaluation-harness #4213)."""
+    try:
+        from langdetect import DetectorFactory
+    except ImportError:
+        return False
+    DetectorFactory.seed = seed
+    return True
+
+
 def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed: int,
                 workdir: Path | None = None) -> dict[str, Any]:
     """Evaluate; returns {"metrics": {task: {metric: value}}, "samples": [rows], "n_samples": {...}}."""
@@ -125,6 +136,7 @@ def run_lm_eval(model: TeacherConfig, cfg: LmEvalConfig, limit: int | None, seed
     overlay = write_overlays(cfg.local_data, list(cfg.tasks), Path(workdir or ".") / "lm_eval_tasks")
     manager = task_manager([p for p in (cfg.include_path, overlay) if p] or None, list(cfg.tasks))
     check_tasks(list(cfg.tasks), manager)
+    seed_langdetect(seed)
     lm = load_hflm(model, cfg.batch_size)
     try:
         out = lm_eval.simple_evaluate(
