@@ -36,17 +36,7 @@ def response_losses(
     """Mean NLL (nats/token) of each record's final reply, or a reason string when it cannot be computed.
 
     `tick` is called after each record (progress bars)."""
-    torch = require("torch", "train", "the loss proxy scorer")
-    if not model_dir:
-        raise SeqitError("proxy.kind=loss needs proxy.model: a local model directory")
-    tok, model = _load(model_dir, template, device)
-    out: list[float | str] = []
-    with torch.no_grad():
-        for r in records:
-            out.append(_one_loss(torch, tok, model, r, max_length, device))
-            if tick is not None:
-                tick()
-    return out
+    return _per_record("loss", _one_loss, records, model_dir, template, max_length, device, tick)
 
 
 def ifd_values(
@@ -58,14 +48,20 @@ def ifd_values(
     tick: Callable[[], None] | None = None,
 ) -> list[dict[str, float] | str]:
     """Per record {"ifd", "loss_given_instruction", "loss_alone"}, or a reason string when not computable."""
-    torch = require("torch", "train", "the IFD proxy scorer")
+    return _per_record("ifd", _one_ifd, records, model_dir, template, max_length, device, tick)
+
+
+def _per_record(kind: str, one: Callable[..., Any], records: list[Record], model_dir: str | None,
+                template: str | None, max_length: int, device: str, tick: Callable[[], None] | None) -> list[Any]:
+    """Load the local model once, then `one(torch, tok, model, record, max_length, device)` per record."""
+    torch = require("torch", "train", f"the {kind} proxy scorer")
     if not model_dir:
-        raise SeqitError("proxy.kind=ifd needs proxy.model: a local model directory")
+        raise SeqitError(f"proxy.kind={kind} needs proxy.model: a local model directory")
     tok, model = _load(model_dir, template, device)
-    out: list[dict[str, float] | str] = []
+    out: list[Any] = []
     with torch.no_grad():
         for r in records:
-            out.append(_one_ifd(torch, tok, model, r, max_length, device))
+            out.append(one(torch, tok, model, r, max_length, device))
             if tick is not None:
                 tick()
     return out
