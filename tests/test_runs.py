@@ -156,3 +156,19 @@ def test_two_complete_processes_on_one_output_second_refused_and_every_id_once(t
     assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == sorted(f"q{i}" for i in range(n)) and sum(fake_openai.attempts.values()) == n
+
+
+def test_save_usage_every_writes_at_most_once_per_interval(tmp_path):
+    run = start_run(tmp_path / "run", None, "demo", argv=[])
+    calls = []
+
+    def summary():
+        calls.append(1)
+        return {"requests": len(calls)}
+
+    run.save_usage_every("teacher", summary, every_s=3600)  # not due yet: nothing asked, nothing written
+    assert calls == [] and json.loads((tmp_path / "run" / "manifest.json").read_text())["usage"]["roles"] == {}
+    run.save_usage_every("teacher", summary, every_s=0)  # due: recorded and on disk at once
+    on_disk = json.loads((tmp_path / "run" / "manifest.json").read_text())["usage"]
+    assert calls == [1] and on_disk["roles"]["teacher"] == {"requests": 1}
+    run.finish()

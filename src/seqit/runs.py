@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +89,7 @@ def now_iso() -> str:
 
 
 USAGE_ROLES = ("teacher", "judge", "model")
+USAGE_SAVE_EVERY_S = 5.0  # how stale a killed run's recorded cost may be
 
 
 def sum_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,6 +179,7 @@ class Run:
     _t0: float = field(default_factory=time.monotonic)
     _locks: list[RunLock] = field(default_factory=list)
     _usage_before: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _usage_saved_at: float = field(default_factory=time.monotonic)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -198,6 +201,15 @@ class Run:
         u["this_attempt"][role] = usage
         u["roles"][role] = sum_usage(self._usage_before.get(role), usage)
         u["total"] = _total(u["roles"])
+
+    def save_usage_every(self, role: str, summary: Callable[[], dict[str, Any]], every_s: float = USAGE_SAVE_EVERY_S) -> None:
+        """Record and save `summary()` when `every_s` passed since the last such save: call it after each result,
+        so a killed run's manifest keeps a near-current cost without a write per request."""
+        now = time.monotonic()
+        if now - self._usage_saved_at >= every_s:
+            self.record_usage(role, summary())
+            self.save()
+            self._usage_saved_at = now
 
     def finish(self, counts: dict[str, Any] | None = None, status: str = "finished", **extra: Any) -> Path:
         if counts:

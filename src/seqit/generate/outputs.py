@@ -9,9 +9,9 @@ outputs into seed order, writes the mix and the manifest counts.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any
 
 from seqit.generate.config import GenerateConfig
@@ -40,24 +40,18 @@ async def drive_seeds(cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn
     batch = cfg.teacher.mode == "batch"
     window = cfg.max_inflight_seeds or (max(1, len(todo)) if batch else 2 * cfg.teacher.max_concurrency)
     stages = StageCounts()
+    opened = open_teacher(cfg.teacher, ledger_path=run.file("ledger.sqlite")) if teacher_needed else nullcontext()
     with progress("seeds", len(todo), {"stages": ""}, enabled=show) as bar, Outputs(run) as out:
-        if not teacher_needed:
-            async for outcome in drive(todo, lambda seed: fn(seed, None, stages.tick), window):
-                out.write(outcome)
-                bar.advance(stages=stages.text())
-            return
-        async with open_teacher(cfg.teacher, ledger_path=run.file("ledger.sqlite")) as teacher:
-            last_save = time.monotonic()
+        async with opened as teacher:
             async for outcome in drive(todo, lambda seed: fn(seed, teacher, stages.tick), window):
                 out.write(outcome)
-                bar.advance(stages=stages.text(), cost=f"${teacher.usage.cost:.4f}")
-                if time.monotonic() - last_save > 5.0:  # a killed run keeps a near-current cost record
-                    run.record_usage("teacher", teacher.usage_summary())
-                    run.save()
-                    last_save = time.monotonic()
-            run.record_usage("teacher", teacher.usage_summary())
-            run.manifest["teacher"] = teacher.stats()
-            run.save()
+                bar.advance(stages=stages.text(), **({"cost": f"${teacher.usage.cost:.4f}"} if teacher is not None else {}))
+                if teacher is not None:
+                    run.save_usage_every("teacher", teacher.usage_summary)  # a killed run keeps a near-current cost
+            if teacher is not None:
+                run.record_usage("teacher", teacher.usage_summary())
+                run.manifest["teacher"] = teacher.stats()
+                run.save()
 
 
 class StageCounts:

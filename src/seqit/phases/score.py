@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -224,7 +223,6 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
     async with open_teacher(cfg.judge, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
         with JsonlWriter(scored_path) as out, JsonlWriter(run.file("rejects.jsonl")) as rej, \
                 progress("score", len(todo), {"rejects": 0, "cost": "$0"}) as bar:
-            last_save = time.monotonic()
             async for comp in teacher.stream(reqs):
                 row, bad = judged_row(by_req[comp.request_id], comp, cfg.view, cfg.score_key)
                 if row is not None:
@@ -234,10 +232,7 @@ async def _run_judge(run: Run, records: list[Record], cfg: ScoreConfig, backend:
                     rej.write(bad)
                     n_rej += 1
                 bar.advance(rejects=n_rej, cost=f"${teacher.usage.cost:.4f}")
-                if time.monotonic() - last_save > 5.0:  # a killed run still shows its spend so far
-                    run.record_usage("judge", teacher.usage_summary())
-                    run.save()
-                    last_save = time.monotonic()
+                run.save_usage_every("judge", teacher.usage_summary)  # a killed run still shows its spend so far
         run.record_usage("judge", teacher.usage_summary())
         if teacher.auth_error:
             run.manifest["stopped"] = teacher.auth_error

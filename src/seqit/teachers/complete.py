@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,6 @@ PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "prompt_version": (str,),
 }
 KNOWN_KEYS = {"id", "messages", "stop", "meta", *PARAM_TYPES}
-MANIFEST_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -243,7 +241,6 @@ async def _complete_all(teacher_cfg: TeacherConfig, todo: list, run: Run, writer
                         show: bool, backend: Any) -> tuple[dict[str, Any], int, int, str | None]:
     metas = {r.id: (r.n, meta) for r, meta in todo}
     n_ok = n_failed = 0
-    last_save = time.monotonic()
     async with open_teacher(teacher_cfg, ledger_path=run.file("ledger.sqlite"), backend=backend) as teacher:
         with progress("complete", len(todo), {"failed": 0, "cost": "$0"}, enabled=show) as bar:
             async for comp in teacher.stream(r for r, _ in todo):
@@ -256,10 +253,7 @@ async def _complete_all(teacher_cfg: TeacherConfig, todo: list, run: Run, writer
                                          attempts=comp.attempts, model=comp.model))
                     n_failed += 1
                 bar.advance(failed=n_failed, cost=f"${teacher.usage.cost:.4f}")
-                if time.monotonic() - last_save > MANIFEST_EVERY_S:  # a crash keeps a near-current cost record
-                    run.record_usage("teacher", teacher.usage_summary())
-                    run.save()
-                    last_save = time.monotonic()
+                run.save_usage_every("teacher", teacher.usage_summary)  # a crash keeps a near-current cost record
         run.manifest["teacher"] = teacher.stats()
         return teacher.usage_summary(), n_ok, n_failed, teacher.auth_error
 
