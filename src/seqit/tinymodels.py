@@ -44,6 +44,9 @@ def build_byte_tokenizer(chat_template: str = TINY_CHAT_TEMPLATE, model_max_leng
     return tok
 
 
+NOPE_FACTOR = 1e9  # linear RoPE scaling that switches positions off (see build_tiny_llama)
+
+
 def build_tiny_llama(
     vocab_size: int,
     hidden_size: int = 32,
@@ -53,8 +56,11 @@ def build_tiny_llama(
     max_position_embeddings: int = 2048,
     seed: int = 0,
     tokenizer: Any | None = None,
+    rope: bool = True,
 ) -> Any:
-    """A randomly initialised LlamaForCausalLM (fp32) with a fixed seed."""
+    """A randomly initialised LlamaForCausalLM (fp32) with a fixed seed. `rope=False` gives a model
+    without positional encoding (NoPE) that is still a plain Llama checkpoint: linear RoPE scaling by
+    1e9 makes every rotation angle ~0 over any usable context, so attention sees no positions."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -74,6 +80,7 @@ def build_tiny_llama(
         num_key_value_heads=num_heads,
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=False,
+        **({} if rope else {"rope_parameters": {"rope_type": "linear", "factor": NOPE_FACTOR, "rope_theta": 10000.0}}),
         **ids,
     )
     torch.manual_seed(seed)

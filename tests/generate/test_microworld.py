@@ -12,6 +12,7 @@ from seqit.chains.scoring import score_chain
 from seqit.cli import main
 from seqit.config import load_config
 from seqit.errors import ConfigError
+from seqit.generate.microworld import MICRO_PHRASES
 from seqit.generate.run import GenerateConfig, run_generate
 from seqit.jsonl import read_jsonl, write_jsonl
 
@@ -49,7 +50,7 @@ def test_every_record_is_correct_by_construction_and_avoids_heldout_pairs(run_di
         assert {r["meta"]["depth"] for r in rows} == kind_depths
         for r in rows:
             chain = Chain.from_dict(r["meta"]["chain"])
-            assert r["messages"][-1]["content"] == render_answer(chain)
+            assert r["messages"][-1]["content"] == render_answer(chain, MICRO_PHRASES, named=True)
             assert score_chain(chain, r["messages"][-1]["content"]).chain_ok
             assert not held & set(adjacent_pairs(chain.composition))
             assert not is_eval_input(chain.input)  # training never sees an eval input
@@ -87,6 +88,31 @@ def test_microworld_is_deterministic(run_dir, tmp_path):
     assert (other / "sit.jsonl").read_bytes() != (run_dir / "sit.jsonl").read_bytes()
 
 
+def test_named_answers_repeat_each_instruction_as_the_prompt_phrased_it(run_dir):
+    for r in read_jsonl(run_dir / "sit.jsonl"):
+        prompt, answer = (m["content"] for m in r["messages"])
+        listed = dict(line.split(". ", 1) for line in prompt.splitlines() if line[:1].isdigit())
+        for i, line in enumerate(answer.splitlines(), 1):
+            assert line.startswith(f"Step {i} ({listed[str(i)]}): ")
+        assert not any(ch.isdigit() for line in listed.values() for ch in line)  # counts are words: "First Two"
+
+
+def test_plain_answers_and_shuffled_listings(tmp_path):
+    plain = run_generate(small(tmp_path / "p", "microworld.answer=plain"))
+    assert all("(" not in r["messages"][-1]["content"] for r in read_jsonl(plain / "sit.jsonl"))
+    mixed = run_generate(small(tmp_path / "s", "microworld.shuffled_listing=1.0"))
+    for r in read_jsonl(mixed / "sit.jsonl"):
+        numbers = [line.split(".")[0] for line in r["messages"][0]["content"].splitlines() if line[:1].isdigit()]
+        assert numbers == [str(i + 1) for i in r["meta"]["listing"]] if r["meta"]["depth"] > 1 else numbers == ["1"]
+        if r["meta"]["depth"] > 1:
+            assert numbers != sorted(numbers)  # never the identity order
+        assert score_chain(Chain.from_dict(r["meta"]["chain"]), r["messages"][-1]["content"]).chain_ok
+    for split in ("single", "seen", "unseen", "longer"):  # evaluation always lists the steps in order
+        for it in read_jsonl(mixed / f"eval-{split}.jsonl"):
+            numbers = [line.split(".")[0] for line in it["messages"][0]["content"].splitlines() if line[:1].isdigit()]
+            assert numbers == sorted(numbers) and "listing" not in it["meta"]
+
+
 def test_limit_caps_the_examples_and_is_counted(tmp_path):
     m = json.loads((run_generate(small(tmp_path, "limit=10")) / "manifest.json").read_text())
     assert m["counts"]["seeds"] == 10 and m["counts"]["skipped_by_limit"] == 50 and m["counts"]["balanced"]
@@ -96,6 +122,8 @@ def test_limit_caps_the_examples_and_is_counted(tmp_path):
     (["microworld.ops=[reverse_text,fly]"], "microworld.ops: unknown op 'fly'"),
     (["microworld.lengths=[0]"], "lengths must be >= 1"),
     (["microworld.heldout_fraction=1.5"], "heldout_fraction"),
+    (["microworld.answer=loud"], "microworld.answer must be one of named, plain"),
+    (["microworld.shuffled_listing=2"], "shuffled_listing"),
 ])
 def test_bad_microworld_config_is_a_clear_error(tmp_path, extra, match):
     with pytest.raises(ConfigError, match=match):

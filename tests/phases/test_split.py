@@ -21,6 +21,8 @@ from seqit.phases.split import (
     filter_records,
     quantile_cuts,
     run_split,
+    shuffled_order,
+    with_replay,
 )
 from seqit.records import Record
 from seqit.runs import sha256_file
@@ -205,6 +207,49 @@ def test_run_split_depth_phases_follow_meta_depth(tmp_path):
     assert m["split"]["depth_of_phase"] == [1, 2, 3]
     for k in (1, 2, 3):
         assert {r["meta"]["depth"] for r in _read(run / f"phase-{k}.jsonl")} == {k}
+
+
+def _phases(sizes=(8, 8, 16)) -> list[list[Record]]:
+    return [[Record(f"d{k}-{i}", [], {"depth": k, "phase": k}) for i in range(n)] for k, n in enumerate(sizes, 1)]
+
+
+def test_replay_keeps_phase_sizes_and_draws_only_from_earlier_phases():
+    out = with_replay(_phases(), 0.25, seed=0)
+    assert [len(p) for p in out] == [8, 8, 16] and out[0] == _phases()[0]  # nothing to replay before phase 1
+    for k, p in enumerate(out, 1):
+        replayed = [r for r in p if r.meta.get("replayed")]
+        assert len(replayed) == (round(0.25 * len(p)) if k > 1 else 0)
+        assert all(r.meta["depth"] < k and r.meta["phase"] == k and r.id.endswith(f":replay{k}") for r in replayed)
+        assert len({r.id for r in p}) == len(p)  # replayed copies get their own ids
+    assert out == with_replay(_phases(), 0.25, seed=0) and out != with_replay(_phases(), 0.25, seed=1)
+    assert [len(p) for p in with_replay(_phases((2, 8)), 0.5, 0)] == [2, 8]  # more slots than earlier records
+    assert [sorted(r.id for r in p) for p in with_replay(_phases(), 0.0, 0)] == [sorted(r.id for r in p) for p in _phases()]
+
+
+def test_shuffled_is_the_same_records_in_another_order():
+    ph = with_replay(_phases(), 0.25, 0)
+    rows = shuffled_order(ph, 0)
+    assert Counter(r.id for r in rows) == Counter(r.id for p in ph for r in p)
+    assert [r.id for r in rows] != [r.id for p in ph for r in p] and rows == shuffled_order(ph, 0)
+
+
+def test_run_split_with_replay_and_shuffled_writes_them_and_counts_them(tmp_path):
+    run = run_split(_cfg(tmp_path, _write(tmp_path / "s.jsonl", _scored_rows(60)), "strategy=depth", "replay=0.5",
+                         "shuffled=true"))
+    m = json.loads((run / "manifest.json").read_text())
+    phases = [_read(run / f"phase-{k}.jsonl") for k in (1, 2, 3)]
+    assert m["phase_sizes"] == [len(p) for p in phases] == [20, 20, 20]
+    assert m["replay"] == {"share": 0.5, "per_phase": [0, 10, 10]}
+    assert all(r["meta"]["depth"] < k for k, p in enumerate(phases, 1) for r in p if r["meta"].get("replayed"))
+    shuffled = _read(run / "shuffled.jsonl")
+    assert Counter(r["id"] for r in shuffled) == Counter(r["id"] for p in phases for r in p)
+    assert m["shuffled"]["count"] == 60 and len(_read(run / "all.jsonl")) == 60  # all.jsonl: no replays
+
+
+@pytest.mark.parametrize("share", ["1.0", "-0.1"])
+def test_replay_share_must_be_below_one(tmp_path, share):
+    with pytest.raises(ConfigError, match="replay"):
+        _cfg(tmp_path, tmp_path / "x.jsonl", f"replay={share}")
 
 
 def test_random_control_matches_the_difficulty_split_sizes_and_records_its_seed(tmp_path):

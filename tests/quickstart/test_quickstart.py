@@ -47,7 +47,7 @@ def test_fast_run_says_it_is_a_smoke_run(fast_run):
 def test_every_stage_has_its_own_finished_run_dir(fast_run):
     out, _ = fast_run
     assert manifest(out)["status"] == "finished" and manifest(out)["command"] == "quickstart"
-    dirs = {"generate": "generate", "split": "split", "curriculum": "quickstart.curriculum"}
+    dirs = {"generate": "generate", "split": "split"}
     dirs.update({f"train-{a}": "train" for a in ARMS})
     dirs.update({f"eval/{a}-{s}": "eval" for a in ARMS for s in EVAL_SPLITS})
     for d, command in dirs.items():
@@ -66,7 +66,7 @@ def test_recipe_runs_the_same_stages_as_plain_commands_from_strict_configs(fast_
     out, _ = fast_run
     recipe = (out / "recipe.sh").read_text()
     order = [m.group(1) for m in re.finditer(r"^(?:seqit |python -m seqit\.quickstart\.)(\w+)", recipe, re.M)]
-    assert order == ["generate", "split", "curriculum", "microworld", *["train"] * 4, *["eval"] * 16, "report"]
+    assert order == ["generate", "split", "microworld", *["train"] * 4, *["eval"] * 16, "report"]
     classes = {"generate": GenerateConfig, "split": SplitConfig, "train": TrainConfig, "eval": EvalConfig}
     for path in (out / "configs").glob("*.yaml"):
         cfg = load_config(classes[path.stem.split("-")[0]], path)  # strict: every key known
@@ -88,13 +88,13 @@ def test_arms_train_the_same_number_of_examples_and_steps(fast_run):
 
 def test_phased_arm_is_a_depth_curriculum_with_replay_and_control_is_its_shuffle(fast_run):
     out, _ = fast_run
-    phases = [list(read_jsonl(out / "curriculum" / f"phase-{k}.jsonl")) for k in (1, 2, 3)]
+    phases = [list(read_jsonl(out / "split" / f"phase-{k}.jsonl")) for k in (1, 2, 3)]
     for k, rows in enumerate(phases, 1):
         own = [r for r in rows if not r["meta"].get("replayed")]
         replayed = [r for r in rows if r["meta"].get("replayed")]
         assert {r["meta"]["depth"] for r in own} == {k}
         assert all(r["meta"]["depth"] < k for r in replayed) and (bool(replayed) == (k > 1))
-    control = list(read_jsonl(out / "curriculum" / "control.jsonl"))
+    control = list(read_jsonl(out / "split" / "shuffled.jsonl"))
     assert Counter(r["id"] for r in control) == Counter(r["id"] for p in phases for r in p)
     it = list(read_jsonl(out / "generate" / "it.jsonl"))
     assert {r["meta"]["depth"] for r in it} == {1}
@@ -126,6 +126,27 @@ def test_the_page_shows_the_true_status_and_the_smoke_warning(fast_run):
     for text in ("Held-out accuracy by arm", "Accuracy by chain length", "Where chains first go wrong",
                  "Training loss by phase", "Rerun by hand", "phased SIT (depth curriculum + replay)"):
         assert text in page
+
+
+def test_arms_train_as_separate_seqit_train_processes_with_their_logs(fast_run):
+    out, _ = fast_run
+    for arm in ARMS:
+        log = (out / "logs" / f"train-{arm}.log").read_text()
+        assert f"train-{arm}" in log and "model:" in log  # the CLI's own last line
+        assert manifest(out / f"train-{arm}")["argv"][1:] == ["train", str(out / "configs" / f"train-{arm}.yaml")]
+    results = json.loads((out / "results.json").read_text())
+    assert results["stage_cpu_seconds"]["train"] > 0 and "train" in results["stage_seconds"]
+
+
+def test_a_failing_arm_names_its_log_and_leaves_no_process(tmp_path):
+    from seqit.errors import SeqitError
+    from seqit.quickstart.run import train_arms
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {path: /nonexistent}\nphases: [{data: /nonexistent.jsonl}]\nout_dir: " + str(tmp_path / "t"))
+    with pytest.raises(SeqitError, match=r"arm 'x' failed .*logs/train-x.log"):
+        train_arms({"x": bad}, tmp_path, workers=1, threads=1, steps=1, show_progress=False)
+    assert (tmp_path / "logs" / "train-x.log").read_text()
 
 
 def test_only_seqit_train_calls_backward():

@@ -96,19 +96,36 @@ class Chain:
 
 
 def render_prompt(chain: Chain, templates: tuple[str, ...] = PLAIN_TEMPLATES,
-                  phrasebook: dict[str, tuple[str, ...]] | None = None) -> str:
+                  phrasebook: dict[str, tuple[str, ...]] | None = None, listing: tuple[int, ...] | None = None) -> str:
     """The user turn: the numbered steps and the input, in the chain's template. `phrasebook` replaces
-    the library's phrasings for the step types it names (the micro-world uses short ones)."""
+    the library's phrasings for the step types it names (the micro-world uses short ones); `listing`
+    lists the numbered lines in another order (a permutation of 0..k-1; the numbers keep the order).
+
+    >>> c = Chain("ab", (Step("reverse_text", {}), Step("uppercase", {})), (0, 0))
+    >>> render_prompt(c, ("{steps}",), {"reverse_text": ("Reverse",), "uppercase": ("Upper",)}, listing=(1, 0))
+    '2. Upper\\n1. Reverse'
+    """
     pairs = zip(chain.steps, chain.phrasings, strict=True)
-    steps = "\n".join(f"{i}. {render_step(s, p, phrasebook)}" for i, (s, p) in enumerate(pairs, 1))
+    lines = [f"{i}. {render_step(s, p, phrasebook)}" for i, (s, p) in enumerate(pairs, 1)]
+    steps = "\n".join(lines[j] for j in listing) if listing is not None else "\n".join(lines)
     tpl = templates[chain.template % len(templates)]
     return tpl.format(input=render_value(chain.input, value_type(chain.input)), steps=steps, k=len(chain.steps))
 
 
-def render_answer(chain: Chain) -> str:
-    """The expected assistant turn: 'Step i: <result i>' for every step, one per line."""
+def render_answer(chain: Chain, phrasebook: dict[str, tuple[str, ...]] | None = None, named: bool = False) -> str:
+    """The expected assistant turn: 'Step i: <result i>' for every step, one per line; `named` also
+    repeats the step's instruction as the prompt phrased it: 'Step i (<instruction i>): <result i>'.
+
+    >>> c = Chain("abc", (Step("reverse_text", {}),), (0,))
+    >>> render_answer(c), render_answer(c, {"reverse_text": ("Reverse",)}, named=True)
+    ('Step 1: cba', 'Step 1 (Reverse): cba')
+    """
     types = chain.types()[1:]
-    return "\n".join(f"Step {i}: {render_value(v, t)}" for i, (v, t) in enumerate(zip(chain.results(), types, strict=False), 1))
+    lines = []
+    for i, (step, p, v, t) in enumerate(zip(chain.steps, chain.phrasings, chain.results(), types, strict=False), 1):
+        label = f" ({render_step(step, p, phrasebook)})" if named else ""
+        lines.append(f"Step {i}{label}: {render_value(v, t)}")
+    return "\n".join(lines)
 
 
 # ---- inputs ---------------------------------------------------------------------------------------

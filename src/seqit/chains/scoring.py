@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from seqit.chains.sampling import Chain
 from seqit.chains.steps import StepError, apply_step, check_output, parse_value, step_type
 
-_STEP_LINE = re.compile(r"^\s*\**\s*step\s*(\d+)\s*\**\s*[:.)\-]\s*\**(.*?)\**\s*$", re.IGNORECASE)
+# "Step 2: x", "**Step 2.** x", "step 2 - x", and with the instruction repeated: "Step 2 (Reverse): x"
+_STEP_LINE = re.compile(r"^\s*\**\s*step\s*(\d+)\s*(?:\([^()\n]*\))?\s*\**\s*[:.)\-]\s*\**(.*?)\**\s*$", re.IGNORECASE)
 _THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 
 
@@ -50,8 +51,8 @@ class ChainScore:
 def parse_step_lines(output: str) -> dict[int, str]:
     """{step number: text} from 'Step N: text' lines (first occurrence wins; reasoning blocks dropped).
 
-    >>> parse_step_lines("Step 1: a\\nstep 2 - b")
-    {1: 'a', 2: 'b'}
+    >>> parse_step_lines("Step 1: a\\nstep 2 - b\\nStep 3 (Reverse): c")
+    {1: 'a', 2: 'b', 3: 'c'}
     """
     found: dict[int, str] = {}
     for line in _THINK.sub("", output).splitlines():

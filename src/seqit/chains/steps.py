@@ -536,11 +536,30 @@ def apply_step(step: Step, value: Value) -> Value:
     return out
 
 
+NUMBER_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten")
+
+
+class _Num(int):
+    """An int argument of a phrasing: `{k}` renders 2, `{k:w}` renders Two (so a phrasing can keep
+    its arguments apart from the digits that number the steps)."""
+
+    def __format__(self, spec: str) -> str:
+        if spec == "w" and 0 <= self < len(NUMBER_WORDS):
+            return NUMBER_WORDS[self]
+        return format(int(self), "" if spec == "w" else spec)
+
+
 def render_step(step: Step, phrasing: int, phrasebook: dict[str, tuple[str, ...]] | None = None) -> str:
     """The natural-language instruction for a step, in phrasing number `phrasing` (from `phrasebook`
-    when it has this step type, else from the library)."""
+    when it has this step type, else from the library). In a phrasing `{k:w}` writes an int argument as
+    a word.
+
+    >>> render_step(Step("first_k_letters", (("k", 2),)), 0, {"first_k_letters": ("First {k:w}",)})
+    'First Two'
+    """
     phrasings = (phrasebook or {}).get(step.name) or step_type(step.name).phrasings
-    return phrasings[phrasing % len(phrasings)].format(**step.kwargs)
+    kwargs = {k: _Num(v) if type(v) is int else v for k, v in step.kwargs.items()}
+    return phrasings[phrasing % len(phrasings)].format(**kwargs)
 
 
 def sample_step(rng: random.Random, name: str, value: Value) -> Step | None:

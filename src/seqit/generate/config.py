@@ -65,6 +65,9 @@ class TaskDrivenConfig:
             )
 
 
+ANSWER_FORMATS = ("named", "plain")
+
+
 @dataclass(frozen=True)
 class MicroworldConfig:
     """method: microworld (no seed data, no teacher): see seqit.generate.microworld."""
@@ -78,6 +81,8 @@ class MicroworldConfig:
     upper_frac: float = 0.0  # inputs in capitals (for the uppercase/lowercase ops)
     eval_n: int = 120  # items per held-out eval file
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval files
+    answer: str = "named"  # named: "Step i (<instruction i>): <result>"; plain: "Step i: <result>"
+    shuffled_listing: float = 0.0  # of SIT training prompts: numbered steps listed out of order (eval never)
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.eval_n < 1:
@@ -88,6 +93,10 @@ class MicroworldConfig:
             raise ValueError("microworld.heldout_fraction must be between 0 and 1")
         if not 1 <= self.min_input_len <= self.max_input_len:
             raise ValueError("microworld: need 1 <= min_input_len <= max_input_len")
+        if not 0 <= self.shuffled_listing <= 1:
+            raise ValueError("microworld.shuffled_listing must be in [0, 1]")
+        if self.answer not in ANSWER_FORMATS:
+            raise ValueError(f"microworld.answer must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer!r}")
 
 
 @dataclass(frozen=True)

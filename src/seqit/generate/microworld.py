@@ -34,7 +34,7 @@ from seqit.chains.sampling import (
     sample_chains,
 )
 from seqit.chains.scoring import score_chain
-from seqit.chains.steps import STEP_TYPES, TEXT, StepError
+from seqit.chains.steps import NUMBER_WORDS, STEP_TYPES, TEXT, StepError
 from seqit.errors import ConfigError
 from seqit.jsonl import write_jsonl
 from seqit.runs import reject_row, start_run
@@ -60,7 +60,8 @@ EXTRA_MICRO_OPS = ("uppercase", "lowercase", "double_letters", "replace_letter",
                    "dedupe_letters")
 # Short Title-Case phrasings (3 per op). The micro-world tokenizer reads a Title-Case word as one token
 # and everything else (values: all-lowercase or all-uppercase letters) one character at a time, so
-# prompts are short: sequence length is most of a tiny model's training compute.
+# prompts are short: sequence length is most of a tiny model's training compute. Counts are words
+# ("First Two"): a digit would be confused with the digits that number the steps (docs/chains.md).
 MICRO_PHRASES: dict[str, tuple[str, ...]] = {
     "reverse_text": ("Reverse", "Reverse It", "Write Backwards"),
     "rotate_left": ("Rotate Left", "First Letter To End", "Rotate By One"),
@@ -69,8 +70,8 @@ MICRO_PHRASES: dict[str, tuple[str, ...]] = {
     "uppercase": ("Uppercase", "To Upper Case", "Capitalize All"),
     "lowercase": ("Lowercase", "To Lower Case", "Make Small"),
     "double_letters": ("Double Letters", "Double Each Letter", "Repeat Each Letter"),
-    "first_k_letters": ("First {k}", "Keep First {k}", "Take {k} From Start"),
-    "last_k_letters": ("Last {k}", "Keep Last {k}", "Take {k} From End"),
+    "first_k_letters": ("First {k:w}", "Keep First {k:w}", "Take {k:w} From Start"),
+    "last_k_letters": ("Last {k:w}", "Keep Last {k:w}", "Take {k:w} From End"),
     "replace_letter": ("Replace {a} With {b}", "Turn {a} Into {b}", "Change {a} To {b}"),
     "sort_letters": ("Sort", "Sort Letters", "Alphabetical Order"),
     "remove_vowels": ("Drop Vowels", "Remove Vowels", "No Vowels"),
@@ -81,7 +82,7 @@ MICRO_TEMPLATES = ("Input: {input}\n{steps}", "{steps}\nInput: {input}", "Do In 
 
 def micro_words() -> list[str]:
     """Every Title-Case word of the micro-world's phrasings and templates, with and without a leading space."""
-    text = " ".join([*MICRO_TEMPLATES, "Step", *(p for ps in MICRO_PHRASES.values() for p in ps)])
+    text = " ".join([*MICRO_TEMPLATES, "Step", *NUMBER_WORDS, *(p for ps in MICRO_PHRASES.values() for p in ps)])
     words = sorted(set(re.findall(r"[A-Z][a-z]+", text)))
     return words + [" " + w for w in words]
 
@@ -100,12 +101,16 @@ def resolve_ops(ops: Iterable[str]) -> tuple[str, ...]:
 # ---- records (pure) ---------------------------------------------------------------------------------
 
 
-def chain_messages(chain: Chain) -> list[dict[str, str]]:
-    return [{"role": "user", "content": render_prompt(chain, MICRO_TEMPLATES, MICRO_PHRASES)},
-            {"role": "assistant", "content": render_answer(chain)}]
+def chain_messages(chain: Chain, answer: str = "named", listing: tuple[int, ...] | None = None) -> list[dict[str, str]]:
+    """The user turn (numbered steps + input) and the answer: 'Step i (<instruction i>): <result>' when
+    `answer` is "named" (each line repeats its instruction, so every step is computed from what is
+    next to it), else 'Step i: <result>'."""
+    return [{"role": "user", "content": render_prompt(chain, MICRO_TEMPLATES, MICRO_PHRASES, listing)},
+            {"role": "assistant", "content": render_answer(chain, MICRO_PHRASES, named=answer == "named")}]
 
 
-def chain_record(chain: Chain, rid: str, seed_id: str | None = None, split: str | None = None) -> dict[str, Any]:
+def chain_record(chain: Chain, rid: str, seed_id: str | None = None, split: str | None = None,
+                 answer: str = "named", listing: tuple[int, ...] | None = None) -> dict[str, Any]:
     """A seqit conversation record (and SeqEval-V item: meta.chain) for a micro-world chain."""
     names = list(chain.composition)
     meta: dict[str, Any] = {"source": SOURCE, "kind": "sit" if len(names) > 1 else "it", "depth": len(names),
@@ -114,12 +119,14 @@ def chain_record(chain: Chain, rid: str, seed_id: str | None = None, split: str 
         meta["seed_id"] = seed_id
     if split is not None:
         meta.update(split=split, version=SOURCE)
-    return {"id": rid, "messages": chain_messages(chain), "meta": meta}
+    if listing is not None:
+        meta["listing"] = list(listing)
+    return {"id": rid, "messages": chain_messages(chain, answer, listing), "meta": meta}
 
 
-def verify(chain: Chain) -> str | None:
+def verify(chain: Chain, answer: str = "named") -> str | None:
     """Why a chain's own rendered answer does not score as fully correct (None when it does)."""
-    s = score_chain(chain, render_answer(chain))
+    s = score_chain(chain, render_answer(chain, MICRO_PHRASES, named=answer == "named"))
     return None if s.chain_ok else f"the rendered answer does not re-score as correct (steps {list(s.correct)})"
 
 
@@ -175,16 +182,22 @@ def run_microworld(cfg: GenerateConfig, argv: list[str] | None = None) -> Path:
     sit_chains = train_chains(mc, ops, heldout, n, tuple(mc.lengths), cfg.seed)
     it_chains = train_chains(mc, ops, heldout, n, (1,), cfg.seed + 100)
     sit, it, rejects, done, order = [], [], [], [], {}
+    listings = random.Random(cfg.seed + 3)
     for i, (sc, ic) in enumerate(zip(sit_chains, it_chains, strict=True)):
         seed_id = f"mw-{i:06d}"
         order[seed_id] = i
         o = Outcome(seed_id)
         for kind, chain in (("sit", sc), ("it", ic)):
-            problem = str(chain) if isinstance(chain, StepError) else verify(chain)
+            problem = str(chain) if isinstance(chain, StepError) else verify(chain, mc.answer)
             if problem:
                 o.rejects.append(reject_row(seed_id, f"microworld.{kind}", problem, dropped=True))
                 continue
-            setattr(o, kind, chain_record(chain, f"{seed_id}:{kind}", seed_id))
+            listing = None
+            k = len(chain.steps)
+            if kind == "sit" and k > 1 and listings.random() < mc.shuffled_listing:
+                while listing is None or listing == tuple(range(k)):
+                    listing = tuple(listings.sample(range(k), k))
+            setattr(o, kind, chain_record(chain, f"{seed_id}:{kind}", seed_id, answer=mc.answer, listing=listing))
             o.stages[f"microworld.{kind}"] += 1
         rejects += o.rejects
         sit += [o.sit] if o.sit else []
@@ -194,22 +207,23 @@ def run_microworld(cfg: GenerateConfig, argv: list[str] | None = None) -> Path:
     write_jsonl(run.file("it.jsonl"), it)
     write_jsonl(run.file("rejects.jsonl"), rejects)
     write_jsonl(run.file("done.jsonl"), done)
-    files = write_eval_items(run.path, eval_chains(mc, ops, heldout, cfg.seed))
+    files = write_eval_items(run.path, eval_chains(mc, ops, heldout, cfg.seed), mc.answer)
     run.manifest["microworld"] = {
         "ops": list(ops), "heldout_pairs": sorted(f"{a}>{b}" for a, b in heldout),
-        "train_lengths": list(mc.lengths), "longer_length": max(mc.lengths) + 1,
+        "train_lengths": list(mc.lengths), "longer_length": max(mc.lengths) + 1, "answer": mc.answer,
         "eval_files": {k: str(v.name) for k, v in files.items()},
     }
     finalize(cfg, run, order, rows_in=mc.examples, read_rejects=0, limited=mc.examples - n)
     return run.path
 
 
-def write_eval_items(out: Path, chains: dict[str, list[Chain]]) -> dict[str, Path]:
+def write_eval_items(out: Path, chains: dict[str, list[Chain]], answer: str = "named") -> dict[str, Path]:
     """eval-<split>.jsonl per split: SeqEval-V items (records with meta.chain) for `seqit eval`."""
     files = {}
     for split in EVAL_SPLITS:
         path = out / f"eval-{split}.jsonl"
-        write_jsonl(path, [chain_record(c, f"{split}-{i:04d}", split=split) for i, c in enumerate(chains[split])])
+        write_jsonl(path, [chain_record(c, f"{split}-{i:04d}", split=split, answer=answer)
+                           for i, c in enumerate(chains[split])])
         files[split] = path
     return files
 
@@ -223,5 +237,5 @@ def plan_microworld(cfg: GenerateConfig) -> Any:
     heldout = heldout_pairs(mc, ops, cfg.seed)
     chains = [c for c in train_chains(mc, ops, heldout, 2, tuple(mc.lengths)[1:] or (1,), cfg.seed)
               if isinstance(c, Chain)]
-    shown = [(f"mw-{i:06d}:sit", chain_messages(c)) for i, c in enumerate(chains)]
+    shown = [(f"mw-{i:06d}:sit", chain_messages(c, mc.answer)) for i, c in enumerate(chains)]
     return Plan(mc.examples, shown, {"requests": 0, "max_cost_usd": 0.0, "models": {}})

@@ -7,6 +7,11 @@ needs, and exact / near duplicates are removed and counted (rejects.jsonl). Then
 each record a phase: fixed thresholds, quantiles, chain depth, or a random split with the same phase
 sizes as the control. Writes phase-1.jsonl ... phase-K.jsonl, all.jsonl (the one-off baseline, same
 records), scores.png, rejects.jsonl and manifest.json.
+
+`replay: 0.25` gives a quarter of every phase after the first to records replayed from earlier phases
+(against forgetting what the easy phases taught; each phase keeps its size), and `shuffled: true`
+also writes shuffled.jsonl, the phase files' records (replays included) in one random order: the
+control that tells the curriculum's order from its data.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ class SplitConfig:
     decontam: DecontamConfig = field(default_factory=DecontamConfig)  # eval-prompt overlap check (docs/eval.md)
     tokenizer: str | None = None  # local HF tokenizer dir for token stats; null = regex estimate
     histogram: bool = True
+    replay: float = 0.0  # share of each phase after the first replayed from earlier phases; 0 = plain Phased IFT
+    shuffled: bool = False  # also write shuffled.jsonl: the phase files' records in one random order (order control)
     limit: int | None = None  # split only the first N rows (--limit)
 
     def __post_init__(self) -> None:
@@ -78,6 +85,8 @@ class SplitConfig:
             raise ValueError(f"thresholds must be strictly increasing and non-empty, got {list(self.thresholds)}")
         if self.num_phases < 1:
             raise ValueError(f"num_phases must be >= 1, got {self.num_phases}")
+        if not 0 <= self.replay < 1:
+            raise ValueError(f"replay must be in [0, 1), got {self.replay}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +114,9 @@ def assign_quantiles(scores: list[float], ids: list[str], k: int) -> list[int]:
 
 
 def equal_sizes(n: int, k: int) -> list[int]:
-    """>>> equal_sizes(10, 3)
+    """K sizes that add up to n and differ by at most one.
+
+    >>> equal_sizes(10, 3)
     [4, 3, 3]
     """
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -165,6 +176,35 @@ def kde_valleys(scores: list[float], k: int, grid: int = 401) -> tuple[list[floa
         raise ValueError(f"the score density has {len(valleys)} valley(s), fewer than the {k - 1} cuts needed "
                          f"for {k} phases; use fewer phases or strategy: quantiles")  # fmt: skip
     return sorted(c for _, c in sorted(valleys, reverse=True)[: k - 1]), round(h, 4)
+
+
+def with_replay(phases: list[list[Record]], share: float, seed: int) -> list[list[Record]]:
+    """Phase k >= 2 keeps its first round((1 - share) * n_k) records and fills the rest with records drawn
+    (seeded; without replacement where there are enough) from phases 1..k-1. A replayed copy gets the id
+    `<id>:replay<k>` and meta.replayed = true; every phase keeps its size.
+
+    >>> ph = [[Record(f"a{i}", [], {}) for i in range(4)], [Record(f"b{i}", [], {}) for i in range(4)]]
+    >>> [sorted(r.id.split(":")[0][0] for r in p) for p in with_replay(ph, 0.5, 0)]
+    [['a', 'a', 'a', 'a'], ['a', 'a', 'b', 'b']]
+    """
+    rng = random.Random(f"{seed}:replay")
+    out = [list(phases[0])] if phases else []
+    for k in range(1, len(phases)):
+        own, earlier = phases[k], [r for p in phases[:k] for r in p]
+        n = round(share * len(own)) if earlier else 0
+        picked = rng.sample(earlier, n) if n <= len(earlier) else rng.choices(earlier, k=n)
+        phase = own[: len(own) - n] + [Record(f"{r.id}:replay{k + 1}", r.messages,
+                                              {**r.meta, "phase": k + 1, "replayed": True}) for r in picked]
+        rng.shuffle(phase)
+        out.append(phase)
+    return out
+
+
+def shuffled_order(phases: list[list[Record]], seed: int) -> list[Record]:
+    """The phases' records (replays included) in one seeded random order: the curriculum's order control."""
+    rows = [r for p in phases for r in p]
+    random.Random(f"{seed}:shuffled").shuffle(rows)
+    return rows
 
 
 def phase_sizes(phases: list[int], k: int) -> list[int]:
@@ -354,6 +394,8 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
     empty = [i + 1 for i, recs in enumerate(phases) if not recs]
     if empty:
         log.warning("phase(s) %s are empty: no score falls in their range; check the thresholds", empty)
+    if cfg.replay:
+        phases = with_replay(phases, cfg.replay, cfg.seed)
     if dry_run:
         return cfg.out_dir
     run = start_run(cfg.out_dir, cfg, "split", inputs={"data": cfg.data}, argv=argv)
@@ -364,6 +406,14 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         write_jsonl(f, (r.to_json() for r in recs))
         phase_info.append({"phase": i, "file": f.name, **describe_phase(recs, count_tokens, cfg.score_key), "sha256": sha256_file(f)})
     write_jsonl(run.file("all.jsonl"), (r.to_json() for r in tagged))
+    extra: dict[str, Any] = {}
+    if cfg.replay:
+        extra["replay"] = {"share": cfg.replay,
+                           "per_phase": [sum(1 for r in p if r.meta.get("replayed")) for p in phases]}
+    if cfg.shuffled:
+        write_jsonl(run.file("shuffled.jsonl"), (r.to_json() for r in shuffled_order(phases, cfg.seed)))
+        extra["shuffled"] = {"file": "shuffled.jsonl", "count": sum(map(len, phases)),
+                             "sha256": sha256_file(run.file("shuffled.jsonl"))}
     write_jsonl(run.file("rejects.jsonl"), [*read_rejects, *filtered.rejects])
     hist = _histogram(run.file("scores.png"), phases, a, cfg) if cfg.histogram else None
     run.finish(
@@ -382,6 +432,7 @@ def run_split(cfg: SplitConfig, *, dry_run: bool = False, argv: list[str] | None
         duplicates=[{"id": r["id"], "duplicate_of": r["detail"]["duplicate_of"], "reason": r["reason"]}
                     for r in filtered.rejects if r.get("stage") == "dedup"][:MANIFEST_DUPLICATES],
         **({"decontam": filtered.decontam} if filtered.decontam else {}),
+        **extra,
     )
     return run.path
 

@@ -59,7 +59,7 @@ def build_micro_tokenizer(alphabet: str = CHAR_ALPHABET, words: Sequence[str] | 
 
 
 def save_micro_model(out_dir: str | Path, hidden_size: int = 128, intermediate_size: int = 512, num_layers: int = 2,
-                     num_heads: int = 4, seed: int = 0) -> Path:
+                     num_heads: int = 4, seed: int = 0, position: str = "rope") -> Path:
     """The quickstart's base model: micro tokenizer + a random tiny Llama (fp32, safetensors) in `out_dir`."""
     from seqit.tinymodels import build_tiny_llama
 
@@ -68,11 +68,11 @@ def save_micro_model(out_dir: str | Path, hidden_size: int = 128, intermediate_s
     tok = build_micro_tokenizer()
     model = build_tiny_llama(len(tok), hidden_size=hidden_size, intermediate_size=intermediate_size,
                              num_layers=num_layers, num_heads=num_heads, max_position_embeddings=1024, seed=seed,
-                             tokenizer=tok)
+                             tokenizer=tok, rope=position == "rope")
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     shape = {"hidden_size": hidden_size, "intermediate_size": intermediate_size, "num_layers": num_layers,
-             "num_heads": num_heads, "seed": seed, "parameters": sum(p.numel() for p in model.parameters())}
+             "num_heads": num_heads, "seed": seed, "position": position, "parameters": sum(p.numel() for p in model.parameters())}
     (out / "micro_model.json").write_text(json.dumps(shape, indent=1), encoding="utf-8")
     return out
 
@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--position", choices=("rope", "nope"), default="rope",
+                    help="positional encoding: rope, or none at all (nope)")
     a = ap.parse_args(argv)
-    print(save_micro_model(a.out_dir, a.hidden_size, a.intermediate_size, a.layers, a.heads, a.seed))
+    print(save_micro_model(a.out_dir, a.hidden_size, a.intermediate_size, a.layers, a.heads, a.seed, a.position))
     return 0
 
 

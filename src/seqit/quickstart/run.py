@@ -7,8 +7,8 @@ Each stage writes its own run dir inside the quickstart dir, from a config file 
 recipe.sh lists the same sequence as plain commands (rerun any stage by hand, or swap in your data):
 
     generate/      seqit generate (method microworld): sit.jsonl, it.jsonl, held-out eval-*.jsonl items
-    split/         seqit split (strategy depth): one phase per chain length
-    curriculum/    the phased arm's phases with replay of earlier phases, and the random-order control
+    split/         seqit split (strategy depth): one phase per chain length, with replay of earlier phases,
+                   and shuffled.jsonl (the same records in random order: the control arm's data)
     model/         the base model: micro tokenizer + a random tiny Llama
     train-<arm>/   seqit train, one run per arm, same number of examples and steps
     eval/<arm>-<split>/  seqit eval (task seqeval_v) on each held-out item file
@@ -20,9 +20,13 @@ with replay) and control (the phased arm's data in random order).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,15 +60,19 @@ class QuickstartConfig:
     replay: float = 0.25  # phased arm: share of each later phase replayed from earlier phases
     eval_n: int = 120  # items per eval split
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval splits
+    answer: str = "named"  # answer lines: "named" repeats each instruction ("Step 2 (Reverse): cba"); "plain"
+    shuffled_listing: float = 0.0  # of SIT training prompts: numbered steps listed out of order
     hidden_size: int = 128
     intermediate_size: int = 512
     num_layers: int = 2
     num_heads: int = 4
+    position: str = "rope"  # positional encoding of the tiny Llama: rope, or nope (none)
     steps: int = 1500  # optimizer steps per arm (examples per arm = steps x batch_size); 3000: see docs/chains.md
     batch_size: int = 32
     lr: float = 1e-3
     warmup: int = 30  # steps
-    threads: int = 0  # torch threads; 0 = torch's default
+    threads: int = 0  # CPU threads in all; 0 = every core (os.cpu_count)
+    parallel: int = 0  # arms trained at once, each a `seqit train` process with threads/parallel threads; 0 = auto
     smoke: bool = False  # a smoke run (--size fast): says so in the console and on the page
 
     def __post_init__(self) -> None:
@@ -79,6 +87,20 @@ class QuickstartConfig:
             raise ConfigError("quickstart: chain lengths must be >= 1 (training) and >= 2 (eval)")
         if self.steps < 1 or self.batch_size < 1 or not 0 <= self.warmup < self.steps:
             raise ConfigError("quickstart: steps and batch_size must be >= 1, and 0 <= warmup < steps")
+        if self.answer not in ("named", "plain") or self.position not in ("rope", "nope"):
+            raise ConfigError("quickstart: answer must be named or plain, position rope or nope")
+        if self.threads < 0 or self.parallel < 0:
+            raise ConfigError("quickstart: threads and parallel must be >= 0 (0 = automatic)")
+
+    def workers(self, cores: int) -> tuple[int, int]:
+        """(arms trained at once, torch threads per training process) on `cores` CPU cores.
+
+        >>> QuickstartConfig().workers(2), QuickstartConfig().workers(16), QuickstartConfig(parallel=1).workers(2)
+        ((2, 1), (4, 4), (1, 2))
+        """
+        total = self.threads or cores
+        n = self.parallel or max(1, min(len(self.arms), total))
+        return n, max(1, total // n)
 
     @property
     def examples(self) -> int:
@@ -105,12 +127,14 @@ def stage_configs(out: Path, cfg: QuickstartConfig) -> dict[str, dict[str, Any]]
             "microworld": {"ops": list(cfg.ops), "examples": cfg.examples, "lengths": list(cfg.sit_lengths),
                            "heldout_fraction": cfg.heldout_fraction, "min_input_len": cfg.min_input_len,
                            "max_input_len": cfg.max_input_len, "upper_frac": cfg.upper_frac, "eval_n": cfg.eval_n,
-                           "eval_lengths": list(cfg.eval_lengths)},
+                           "eval_lengths": list(cfg.eval_lengths), "answer": cfg.answer,
+                           "shuffled_listing": cfg.shuffled_listing},
         },
         "split": {
             "data": str(g / "sit.jsonl"), "out_dir": str(out / "split"), "strategy": "depth", "histogram": False,
             # micro-world prompts are short and similar by design: dedup would drop real, distinct examples
             "dedup": {"exact": False, "near": False},
+            "replay": cfg.replay, "shuffled": True, "seed": cfg.seed,
         },
     }
     for arm in cfg.arms:
@@ -128,14 +152,14 @@ def stage_configs(out: Path, cfg: QuickstartConfig) -> dict[str, dict[str, Any]]
 
 def train_config(out: Path, cfg: QuickstartConfig, arm: str, n_phases: int) -> dict[str, Any]:
     """One arm's `seqit train` config: the same examples, batch, schedule and seed for every arm."""
-    g, c = out / "generate", out / "curriculum"
+    g, c = out / "generate", out / "split"
     phases: list[dict[str, Any]]
     if arm == "it":
         phases = [{"data": str(g / "it.jsonl"), "name": "it"}]
     elif arm == "sit":
         phases = [{"data": str(g / "sit.jsonl"), "name": "sit"}]
     elif arm == "control":
-        phases = [{"data": str(c / "control.jsonl"), "name": "control"}]
+        phases = [{"data": str(c / "shuffled.jsonl"), "name": "control"}]
     else:  # one lr schedule and one optimizer across the curriculum: only the data order differs
         phases = [{"data": str(c / f"phase-{k}.jsonl"), "name": f"phase-{k}",
                    **({"optimizer": "carry", "schedule": "carry"} if k > 1 else {})} for k in range(1, n_phases + 1)]
@@ -156,9 +180,10 @@ def train_config(out: Path, cfg: QuickstartConfig, arm: str, n_phases: int) -> d
 
 
 def answer_budget(cfg: QuickstartConfig, split: str) -> int:
-    """max_new_tokens for a split: per step "Step N: " + a value of at most 2 x max_input_len letters + newline."""
+    """max_new_tokens for a split: per step "Step N: " (+ " (<instruction>)": at most 8 tokens) + a value of
+    at most 2 x max_input_len letters + newline."""
     steps = 1 if split == "single" else (max(cfg.sit_lengths) + 1 if split == "longer" else max(cfg.eval_lengths))
-    return steps * (10 + 2 * cfg.max_input_len) + 8
+    return steps * (10 + (8 if cfg.answer == "named" else 0) + 2 * cfg.max_input_len) + 8
 
 
 def recipe(out: Path, cfg: QuickstartConfig) -> str:
@@ -171,10 +196,10 @@ def recipe(out: Path, cfg: QuickstartConfig) -> str:
         "set -euo pipefail",
         f"Q={q}",
         'seqit generate "$Q/configs/generate.yaml" --no-progress   # verifiable SIT + IT data, held-out eval items',
-        'seqit split "$Q/configs/split.yaml"                       # one phase per chain depth',
-        f'python -m seqit.quickstart.curriculum "$Q/split" "$Q/curriculum" --replay {cfg.replay} --seed {cfg.seed}',
+        'seqit split "$Q/configs/split.yaml"      # one phase per chain depth (+ replay), shuffled.jsonl',
         f'python -m seqit.quickstart.microworld "$Q/model" --hidden-size {cfg.hidden_size} '
-        f'--intermediate-size {cfg.intermediate_size} --layers {cfg.num_layers} --heads {cfg.num_heads} --seed {cfg.seed}',
+        f'--intermediate-size {cfg.intermediate_size} --layers {cfg.num_layers} --heads {cfg.num_heads} --seed {cfg.seed} '
+        f'--position {cfg.position}',
     ]
     for arm in cfg.arms:
         lines.append(f'seqit train "$Q/configs/train-{arm}.yaml"')
@@ -212,9 +237,8 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
     from seqit.eval.run import EvalConfig, run_eval
     from seqit.generate.run import GenerateConfig, run_generate
     from seqit.phases.split import SplitConfig, run_split
-    from seqit.quickstart.curriculum import run_curriculum
     from seqit.quickstart.microworld import save_micro_model
-    from seqit.train import TrainConfig, run_train
+    from seqit.train import TrainConfig
 
     run = start_run(out, cfg, command="quickstart")
     conf_dir = out / "configs"
@@ -238,12 +262,15 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
 
     stage("generate", run_generate, load_config(GenerateConfig, paths["generate"]), None, show_progress)
     stage("split", run_split, load_config(SplitConfig, paths["split"]))
-    if {"phased", "control"} & set(cfg.arms):
-        stage("curriculum", run_curriculum, out / "split", out / "curriculum", cfg.replay, cfg.seed)
     stage("model", save_micro_model, out / "model", cfg.hidden_size, cfg.intermediate_size, cfg.num_layers,
-          cfg.num_heads, cfg.seed)
+          cfg.num_heads, cfg.seed, cfg.position)
+    n_workers, per_worker = cfg.workers(os.cpu_count() or 1)
     for arm in cfg.arms:
-        stage(f"train-{arm}", run_train, load_config(TrainConfig, paths[f"train-{arm}"]))
+        load_config(TrainConfig, paths[f"train-{arm}"])  # a bad config fails here, before any process starts
+    t0 = time.monotonic()
+    cpu["train"] = train_arms({arm: paths[f"train-{arm}"] for arm in cfg.arms}, out, n_workers, per_worker,
+                              cfg.steps, show_progress)
+    timings["train"] = round(time.monotonic() - t0, 2)
     for arm in cfg.arms:
         for split in EVAL_SPLITS:
             ecfg = load_config(EvalConfig, paths[f"eval-{split}"],
@@ -264,6 +291,63 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
     run.manifest["stage_seconds"]["report"] = round(time.monotonic() - t0, 2)
     run.save()
     return out
+
+
+def train_arms(configs: dict[str, Path], out: Path, workers: int, threads: int, steps: int, show_progress: bool) -> float:
+    """Train every arm as its own `seqit train CONFIG` process (the recipe's command), `workers` at once
+    with `threads` torch threads each (on a small CPU model two 1-thread processes do ~1.6x the work of
+    one 2-thread process). Output goes to logs/train-<arm>.log; progress counts the steps in each
+    metrics.jsonl. Returns the CPU seconds of all training processes; a failed arm is an error that
+    names its log."""
+    from seqit.errors import SeqitError
+    from seqit.progress import progress
+
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # no "Loading weights" bars in the logs
+    todo, running, cpu = list(configs), {}, 0.0
+    log.info("quickstart: train %s (%d at once, %d thread(s) each; logs in %s)", ", ".join(configs), workers, threads, logs)
+
+    def steps_done(arm: str) -> int:
+        try:
+            with open(out / f"train-{arm}" / "metrics.jsonl", "rb") as f:
+                return sum(1 for _ in f)
+        except OSError:
+            return 0
+
+    with contextlib.ExitStack() as stack:
+        bar = None  # opened at the first optimizer step, so process start-up and encoding do not skew rate and ETA
+        try:
+            while todo or running:
+                while todo and len(running) < workers:
+                    arm = todo.pop(0)
+                    with open(logs / f"train-{arm}.log", "wb") as fh:
+                        running[arm] = subprocess.Popen([sys.executable, "-m", "seqit", "train", str(configs[arm])],
+                                                        stdout=fh, stderr=subprocess.STDOUT, env=env)
+                time.sleep(0.5)
+                for arm, proc in list(running.items()):
+                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid == 0:
+                        continue
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    cpu += usage.ru_utime + usage.ru_stime
+                    del running[arm]
+                    if proc.returncode != 0:
+                        tail = (logs / f"train-{arm}.log").read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
+                        raise SeqitError(f"quickstart: training arm {arm!r} failed (exit {proc.returncode}); "
+                                         f"log: {logs / f'train-{arm}.log'}\n" + "\n".join(tail))
+                counts = {a: min(steps_done(a), steps) for a in configs}
+                if bar is None and any(counts.values()):
+                    bar = stack.enter_context(progress("train", total=steps * len(configs), enabled=show_progress))
+                if bar is not None:
+                    bar.advance(sum(counts.values()) - bar.done, **{a: f"{n}/{steps}" for a, n in counts.items()})
+        finally:
+            for proc in running.values():  # an error or Ctrl-C: no orphaned trainers
+                proc.terminate()
+            for proc in running.values():
+                proc.wait()
+    return round(cpu, 2)
 
 
 # ---- results (pure given the run dirs) ----------------------------------------------------------
