@@ -42,7 +42,7 @@ def test_seqit_train_encoder_trains_exactly_the_answer_and_its_end_token(tok):
     chain = Chain("abc", (Step("reverse_text"), Step("uppercase")), (0, 0), 0)
     ex = encode_messages(tok, chain_messages(chain), 256, ["<|end|>"])
     trained = [i for i, t in zip(ex.input_ids, ex.trained, strict=True) if t]
-    assert tok.decode(trained) == "Step 1: cba\nStep 2: CBA<|end|>"
+    assert tok.decode(trained) == "Step 1 (Reverse): cba\nStep 2 (Uppercase): CBA<|end|>"
 
 
 def test_save_micro_model_writes_a_loadable_model_dir(tmp_path, capsys):

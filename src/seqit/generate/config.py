@@ -82,7 +82,7 @@ class MicroworldConfig:
     eval_n: int = 120  # items per held-out eval file
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval files
     answer: str = "named"  # named: "Step i (<instruction i>): <result>"; plain: "Step i: <result>"
-    shuffled_listing: float = 0.0  # of SIT training prompts: numbered steps listed out of order (eval never)
+    shuffled_listing: float = 0.5  # of SIT training prompts: numbered steps listed out of order (eval never)
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.eval_n < 1:

@@ -58,7 +58,7 @@ def build_micro_tokenizer(alphabet: str = CHAR_ALPHABET, words: Sequence[str] | 
     return tok
 
 
-def save_micro_model(out_dir: str | Path, hidden_size: int = 128, intermediate_size: int = 512, num_layers: int = 2,
+def save_micro_model(out_dir: str | Path, hidden_size: int = 128, intermediate_size: int = 256, num_layers: int = 2,
                      num_heads: int = 4, seed: int = 0, position: str = "rope") -> Path:
     """The quickstart's base model: micro tokenizer + a random tiny Llama (fp32, safetensors) in `out_dir`."""
     from seqit.tinymodels import build_tiny_llama
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m seqit.quickstart.microworld", description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
     ap.add_argument("--hidden-size", type=int, default=128)
-    ap.add_argument("--intermediate-size", type=int, default=512)
+    ap.add_argument("--intermediate-size", type=int, default=256)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
