@@ -57,7 +57,7 @@ class QuickstartConfig:
     max_input_len: int = 5
     upper_frac: float = 0.0  # inputs in capitals (use with the uppercase/lowercase ops)
     sit_lengths: tuple[int, ...] = (1, 2, 3, 3)  # SIT training mix, cycled (IT always uses single steps)
-    replay: float = 0.25  # phased arm: share of each later phase replayed from earlier phases
+    replay: float = 0.5  # phased arm: share of each later phase replayed from earlier phases (0.25 forgets 3 points)
     eval_n: int = 120  # items per eval split
     eval_lengths: tuple[int, ...] = (2, 3)  # chain lengths of the seen/unseen eval splits
     answer: str = "named"  # answer lines: "named" repeats each instruction ("Step 2 (Reverse): cba"); "plain"
