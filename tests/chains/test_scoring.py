@@ -25,6 +25,10 @@ CHAIN = Chain("abc", (Step("reverse_text"), Step("uppercase"), Step("count_lette
         ("cba\nCBA\n3", (False, False, False), (False, False, False), False, 1),
         ("", (False, False, False), (False, False, False), False, 1),
         ("Step 3: 3\nStep 2: CBA\nStep 1: cba", (True, True, True), (True, True, True), True, None),
+        # the instruction named in the line (the micro-world's answers; real models write it too)
+        ("Step 1 (Reverse): cba\nStep 2 (Uppercase): CBA\nStep 3 (Count): 3", (True,) * 3, (True,) * 3, True, None),
+        ("**Step 1 (reverse it):** cba\nStep 2 (x) - CBA\nStep 3 () : 3", (True,) * 3, (True,) * 3, True, None),
+        ("Step 1 (Reverse) cba\nStep 2 (a (b)): CBA", (False, False, False), (False, False, False), False, 1),
     ],
 )
 def test_score_chain_table(output, correct, followed, chain_ok, first_failure):

@@ -138,6 +138,16 @@ def test_arms_train_as_separate_seqit_train_processes_with_their_logs(fast_run):
     assert results["stage_cpu_seconds"]["train"] > 0 and "train" in results["stage_seconds"]
 
 
+@pytest.mark.parametrize("kw,cores,expected", [
+    ({}, 2, (2, 1)), ({}, 16, (4, 4)), ({}, 1, (1, 1)), ({"parallel": 1}, 2, (1, 2)), ({"threads": 1}, 16, (1, 1)),
+    ({"arms": ("it", "sit")}, 8, (2, 4)), ({"parallel": 3, "threads": 2}, 16, (3, 1)),
+])
+def test_arms_share_the_cores(kw, cores, expected):
+    from seqit.quickstart.run import QuickstartConfig
+
+    assert QuickstartConfig(**kw).workers(cores) == expected
+
+
 def test_a_failing_arm_names_its_log_and_leaves_no_process(tmp_path):
     from seqit.errors import SeqitError
     from seqit.quickstart.run import train_arms

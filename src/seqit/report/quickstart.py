@@ -121,7 +121,7 @@ def _err(value: Any, ci: Any) -> tuple[float, float]:
 
 
 def _headline_plot(arms: dict[str, Any]) -> str:
-    fig = figure(8.0, 3.8)
+    fig = figure(8.0, 4.3)
     ax = fig.add_subplot()
     n = len(arms)
     width = 0.8 / n
@@ -138,7 +138,8 @@ def _headline_plot(arms: dict[str, Any]) -> str:
                                        for s in SPLITS], fontsize=8)
     ax.set(ylim=(0, 1.12), ylabel="chain accuracy (every step right)", xlabel="held-out evaluation split")
     ax.set_title("Held-out chain accuracy, 95% bootstrap CIs", fontsize=10)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    # below the axes: inside, it covered the value labels of bars near 1.0
+    fig.legend(fontsize=7, loc="outside lower center", ncol=min(n, 4), frameon=False)
     return _img(fig, "grouped bar chart: chain accuracy per arm and split")
 
 
