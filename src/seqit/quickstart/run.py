@@ -201,6 +201,7 @@ def recipe(out: Path, cfg: QuickstartConfig) -> str:
         f'--intermediate-size {cfg.intermediate_size} --layers {cfg.num_layers} --heads {cfg.num_heads} --seed {cfg.seed} '
         f'--position {cfg.position}',
     ]
+    lines.append("# the arms are independent: the quickstart runs them side by side (OMP_NUM_THREADS=1 seqit train ... &)")
     for arm in cfg.arms:
         lines.append(f'seqit train "$Q/configs/train-{arm}.yaml"')
     for arm in cfg.arms:
