@@ -5,8 +5,8 @@ model and batch size, measured side by side in one process.
     PYTHONPATH=src python benchmarks/quickstart_train.py [--steps 300] [--batch 32] [--threads 1] [--repeats 2]
 
 Both train a fresh copy of the same random tiny Llama for `--steps` optimizer steps of `--batch`
-examples from one `seqit generate` (method microworld) run. Reported: seconds per step (steady
-state: the training loop only) and wall seconds of the whole call (seqit train also encodes,
+examples from one `seqit generate` (method microworld) run. Reported: seconds per step and real
+(non-padding) tokens per second (steady state: the training loop only) and wall seconds of the whole call (seqit train also encodes,
 writes preflight, checkpoints and exports the model), and ratio = old / new (>= 1: not slower).
 Pairs run in ABBA order (old, new, new, old) so that load from other jobs hits both sides alike.
 """
@@ -151,7 +151,9 @@ def main() -> int:
             model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
             batches = old_batches(old_encode(tok, records), a.batch, a.steps, random.Random(0))
             times = old_train(model, batches, cfg.lr, cfg.warmup, tok.pad_token_id)
-            return sum(times[skip:]) / len(times[skip:]), time.perf_counter() - t0
+            tokens = [sum(len(e.input_ids) for e in b) for b in batches]
+            return (sum(times[skip:]) / len(times[skip:]), time.perf_counter() - t0,
+                    sum(tokens[skip:]) / sum(times[skip:]))
 
         def new(k: int) -> tuple[float, float]:  # seqit train, exactly as the quickstart configures it
             conf = {**confs["train-sit"], "out_dir": str(out / f"train-{k}")}  # a fresh dir: no resume
@@ -159,8 +161,10 @@ def main() -> int:
             t0 = time.perf_counter()
             run_train(load_config(TrainConfig, out / "train.yaml"))
             wall = time.perf_counter() - t0
-            times = [r["tokens"] / r["tokens_per_s"] for r in read_jsonl(out / f"train-{k}" / "metrics.jsonl")]
-            return sum(times[skip:]) / len(times[skip:]), wall
+            rows = list(read_jsonl(out / f"train-{k}" / "metrics.jsonl"))
+            times = [r["tokens"] / r["tokens_per_s"] for r in rows]
+            tokens = [r["tokens"] for r in rows]
+            return sum(times[skip:]) / len(times[skip:]), wall, sum(tokens[skip:]) / sum(times[skip:])
 
         # ABBA order (old, new, new, old, ...): a load change on the shared machine hits both sides alike
         olds, news = [], []
@@ -168,12 +172,15 @@ def main() -> int:
             pair = [("old", old), ("new", lambda r=r: new(r))]
             for name, fn in (pair if r % 2 == 0 else pair[::-1]):
                 (olds if name == "old" else news).append(fn())
-    old_step, old_wall = (sum(x[i] for x in olds) / len(olds) for i in (0, 1))
-    new_step, new_wall = (sum(x[i] for x in news) / len(news) for i in (0, 1))
+    old_step, old_wall, old_tps = (sum(x[i] for x in olds) / len(olds) for i in (0, 1, 2))
+    new_step, new_wall, new_tps = (sum(x[i] for x in news) / len(news) for i in (0, 1, 2))
     report = {
         "steps": a.steps, "batch": a.batch, "threads": a.threads, "attn": a.attn, "repeats": a.repeats,
         "old_loop_s_per_step": round(old_step, 5), "seqit_train_s_per_step": round(new_step, 5),
         "ratio_per_step_old_over_new": round(old_step / new_step, 3),
+        # the two sides batch the same records differently (different tokens per step): tokens/s is the fair rate
+        "old_loop_tokens_per_s": round(old_tps), "seqit_train_tokens_per_s": round(new_tps),
+        "ratio_tokens_per_s_new_over_old": round(new_tps / old_tps, 3),
         "old_loop_wall_s": round(old_wall, 2), "seqit_train_wall_s": round(new_wall, 2),
         "ratio_wall_old_over_new": round(old_wall / new_wall, 3),
         "per_repeat_step_ratios": [round(o[0] / n[0], 3) for o, n in zip(olds, news, strict=True)],

@@ -58,3 +58,27 @@ def test_packed_loss_equals_unpacked_loss(attn):
         naive_loss = _micro_loss(_CPU, model, [naive, packed_rows[1]], pad, False)[0].item()
     assert packed == pytest.approx(unpacked, rel=1e-4)  # measured: ~1e-8
     assert abs(naive_loss - unpacked) / unpacked > 1e-4
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_rows_padded_to_a_common_width_give_each_examples_own_loss(attn):
+    """One example per row, rows of different lengths padded to the longest: the tail padding counts
+    positions on (a plain 0..n-1 row keeps sdpa's causal fast path) and changes no loss."""
+    from seqit.tinymodels import build_byte_tokenizer, build_tiny_llama
+    from seqit.train.loop import _micro_loss, _positions
+
+    tok = build_byte_tokenizer()
+    install_template(tok, "tulu")
+    model = build_tiny_llama(len(tok), hidden_size=32, intermediate_size=64, tokenizer=tok, seed=1)
+    model.set_attn_implementation(attn)
+    model.eval()
+    pad = tok.pad_token_id
+    rows = [build_row([e], pad) for e in _examples(tok, 5)]
+    assert len({len(r.input_ids) for r in rows}) > 1  # the batch really pads
+    with torch.no_grad():
+        alone = sum(_micro_loss(_CPU, model, [r], pad, False)[0].item() for r in rows)
+        batched = _micro_loss(_CPU, model, rows, pad, False)[0].item()
+    assert batched == pytest.approx(alone, rel=1e-4)
+    width = max(len(r.input_ids) for r in rows)
+    short = min(rows, key=lambda r: len(r.input_ids))
+    assert _positions(build_row([(short.input_ids, short.targets)], pad, width), short) == list(range(width))

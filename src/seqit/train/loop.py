@@ -259,9 +259,18 @@ def _micro_loss(acc: Any, model: Any, rows: list[Row], pad: int, varlen: bool) -
 
 
 def _positions(padded: Row, original: Row) -> list[int]:
-    """Row positions with the extra tail padding restarting at 0 (its own segment, attends to nothing real)."""
+    """Row positions with the tail padding continuing the last segment. Padding sits at the end of a
+    causal row, so no real token attends to it and it has no targets: it changes no loss. Counting on
+    (instead of restarting at 0 as its own segment) keeps a one-example row's positions a plain
+    0..n-1, so transformers takes sdpa's causal fast path instead of building a block mask (5% of a
+    micro-world step, benchmarks/quickstart_train.py).
+
+    >>> _positions(Row([1, 2, 0, 0], [0, 0, 0, 0], [], 2, 2), Row([1, 2], [0, 1], [], 2, 2))
+    [0, 1, 2, 3]
+    """
     n = len(original.position_ids)
-    return original.position_ids + list(range(len(padded.position_ids) - n))
+    last = original.position_ids[-1] if n else -1
+    return original.position_ids + list(range(last + 1, last + 1 + len(padded.input_ids) - n))
 
 
 def _log_metrics(acc: Any, metrics: JsonlWriter | None, row: dict, cfg: TrainConfig, state: Any, n_steps: int) -> None:
