@@ -39,6 +39,15 @@ def test_malformed_complete_line_names_file_and_line(tmp_path):
         list(read_jsonl(p))
 
 
+@pytest.mark.parametrize("line,match", [("[" * 100_000 + "]" * 100_000, "RecursionError"),
+                                        ('{"n": ' + "9" * 5000 + "}", "ValueError")])
+def test_pathologically_nested_or_huge_lines_are_a_data_error_not_a_crash(tmp_path, line, match):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"id": 1}\n' + line + "\n")
+    with pytest.raises(DataError, match=rf"x.jsonl:2: unreadable JSON \({match}"):
+        list(read_jsonl(p))
+
+
 def test_write_jsonl_is_atomic_and_counts(tmp_path):
     p = tmp_path / "x.jsonl"
     assert write_jsonl(p, ({"i": i} for i in range(3))) == 3

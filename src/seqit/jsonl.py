@@ -130,6 +130,8 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({e})") from None
+            except (RecursionError, ValueError) as e:  # nesting too deep; an integer too long to convert
+                raise DataError(f"{path}:{lineno}: unreadable JSON ({type(e).__name__}: {str(e)[:80]})") from None
 
 
 def read_ids(path: str | Path, key: str = "id") -> set[str]:
