@@ -148,6 +148,17 @@ def test_arms_share_the_cores(kw, cores, expected):
     assert QuickstartConfig(**kw).workers(cores) == expected
 
 
+def test_the_costliest_arm_is_scheduled_first(fast_run):
+    from seqit.quickstart.run import _data_bytes
+
+    out, _ = fast_run
+    cost = {arm: _data_bytes(out / "configs" / f"train-{arm}.yaml") for arm in ARMS}
+    assert cost["it"] < cost["sit"] and cost["phased"] == sum(
+        (out / "split" / f"phase-{k}.jsonl").stat().st_size for k in (1, 2, 3))
+    starts = {arm: manifest(out / f"train-{arm}")["timings"]["started_at"] for arm in ARMS}
+    assert min(starts, key=starts.get) == max(cost, key=cost.get)
+
+
 def test_a_failing_arm_names_its_log_and_leaves_no_process(tmp_path):
     from seqit.errors import SeqitError
     from seqit.quickstart.run import train_arms
