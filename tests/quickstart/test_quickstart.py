@@ -176,7 +176,11 @@ def test_only_seqit_train_calls_backward():
 
 
 @pytest.mark.parametrize("overrides,match", [(["nope=1"], "nope: unknown key"), (["arms=[it,xx]"], "arms"),
-                                             (["steps=abc"], "steps: expected int"), (["replay=1.0"], "replay")])
+                                             (["steps=abc"], "steps: expected int"), (["replay=1.0"], "replay"),
+                                             (["answer=loud"], "answer: must be named or plain, got 'loud'"),
+                                             (["position=alibi"], "position: must be rope or nope"),
+                                             (["shuffled_listing=2"], "shuffled_listing: must be in"),
+                                             (["parallel=-1"], "threads and parallel must be >= 0")])
 def test_resolve_size_rejects_bad_overrides(overrides, match):
     with pytest.raises(ConfigError, match=match):
         resolve_size("fast", overrides)

@@ -87,8 +87,12 @@ class QuickstartConfig:
             raise ConfigError("quickstart: chain lengths must be >= 1 (training) and >= 2 (eval)")
         if self.steps < 1 or self.batch_size < 1 or not 0 <= self.warmup < self.steps:
             raise ConfigError("quickstart: steps and batch_size must be >= 1, and 0 <= warmup < steps")
-        if self.answer not in ("named", "plain") or self.position not in ("rope", "nope"):
-            raise ConfigError("quickstart: answer must be named or plain, position rope or nope")
+        if self.answer not in ("named", "plain"):
+            raise ConfigError(f"quickstart: answer: must be named or plain, got {self.answer!r}")
+        if self.position not in ("rope", "nope"):
+            raise ConfigError(f"quickstart: position: must be rope or nope, got {self.position!r}")
+        if not 0 <= self.shuffled_listing <= 1:
+            raise ConfigError(f"quickstart: shuffled_listing: must be in [0, 1], got {self.shuffled_listing}")
         if self.threads < 0 or self.parallel < 0:
             raise ConfigError("quickstart: threads and parallel must be >= 0 (0 = automatic)")
 
