@@ -150,9 +150,10 @@ def test_arms_share_the_cores(kw, cores, expected):
 
 def test_the_costliest_arm_is_scheduled_first(fast_run):
     from seqit.quickstart.run import _data_bytes
+    from seqit.train import TrainConfig
 
     out, _ = fast_run
-    cost = {arm: _data_bytes(out / "configs" / f"train-{arm}.yaml") for arm in ARMS}
+    cost = {arm: _data_bytes(load_config(TrainConfig, out / "configs" / f"train-{arm}.yaml")) for arm in ARMS}
     assert cost["it"] < cost["sit"] and cost["phased"] == sum(
         (out / "split" / f"phase-{k}.jsonl").stat().st_size for k in (1, 2, 3))
     starts = {arm: manifest(out / f"train-{arm}")["timings"]["started_at"] for arm in ARMS}

@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -38,6 +38,9 @@ from seqit.config import apply_overrides, from_dict, load_config, to_dict
 from seqit.errors import ConfigError
 from seqit.jsonl import read_jsonl, write_json_atomic
 from seqit.runs import start_run
+
+if TYPE_CHECKING:
+    from seqit.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -270,10 +273,12 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
     stage("model", save_micro_model, out / "model", cfg.hidden_size, cfg.intermediate_size, cfg.num_layers,
           cfg.num_heads, cfg.seed, cfg.position)
     n_workers, per_worker = cfg.workers(os.cpu_count() or 1)
-    for arm in cfg.arms:
-        load_config(TrainConfig, paths[f"train-{arm}"])  # a bad config fails here, before any process starts
+    # a bad config fails here, before any process starts; the costliest arms go first, so that with 4 arms
+    # on 2 workers the cheap IT arm runs last and both workers end together
+    train_cfgs = {arm: load_config(TrainConfig, paths[f"train-{arm}"]) for arm in cfg.arms}
+    order = sorted(cfg.arms, key=lambda arm: -_data_bytes(train_cfgs[arm]))
     t0 = time.monotonic()
-    cpu["train"] = train_arms({arm: paths[f"train-{arm}"] for arm in cfg.arms}, out, n_workers, per_worker,
+    cpu["train"] = train_arms({arm: paths[f"train-{arm}"] for arm in order}, out, n_workers, per_worker,
                               cfg.steps, show_progress)
     timings["train"] = round(time.monotonic() - t0, 2)
     for arm in cfg.arms:
@@ -299,11 +304,11 @@ def _run(out: Path, cfg: QuickstartConfig, show_progress: bool) -> Path:
 
 
 def train_arms(configs: dict[str, Path], out: Path, workers: int, threads: int, steps: int, show_progress: bool) -> float:
-    """Train every arm as its own `seqit train CONFIG` process (the recipe's command), `workers` at once
-    with `threads` torch threads each (on a small CPU model two 1-thread processes do ~1.6x the work of
-    one 2-thread process). Output goes to logs/train-<arm>.log; progress counts the steps in each
-    metrics.jsonl. Returns the CPU seconds of all training processes; a failed arm is an error that
-    names its log."""
+    """Train every arm as its own `seqit train CONFIG` process (the recipe's command), in the order
+    given, `workers` at once with `threads` torch threads each (on a small CPU model two 1-thread
+    processes do ~1.6x the work of one 2-thread process). Output goes to logs/train-<arm>.log;
+    progress counts the lines each metrics.jsonl gains. Returns the CPU seconds of all training
+    processes; a failed arm is an error that names its log."""
     from seqit.errors import SeqitError
     from seqit.progress import progress
 
@@ -311,16 +316,20 @@ def train_arms(configs: dict[str, Path], out: Path, workers: int, threads: int, 
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # no "Loading weights" bars in the logs
-    # longest first (by the bytes of training data): with 4 arms on 2 workers the cheap IT arm goes last
-    todo, running, cpu = sorted(configs, key=lambda arm: -_data_bytes(configs[arm])), {}, 0.0
+    todo, running, cpu = list(configs), {}, 0.0
     log.info("quickstart: train %s (%d at once, %d thread(s) each; logs in %s)", ", ".join(configs), workers, threads, logs)
+    lines = {a: (0, 0) for a in configs}  # arm -> (bytes of metrics.jsonl read so far, lines in them)
 
-    def steps_done(arm: str) -> int:
+    def steps_done(arm: str) -> int:  # reads only what was appended since the last poll
+        offset, n = lines[arm]
         try:
             with open(out / f"train-{arm}" / "metrics.jsonl", "rb") as f:
-                return sum(1 for _ in f)
+                f.seek(offset)
+                new = f.read()
         except OSError:
-            return 0
+            return n
+        lines[arm] = (offset + len(new), n + new.count(b"\n"))
+        return lines[arm][1]
 
     with contextlib.ExitStack() as stack:
         bar = None  # opened at the first optimizer step, so process start-up and encoding do not skew rate and ETA
@@ -356,10 +365,9 @@ def train_arms(configs: dict[str, Path], out: Path, workers: int, threads: int, 
     return round(cpu, 2)
 
 
-def _data_bytes(config: Path) -> int:
-    """Bytes of the training data a train config names (a cost estimate for scheduling)."""
-    phases = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("phases") or []
-    return sum(Path(p["data"]).stat().st_size for p in phases if Path(p.get("data", "")).is_file())
+def _data_bytes(config: TrainConfig) -> int:
+    """Bytes of the training data a TrainConfig names (a cost estimate for scheduling)."""
+    return sum(Path(p.data).stat().st_size for p in config.phases if Path(p.data).is_file())
 
 
 # ---- results (pure given the run dirs) ----------------------------------------------------------
