@@ -124,10 +124,24 @@ def chain_record(chain: Chain, rid: str, seed_id: str | None = None, split: str 
     return {"id": rid, "messages": chain_messages(chain, answer, listing), "meta": meta}
 
 
-def verify(chain: Chain, answer: str = "named") -> str | None:
-    """Why a chain's own rendered answer does not score as fully correct (None when it does)."""
-    s = score_chain(chain, render_answer(chain, MICRO_PHRASES, named=answer == "named"))
+def verify(record: dict[str, Any]) -> str | None:
+    """Why a record's written answer does not score as fully correct on its own chain (None when it does)."""
+    s = score_chain(Chain.from_dict(record["meta"]["chain"]), record["messages"][-1]["content"])
     return None if s.chain_ok else f"the rendered answer does not re-score as correct (steps {list(s.correct)})"
+
+
+def draw_listing(rng: random.Random, k: int, share: float) -> tuple[int, ...] | None:
+    """With probability `share`, an order other than 1..k to list a k-step chain's numbered steps in
+    (None: in order; a single step is always in order).
+
+    >>> draw_listing(random.Random(0), 3, 1.0), draw_listing(random.Random(0), 1, 1.0)
+    ((1, 0, 2), None)
+    """
+    if k < 2 or rng.random() >= share:
+        return None
+    while (listing := tuple(rng.sample(range(k), k))) == tuple(range(k)):
+        pass
+    return listing
 
 
 def heldout_pairs(mc: MicroworldConfig, ops: tuple[str, ...], seed: int) -> frozenset[tuple[str, str]]:
@@ -188,16 +202,16 @@ def run_microworld(cfg: GenerateConfig, argv: list[str] | None = None) -> Path:
         order[seed_id] = i
         o = Outcome(seed_id)
         for kind, chain in (("sit", sc), ("it", ic)):
-            problem = str(chain) if isinstance(chain, StepError) else verify(chain, mc.answer)
+            if isinstance(chain, StepError):
+                record, problem = None, str(chain)
+            else:
+                listing = draw_listing(listings, len(chain.steps), mc.shuffled_listing) if kind == "sit" else None
+                record = chain_record(chain, f"{seed_id}:{kind}", seed_id, answer=mc.answer, listing=listing)
+                problem = verify(record)
             if problem:
                 o.rejects.append(reject_row(seed_id, f"microworld.{kind}", problem, dropped=True))
                 continue
-            listing = None
-            k = len(chain.steps)
-            if kind == "sit" and k > 1 and listings.random() < mc.shuffled_listing:
-                while listing is None or listing == tuple(range(k)):
-                    listing = tuple(listings.sample(range(k), k))
-            setattr(o, kind, chain_record(chain, f"{seed_id}:{kind}", seed_id, answer=mc.answer, listing=listing))
+            setattr(o, kind, record)
             o.stages[f"microworld.{kind}"] += 1
         rejects += o.rejects
         sit += [o.sit] if o.sit else []

@@ -28,8 +28,9 @@ from seqit.generate.microworld import (  # re-exported: the micro-world's ops li
 from seqit.tinymodels import SPECIAL_TOKENS, TINY_CHAT_TEMPLATE
 
 __all__ = ["CHAR_ALPHABET", "EXTRA_MICRO_OPS", "MICRO_OPS", "MICRO_PHRASES", "MICRO_TEMPLATES", "build_micro_tokenizer",
-           "chain_messages", "main", "save_micro_model"]
+           "POSITIONS", "chain_messages", "main", "save_micro_model"]
 TITLE_WORD = r" ?[A-Z][a-z]+"
+POSITIONS = ("rope", "nope")  # positional encoding of the micro model: RoPE, or none (see tinymodels.build_tiny_llama)
 CHAR_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " \n"
 
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--position", choices=("rope", "nope"), default="rope",
+    ap.add_argument("--position", choices=POSITIONS, default="rope",
                     help="positional encoding: rope, or none at all (nope)")
     a = ap.parse_args(argv)
     print(save_micro_model(a.out_dir, a.hidden_size, a.intermediate_size, a.layers, a.heads, a.seed, a.position))

@@ -36,7 +36,9 @@ import yaml
 
 from seqit.config import apply_overrides, from_dict, load_config, to_dict
 from seqit.errors import ConfigError
+from seqit.generate.config import ANSWER_FORMATS
 from seqit.jsonl import read_jsonl, write_json_atomic
+from seqit.quickstart.microworld import POSITIONS
 from seqit.runs import start_run
 
 if TYPE_CHECKING:
@@ -90,10 +92,10 @@ class QuickstartConfig:
             raise ConfigError("quickstart: chain lengths must be >= 1 (training) and >= 2 (eval)")
         if self.steps < 1 or self.batch_size < 1 or not 0 <= self.warmup < self.steps:
             raise ConfigError("quickstart: steps and batch_size must be >= 1, and 0 <= warmup < steps")
-        if self.answer not in ("named", "plain"):
-            raise ConfigError(f"quickstart: answer: must be named or plain, got {self.answer!r}")
-        if self.position not in ("rope", "nope"):
-            raise ConfigError(f"quickstart: position: must be rope or nope, got {self.position!r}")
+        if self.answer not in ANSWER_FORMATS:
+            raise ConfigError(f"quickstart: answer: must be {' or '.join(ANSWER_FORMATS)}, got {self.answer!r}")
+        if self.position not in POSITIONS:
+            raise ConfigError(f"quickstart: position: must be {' or '.join(POSITIONS)}, got {self.position!r}")
         if not 0 <= self.shuffled_listing <= 1:
             raise ConfigError(f"quickstart: shuffled_listing: must be in [0, 1], got {self.shuffled_listing}")
         if self.threads < 0 or self.parallel < 0:
