@@ -12,7 +12,7 @@ import time
 import pytest
 
 from seqit.errors import DataError
-from seqit.jsonl import JsonlWriter, read_ids, read_jsonl, repair_torn_tail, write_jsonl
+from seqit.jsonl import JsonlWriter, read_ids, read_json, read_jsonl, repair_torn_tail, write_jsonl
 
 
 def test_torn_last_line_is_skipped_and_repaired_on_next_append(tmp_path):
@@ -46,6 +46,17 @@ def test_pathologically_nested_or_huge_lines_are_a_data_error_not_a_crash(tmp_pa
     p.write_text('{"id": 1}\n' + line + "\n")
     with pytest.raises(DataError, match=rf"x.jsonl:2: unreadable JSON \({match}"):
         list(read_jsonl(p))
+
+
+@pytest.mark.parametrize("text,match", [("{oops", r"x.json: not valid JSON"), (b"\xff\xfe{}", r"x.json: not valid JSON"),
+                                        ("[" * 100_000 + "]" * 100_000, r"x.json: unreadable JSON \(RecursionError")])
+def test_read_json_names_the_file_for_anything_unreadable(tmp_path, text, match):
+    p = tmp_path / "x.json"
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(DataError, match=match):
+        read_json(p)
+    p.write_text('{"a": [1]}')
+    assert read_json(p) == {"a": [1]}
 
 
 def test_write_jsonl_is_atomic_and_counts(tmp_path):

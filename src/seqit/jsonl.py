@@ -134,6 +134,17 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 raise DataError(f"{path}:{lineno}: unreadable JSON ({type(e).__name__}: {str(e)[:80]})") from None
 
 
+def read_json(path: str | Path) -> Any:
+    """A whole JSON document (a file a user or another tool may have written): one that is not valid
+    JSON is a DataError naming the file, never a traceback. The caller checks the document's shape."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    except (RecursionError, ValueError) as e:  # nesting too deep; an integer too long to convert
+        raise DataError(f"{path}: unreadable JSON ({type(e).__name__}: {str(e)[:80]})") from None
+
+
 def read_ids(path: str | Path, key: str = "id") -> set[str]:
     """The set of `key` values already written to a JSONL output (for resume)."""
     return {str(row[key]) for row in read_jsonl(path) if key in row}

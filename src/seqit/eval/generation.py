@@ -18,6 +18,7 @@ from typing import Any
 
 from seqit.errors import SeqitError
 from seqit.eval.items import EvalItem
+from seqit.jsonl import read_json
 from seqit.progress import drive, progress
 from seqit.teachers import ChatRequest, Completion, TeacherConfig, open_teacher
 from seqit.templates import NAMED_TEMPLATES, template_hash
@@ -88,10 +89,7 @@ def read_checkpoint_meta(model: TeacherConfig) -> dict[str, Any] | None:
     meta_path = Path(model.model) / "meta.json"
     if not meta_path.is_file():
         return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SeqitError(f"{meta_path}: not valid JSON ({e})") from None
+    meta = read_json(meta_path)
     if not isinstance(meta, dict):
         raise SeqitError(f"{meta_path}: expected a JSON object")
     return meta

@@ -18,7 +18,6 @@ last number of the output equals the gold number (`em`).
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from seqit.errors import DataError
+from seqit.jsonl import read_json
 
 MODES = ("base", "translate")
 PROMPT_VERSION = "eval.multilingual/v1"
@@ -161,10 +161,7 @@ def read_xquad(data_dir: Path, languages: list[str]) -> list[dict[str, Any]]:
     for path, (kind, lang) in files:
         if languages and lang not in languages:
             continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: not valid JSON ({e})") from None
+        data = read_json(path)
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON list of {{instruction, input, output}} rows")
         for i, row in enumerate(data):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seqit.errors import SeqitError
-from seqit.jsonl import read_jsonl
+from seqit.jsonl import read_json, read_jsonl
 from seqit.report.html import esc, figure, flatten, fmt, fmt_ci, img, is_num, kv_table, page, table
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,7 @@ def _normalise_results(res: dict[str, Any]) -> dict[str, Any]:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SeqitError(f"{path}: not valid JSON ({e})") from None
+    data = read_json(path)
     return data if isinstance(data, dict) else {}
 
 
