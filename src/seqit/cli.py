@@ -32,7 +32,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 FormatOpt = Annotated[
     str | None,
-    typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased (default: detect)."),
+    typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased, seqeval, selfseq (default: detect)."),
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows (the config key `limit`).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Read and check everything, show what would be done and "

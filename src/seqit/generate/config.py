@@ -14,7 +14,7 @@ from seqit.teachers import TeacherConfig
 @dataclass(frozen=True)
 class DataConfig:
     path: str
-    format: str | None = None  # alpaca, sharegpt, messages, prompt_completion (default: detect)
+    format: str | None = None  # alpaca, sharegpt, messages, prompt_completion, phased, selfseq (default: detect)
     source: str | None = None  # meta.source of every record (default: the file name)
 
 
