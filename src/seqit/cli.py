@@ -208,7 +208,7 @@ def _load(cls: type, config: Path | None, overrides: list[str] | None, *, out: P
         flags.append(f"out_dir={json.dumps(str(out))}")
     if limit is not None:
         flags.append(f"limit={limit}")
-    return load_config(cls, config, list(overrides or []) + flags)
+    return load_config(cls, config, list(overrides or []) + flags, check_inputs=True)
 
 
 

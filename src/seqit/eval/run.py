@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqit.config import InputPath, LocalOrName
 from seqit.errors import SeqitError
 from seqit.eval.generation import (
     GenerationConfig,
@@ -51,10 +52,10 @@ log = logging.getLogger(__name__)
 class EvalConfig:
     task: str = "seqeval"  # seqeval | pairwise | lm_eval | seqeval_v
     out_dir: Path = Path("runs/eval")
-    data: str | None = None  # benchmark: .json/.jsonl/.parquet path or hf:owner/name[:split]
+    data: LocalOrName | None = None  # benchmark: .json/.jsonl/.parquet path, hf:owner/name[:split] or a version
     model: TeacherConfig = field(default_factory=TeacherConfig)  # the model under evaluation
-    outputs: str | None = None  # judge these outputs (eval run dir or file) instead of generating
-    reference: str | None = None  # pairwise: the reference model's outputs (eval run dir or file)
+    outputs: InputPath | None = None  # judge these outputs (eval run dir or file) instead of generating
+    reference: InputPath | None = None  # pairwise: the reference model's outputs (eval run dir or file)
     judge: TeacherConfig = field(default_factory=TeacherConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     judging: JudgingConfig = field(default_factory=JudgingConfig)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from seqit.config import InputPath, LocalOrName
+
 # names inside a train run dir that a phase's model dir must never take (see seqit.train.loop)
 RESERVED_RUN_NAMES = frozenset({
     "model", "checkpoints", "config.yaml", "manifest.json", "preflight.md", "preflight.json", "metrics.jsonl",
@@ -35,9 +37,9 @@ def _positive(value: float) -> bool:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: str  # local HF model dir or hub id
+    path: LocalOrName  # local HF model dir or hub id
     template: str | None = None  # None/"tokenizer" = the tokenizer's own; or tulu, chatml, llama3, alpaca
-    tokenizer: str | None = None  # default: same as path
+    tokenizer: LocalOrName | None = None  # default: same as path
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # weights as loaded
     # seqit_varlen: padding-free per-example SDPA (any device); flash_attention_2 on GPU; sdpa/eager use a
     # block-diagonal mask built from the restarting position_ids
@@ -110,7 +112,7 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class PhaseConfig:
-    data: str  # dataset path (any format seqit reads)
+    data: InputPath  # dataset path (any format seqit reads)
     name: str | None = None  # default: phase-<k>
     format: str | None = None  # default: detect once per file
     epochs: int = 1
