@@ -185,7 +185,7 @@ def train_config(out: Path, cfg: QuickstartConfig, arm: str, n_phases: int) -> d
                   "length_bucket": 8},
         "seed": cfg.seed,
         "save_phase_models": False,
-        "keep_checkpoints": 1,
+        "keep_last": 1,
     }
 
 

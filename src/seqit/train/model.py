@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,12 @@ def load_model(mc: ModelConfig, method: str, lora: LoraSettings, vocab_size: int
     peft = require("peft", "train", "method: lora")
     if method == "qlora":
         model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=mc.gradient_checkpointing)
-    model = peft.get_peft_model(model, peft.LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
-        task_type="CAUSAL_LM",
-    ))
+    with warnings.catch_warnings():  # peft asks a deprecated transformers attribute: nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        ))
     return model
 
 
