@@ -126,12 +126,13 @@ class Prepared:
     rows_in: int = 0
 
 
-def prepare(cfg: EvalConfig) -> Prepared:
-    """Load items and outputs, check id alignment (on the full benchmark) and the chat template."""
+def prepare(cfg: EvalConfig, warn: bool = True) -> Prepared:
+    """Load items and outputs, check id alignment (on the full benchmark) and the chat template. `warn`: log
+    the benchmark's rejected rows (run_eval's plan already did, so the task itself does not say it twice)."""
     assert cfg.data is not None
     loaded = read_items(cfg.data)
     items = loaded.items
-    if loaded.rejects:
+    if loaded.rejects and warn:
         log.warning("%d of %d benchmark rows rejected (see rejects.jsonl), e.g. %s", len(loaded.rejects), loaded.rows_in,
                     loaded.rejects[0])
     ids = [i.id for i in items]
@@ -229,7 +230,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
 
 
 def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
-    prep = prepare(cfg)
+    prep = prepare(cfg, warn=False)
     _write_rejects(run, prep)
 
     async def worker(item: EvalItem, answer: Any, judge: Any) -> dict[str, Any]:
@@ -242,7 +243,7 @@ def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 
 def eval_pairwise(cfg: EvalConfig, run: Run) -> dict[str, Any]:
-    prep = prepare(cfg)
+    prep = prepare(cfg, warn=False)
     assert prep.reference is not None
     _write_rejects(run, prep)
 
