@@ -219,10 +219,11 @@ def test_seqeval_v_samples_render_with_output_expected_and_verdicts(tmp_path):
         {"id": "c2", "depth": 1, "output": None, "expected": "5", "correct": [False], "followed": [False],
          "chain_ok": False, "first_failure": 1}])
     text = run_report([run]).read_text()
-    assert "<h4>expected</h4><pre>12\n8</pre>" in text and "<h4>correct</h4>" in text
+    assert "<h4>expected</h4><pre>12\n8</pre>" in text and "<h4>correct</h4>" in text  # c2 has no steps table
     assert "c1 · failed at step 2 · depth=2" in text and "<h4>expected</h4><pre>5</pre>" in text
     assert "<h4>prompt</h4><pre>user:\nInput: 3 4\n1. Multiply them.\n2. Subtract 4.</pre>" in text
-    assert ('<tr><td>2</td><td>Subtract 4.</td><td>8</td><td><span class="bad">wrong</span></td></tr>' in text)
+    assert ('<tr><td>2</td><td>Subtract 4.</td><td>8</td><td><span class="bad">wrong</span></td>'
+            '<td><span class="ok">yes</span></td></tr>') in text
 
 
 def test_judge_following_rate_and_chain_accuracy_get_separate_axes(tmp_path):

@@ -66,7 +66,7 @@ def plot_by_depth(runs: Named) -> str:
             ax.errorbar([p[0] + dodge(i, len(series)) for p in pts], ys, yerr=err, capsize=3, label=name, **style(i))
             depths.update(p[0] for p in pts)
         ax.set(xlabel="sequence depth (iteration / chain length)", ylabel=DEPTH_LABELS.get(metric, metric),
-               ylim=(0, 1.05), title=DEPTH_LABELS.get(metric, metric))
+               ylim=(-0.05, 1.05), title=DEPTH_LABELS.get(metric, metric))
         ax.set_xticks(sorted(depths))
         ax.legend(fontsize="small")
         images.append(img(fig))
@@ -196,7 +196,7 @@ def plot_horizon(runs: Named) -> str:
     ax = fig.add_subplot(1, 2 if probes else 1, 1)
     for i, (label, pts) in enumerate(curves):
         ax.plot([p[0] + dodge(i, len(curves)) for p in pts], [p[1] for p in pts], label=label, **style(i))
-    ax.set(xlabel="steps k", ylabel="chains with steps 1..k right", ylim=(0, 1.05))
+    ax.set(xlabel="steps k", ylabel="chains with steps 1..k right", ylim=(-0.05, 1.05))
     ax.set_xticks(sorted({p[0] for _, pts in curves for p in pts}))
     ax.legend(fontsize="small")
     if probes:
@@ -205,6 +205,6 @@ def plot_horizon(runs: Named) -> str:
         bx.bar([x - 0.2 for x in xs], [p[1] for p in probes], width=0.4, label="clean context")
         bx.bar([x + 0.2 for x in xs], [p[2] for p in probes], width=0.4, label="wrong step k injected")
         bx.set_xticks(xs, [p[0] for p in probes], fontsize="small")
-        bx.set(ylabel="step k+1 accuracy", ylim=(0, 1.05), title="self-conditioning")
+        bx.set(ylabel="step k+1 accuracy", ylim=(-0.05, 1.05), title="self-conditioning")
         bx.legend(fontsize="small")
     return img(fig)

@@ -66,29 +66,31 @@ def prompt_text(prompt: Any) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
 
 
-def steps_table(steps: Any, correct: Any) -> str:
-    """A chain's expected steps (instruction and result), with the verdict per step when the sample has it."""
+def _mark(flags: Any, i: int, yes: str, no: str) -> str:
+    flag = flags[i] if isinstance(flags, list) and i < len(flags) else None
+    return "" if flag is None else f'<span class="ok">{yes}</span>' if flag else f'<span class="bad">{no}</span>'
+
+
+def steps_table(steps: Any, correct: Any, followed: Any = None) -> str:
+    """A chain's expected steps (instruction and result), with the verdicts per step when the sample has them."""
     if not isinstance(steps, list) or not all(isinstance(x, dict) for x in steps):
         return ""
-    marks = correct if isinstance(correct, list) else []
-    rows = []
-    for i, st in enumerate(steps):
-        ok = marks[i] if i < len(marks) else None
-        verdict = "" if ok is None else ('<span class="ok">right</span>' if ok else '<span class="bad">wrong</span>')
-        rows.append(f"<tr><td>{esc(st.get('step', i + 1))}</td><td>{esc(st.get('instruction') or '')}</td>"
-                    f"<td>{esc(st.get('expected') or '')}</td><td>{verdict}</td></tr>")
+    rows = [f"<tr><td>{esc(st.get('step', i + 1))}</td><td>{esc(st.get('instruction') or '')}</td>"
+            f"<td>{esc(st.get('expected') or '')}</td><td>{_mark(correct, i, 'right', 'wrong')}</td>"
+            f"<td>{_mark(followed, i, 'yes', 'no')}</td></tr>" for i, st in enumerate(steps)]
     return ('<h4>expected steps</h4><table class="steps"><thead><tr><th>step</th><th>instruction</th>'
-            f"<th>expected</th><th>output</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<th>expected</th><th>result</th><th>followed</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def sample_html(s: dict[str, Any], limit: int = MAX_TEXT) -> str:
     body = []
     if s.get("prompt") not in (None, "", []):
         body.append(f"<h4>prompt</h4><pre>{esc(clip(prompt_text(s['prompt']), limit))}</pre>")
-    body.append(steps_table(s.get("steps"), s.get("correct")))
+    table = steps_table(s.get("steps"), s.get("correct"), s.get("followed"))
+    body.append(table)
     for key in BODY_FIELDS:
-        if key == "instruction" and s.get("prompt"):
-            continue  # the prompt shows it
+        if (key == "instruction" and s.get("prompt")) or (key in ("correct", "followed") and table):
+            continue  # the prompt, or the steps table, shows it
         if s.get(key) not in (None, "", []):
             body.append(f"<h4>{esc(key)}</h4><pre>{esc(clip(s[key], limit))}</pre>")
     if not any(body):  # a row shape this list does not know: show it whole rather than a blank entry
