@@ -73,7 +73,7 @@ def test_generate_with_no_sequential_records_exits_1(tmp_path, sample_path, caps
             "teacher.backend=fake", "teacher.fake.replies=['???']", "limit=4", "--out", str(tmp_path / "g"),
             "--no-progress"]
     assert main(args) == 1
-    assert "error: no sequential record from 4 seeds: every rewrite was dropped" in capsys.readouterr().err
+    assert "error: no sequential record from 4 seeds (4 rewrites dropped: see rejects.jsonl" in capsys.readouterr().err
     m = json.loads((tmp_path / "g" / "manifest.json").read_text())
     assert m["counts"]["sit_records"] == 0 and m["status"] == "finished"
 

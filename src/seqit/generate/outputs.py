@@ -170,7 +170,8 @@ def outcome_problem(c: dict[str, Any], max_reject_frac: float) -> str | None:
     from seqit.runs import outcome_problem as run_outcome
 
     if c["seeds"] and not c["sit_records"]:
-        return f"no sequential record from {c['seeds']} seeds: every rewrite was dropped (see rejects.jsonl)"
+        return (f"no sequential record from {c['seeds']} seeds ({c['sit_dropped']} rewrites dropped: see "
+                f"rejects.jsonl; {c['kept_unconverted']} kept as they are)")
     without = c["finished"] - c["seeds_with_output"]
     return run_outcome(c["seeds"] + c["read_rejects"], c["seeds_with_output"], c["read_rejects"] + without,
                        max_reject_frac)
