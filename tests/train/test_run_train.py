@@ -103,6 +103,7 @@ def test_max_steps_cuts_the_plan_and_the_schedule_bar_and_meta_follow_what_runs(
 
     with pytest.raises(SeqitError, match="max_steps included"):  # another max_steps is another plan
         run_train(tiny_cfg(part, short, f"max_steps={cut + 1}", phases=phases))
+    run_train(tiny_cfg(tmp_path / "full", short, "max_steps=1000", phases=phases))  # past the plan: the same plan
 
 
 def test_max_steps_inside_the_first_phase_trains_no_later_phase(train_world, tiny_cfg, tmp_path):

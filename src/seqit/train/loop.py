@@ -87,7 +87,7 @@ def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = 
     model, opt = acc.prepare(model, opt)
     if cfg.report_to:
         acc.init_trackers("seqit-train", config={"out_dir": str(out)})
-    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes)
+    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes, sum(len(p) for p in plans))
     ckpt.register_hooks(acc, adapter=cfg.method != "full")
     state = ckpt.resume(acc, out, fingerprint, adapter=cfg.method != "full") or ckpt.TrainState(fingerprint=fingerprint)
     if acc.is_main_process:
@@ -138,19 +138,20 @@ def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = 
     return final
 
 
-def _fingerprint(cfg: TrainConfig, t_hash: str, world: int) -> str:
-    """What the step plan depends on; resuming with a different one would misplace the data position."""
+def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, steps: int) -> str:
+    """What the step plan depends on; resuming with a different one would misplace the data position. `steps`
+    (the plan's steps that run) stands for max_steps: the schedule is sized to it, a max_steps past the plan
+    changes nothing."""
     import hashlib
     import json
 
     from seqit.config import to_dict
     from seqit.runs import sha256_file
 
-    # max_steps is part of the plan: the schedule is sized to the steps that run
-    plan_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "save_every_steps", "keep_last",
-                                                                  "log_every_steps", "report_to")}
+    plan_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "max_steps", "save_every_steps",
+                                                                  "keep_last", "log_every_steps", "report_to")}
     data = [sha256_file(p.data) if Path(p.data).exists() else p.data for p in cfg.phases]
-    blob = json.dumps([plan_cfg, data, t_hash, world], sort_keys=True, default=str)
+    blob = json.dumps([plan_cfg, data, t_hash, world, steps], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
