@@ -14,7 +14,7 @@ from seqit.progress import drive, format_eta, progress, status_line
     ("score", 120, 500, 3.0, {"rejects": 2}, "score: 120/500 (24%) 3.0/s ETA 2m07s rejects 2"),
     ("score", 500, 500, 3.0, {}, "score: 500/500 (100%) 3.0/s"),
     ("encode", 7, None, 3.5, {"loss": ""}, "encode: 7 3.5/s"),
-    ("train", 0, 10, 0.0, {"tok_s": 5}, "train: 0/10 (0%) 0.0/s ETA ? tok s 5"),
+    ("train", 0, 10, 0.0, {"tok_s": 5}, "train: 0/10 (0%) ETA ? tok s 5"),
     ("complete", 10, 2000, 250.0, {}, "complete: 10/2000 (0%) 250/s ETA 8s"),
 ])
 def test_status_line(label, done, total, rate, fields, expected):

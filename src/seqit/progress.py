@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 log = logging.getLogger("seqit.progress")
@@ -51,13 +52,15 @@ def status_line(label: str, done: int, total: int | None, rate: float, fields: d
     'encode: 7 3.5/s'
     >>> status_line("seeds", 1, 20, 1 / 47, {})  # slow work: seconds per item, not "0.0/s"
     'seeds: 1/20 (5%) 47s each ETA 14m53s'
+    >>> status_line("seeds", 0, 20, 0.0, {"stages": "respond 1/0"})
+    'seeds: 0/20 (0%) ETA ? stages respond 1/0'
     """
     parts = [f"{label}: {done}"]
     if total:
         parts[0] += f"/{total} ({100 * done // total}%)"
     if 0 < rate < 1:
         parts.append(f"{format_eta(1 / rate)} each")
-    else:
+    elif rate > 0:  # nothing done yet: no rate to show
         parts.append(f"{rate:.1f}/s" if rate < 100 else f"{rate:.0f}/s")
     if total and done < total:
         parts.append(f"ETA {format_eta((total - done) / rate if rate > 0 else None)}")
@@ -161,6 +164,21 @@ class Progress:
             self._rich = None
         elif self.enabled and (self.done > self._start_done or self.total):
             self._log_line()
+
+
+@contextmanager
+def quiet_library_bars() -> Iterator[None]:
+    """transformers' own tqdm bars ("Loading weights", "Writing model shards") off while seqit shows its own
+    progress: in a log they are lines of carriage returns, on a terminal they fight with seqit's bar."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def progress(label: str, total: int | None = None, fields: dict[str, Any] | None = None, *, enabled: bool = True,

@@ -162,7 +162,7 @@ class _Steps:
 def _tensor_counts(bar: Any) -> Iterator[None]:
     """transformers' own dequantise loop reports to `bar` (tensors done/total) instead of printing a tqdm bar of
     its own beside ours; its "Loading weights" bars are off for the import."""
-    from transformers.utils import logging as hf_logging
+    from seqit.progress import quiet_library_bars
 
     try:
         from transformers import modeling_gguf_pytorch_utils as gguf_utils
@@ -177,17 +177,14 @@ def _tensor_counts(bar: Any) -> Iterator[None]:
             bar.update(tensors=f"{i}/{n}")
 
     original = getattr(gguf_utils, "tqdm", None)
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
     if original is not None:
         gguf_utils.tqdm = counted
     try:
-        yield
+        with quiet_library_bars():
+            yield
     finally:
         if original is not None:
             gguf_utils.tqdm = original
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def run_import(src: Path, out: Path, dtype: str = "float32", force: bool = False, show_progress: bool = True) -> ImportResult:
