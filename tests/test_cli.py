@@ -18,7 +18,7 @@ def test_every_data_command_takes_limit_and_dry_run_with_one_meaning(command):
     assert "--dry-run" in text and "send nothing, train nothing" in text
 
 
-def test_limit_is_the_config_key_limit_for_every_config_command():
+def test_limit_is_the_config_key_limit_for_every_config_command(tmp_path, monkeypatch):
     from seqit.cli import _load
     from seqit.eval.run import EvalConfig
     from seqit.generate.config import GenerateConfig
@@ -27,6 +27,8 @@ def test_limit_is_the_config_key_limit_for_every_config_command():
     from seqit.teachers.complete import CompleteConfig
     from seqit.train import TrainConfig
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").write_text("")  # the CLI checks that inputs exist before anything runs
     cases = [(ScoreConfig, ["data=x"]), (SplitConfig, ["data=x"]), (GenerateConfig, ["data.path=x", "out_dir=o"]),
              (CompleteConfig, []), (TrainConfig, ["model.path=m", "phases=[{data: x}]"]), (EvalConfig, ["data=x"])]
     for cls, base in cases:

@@ -56,7 +56,14 @@ def test_eval_with_every_verdict_unparsed_exits_1(tmp_path, capsys):
     args = ["eval", str(ROOT / "configs/eval/smoke-fake.yaml"), "--out", str(tmp_path / "e"), "--limit", "4",
             "judge.fake.replies=['no verdict here']"]
     assert main(args) == 1
-    assert "no output records from 4 input rows (4 rejected" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    samples = tmp_path / "e" / "samples.jsonl"
+    assert [line for line in err.split("error: ")[1:]] == [  # once, saying what failed, where and what to try
+        f"judging failed for 4 of 4 items: 4 unparsed: no readable verdict after 2 asks each; the judge's raw "
+        f"replies are in {samples} (field judge_replies). Try a judge that follows the verdict format "
+        "(judge.model=...), more asks (judging.max_attempts=4) or more room (judging.max_tokens)"]
+    assert "rejects.jsonl" not in err and all("no verdict here" in r["judge_replies"][0]
+                                               for r in map(json.loads, samples.read_text().splitlines()))
     ok = ["eval", str(ROOT / "configs/eval/smoke-fake.yaml"), "--out", str(tmp_path / "e2"), "--limit", "4"]
     assert main(ok) == 0
 
@@ -66,7 +73,7 @@ def test_generate_with_no_sequential_records_exits_1(tmp_path, sample_path, caps
             "teacher.backend=fake", "teacher.fake.replies=['???']", "limit=4", "--out", str(tmp_path / "g"),
             "--no-progress"]
     assert main(args) == 1
-    assert "no output records from 4 input rows" in capsys.readouterr().err
+    assert "error: no sequential record from 4 seeds (4 rewrites dropped: see rejects.jsonl" in capsys.readouterr().err
     m = json.loads((tmp_path / "g" / "manifest.json").read_text())
     assert m["counts"]["sit_records"] == 0 and m["status"] == "finished"
 

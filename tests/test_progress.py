@@ -14,7 +14,7 @@ from seqit.progress import drive, format_eta, progress, status_line
     ("score", 120, 500, 3.0, {"rejects": 2}, "score: 120/500 (24%) 3.0/s ETA 2m07s rejects 2"),
     ("score", 500, 500, 3.0, {}, "score: 500/500 (100%) 3.0/s"),
     ("encode", 7, None, 3.5, {"loss": ""}, "encode: 7 3.5/s"),
-    ("train", 0, 10, 0.0, {"tok_s": 5}, "train: 0/10 (0%) 0.0/s ETA ? tok s 5"),
+    ("train", 0, 10, 0.0, {"tok_s": 5}, "train: 0/10 (0%) ETA ? tok s 5"),
     ("complete", 10, 2000, 250.0, {}, "complete: 10/2000 (0%) 250/s ETA 8s"),
 ])
 def test_status_line(label, done, total, rate, fields, expected):
@@ -144,3 +144,21 @@ def test_drive_refuses_a_window_below_one():
 
     with pytest.raises(ValueError, match="window"):
         run(go())
+
+
+def test_a_bar_at_80_columns_keeps_its_label_counts_and_eta_and_cuts_only_the_fields(capsys, monkeypatch):
+    import time
+
+    monkeypatch.setenv("COLUMNS", "80")
+    fields = {"stages": "respond 12/4  classify 8/8  rewrite 6/1  validate 0/4", "cost": "$0.0000"}
+    with progress("seeds", 20, fields, terminal=True) as bar:
+        time.sleep(0.05)
+        bar.advance(3)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    last = lines[-1]
+    assert last.startswith("seeds ") and " 3/20 " in last and "ETA " in last and "stages respond" in last
+    assert len(last) <= 80 and last.rstrip().endswith("…")  # the fields are cut, never the counts
+
+
+def test_slow_work_shows_seconds_each_not_zero_per_second():
+    assert status_line("train", 2, 45, 1 / 40, {}) == "train: 2/45 (4%) 40s each ETA 28m40s"

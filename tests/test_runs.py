@@ -72,6 +72,39 @@ def test_a_second_run_on_the_same_dir_is_refused_naming_the_holder_then_allowed_
     second.finish()
 
 
+def test_a_finished_or_failed_run_dir_keeps_no_lock_file_and_neither_does_an_extra_locked_output(tmp_path):
+    run = start_run(tmp_path / "run", Cfg(), "demo", argv=[])
+    run.lock(tmp_path / "out.jsonl", "output")
+    assert (tmp_path / "run" / ".lock").exists() and (tmp_path / "out.jsonl.lock").exists()
+    run.finish()
+    assert not (tmp_path / "run" / ".lock").exists() and not (tmp_path / "out.jsonl.lock").exists()
+    with pytest.raises(RuntimeError), start_run(tmp_path / "run", Cfg(), "demo", argv=[]):
+        raise RuntimeError("boom")
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_a_lock_removed_by_its_releasing_holder_is_never_held_twice(tmp_path):
+    """A taker that opened the old lock file before the holder removed it must not keep that file: it
+    would lock an unlinked inode while a third process locks the new file."""
+    from seqit.runs import RunLock
+
+    (tmp_path / "run").mkdir()
+    holder = RunLock(tmp_path / "run", "run").acquire()
+    stale_fd = os.open(holder.path, os.O_RDWR)  # what a taker holds between its open() and its flock()
+    holder.release()
+    assert not holder.path.exists()
+    import fcntl
+
+    fcntl.flock(stale_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the stale inode is free, but no longer the lock
+    try:
+        second = RunLock(tmp_path / "run", "run").acquire()  # locks the file at the path, a new inode
+        with pytest.raises(SeqitError, match="in use"):
+            RunLock(tmp_path / "run", "run").acquire()
+        second.release()
+    finally:
+        os.close(stale_fd)
+
+
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     code = ("import sys, time; from seqit.runs import start_run; start_run(sys.argv[1], None, 'demo', argv=[]); "
             "print('locked', flush=True); time.sleep(60)")

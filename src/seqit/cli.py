@@ -32,7 +32,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 FormatOpt = Annotated[
     str | None,
-    typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased (default: detect)."),
+    typer.Option("--format", "--from", help="Input format: messages, alpaca, sharegpt, prompt_completion, phased, seqeval, selfseq (default: detect)."),
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process only the first N rows (the config key `limit`).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Read and check everything, show what would be done and "
@@ -208,7 +208,7 @@ def _load(cls: type, config: Path | None, overrides: list[str] | None, *, out: P
         flags.append(f"out_dir={json.dumps(str(out))}")
     if limit is not None:
         flags.append(f"limit={limit}")
-    return load_config(cls, config, list(overrides or []) + flags)
+    return load_config(cls, config, list(overrides or []) + flags, check_inputs=True)
 
 
 
@@ -376,9 +376,12 @@ def generate(
         err.print(f"[yellow]{c['pending']} seeds hit teacher errors (see rejects.jsonl, retry: true); "
                   "run the same command again to retry them[/yellow]")
         raise typer.Exit(1)
-    # seeds that became neither SIT nor kept-as-is records were rejected (read errors or a dropped rewrite)
-    _check_outcome(c["seeds"] + c["read_rejects"], c["sit_records"], c["read_rejects"] + c["sit_dropped"],
-                   max_reject_frac)
+    from seqit.generate.outputs import outcome_note, outcome_problem
+
+    console.print(outcome_note(c), markup=False)
+    if problem := outcome_problem(c, max_reject_frac):
+        err.print(f"[bold red]error:[/bold red] {escape(problem)}", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -502,21 +505,14 @@ def eval_(
     console.print(f"wrote {run / 'results.json'} and {run / 'samples.jsonl'}", markup=False)
     if results.get("fake"):
         _fake_note(" and ".join(results["fake"]))
-    judged = _judged_counts(results)
-    if judged is not None:
-        _check_outcome(*judged, max_reject_frac)
+    if results.get("task") in ("seqeval", "pairwise"):
+        from seqit.eval.judging import judged_outcome_problem, sample_failures
 
-
-def _judged_counts(results: dict) -> tuple[int, int, int] | None:
-    """(items, judged, failed or unparsed) of a judged eval (seqeval, pairwise); None for the others."""
-    m = results.get("metrics") or {}
-    if results.get("task") == "seqeval" and "overall" in m:
-        o = m["overall"]
-        return o["n_judged"] + o["n_failed"], o["n_judged"], o["n_failed"]
-    if results.get("task") == "pairwise" and "failed" in m:
-        judged = m["win"] + m["tie"] + m["lose"]
-        return judged + m["failed"], judged, m["failed"]
-    return None
+        n, failures = sample_failures(run / "samples.jsonl")
+        if problem := judged_outcome_problem(n, failures, str(run / "samples.jsonl"), cfg.judging.max_attempts,
+                                             max_reject_frac):
+            err.print(f"[bold red]error:[/bold red] {escape(problem)}", highlight=False)
+            raise typer.Exit(1)
 
 
 def _print_eval_summary(results: dict) -> None:
@@ -545,17 +541,25 @@ def _print_eval_summary(results: dict) -> None:
     elif results.get("task") == "seqeval_v":
         per = {name: r["metrics"]["overall"] for name, r in (results.get("renderings") or {}).items()}
         per = per or {results.get("rendering", "single"): m["overall"]}
-        rows = [(f"{name} {k}", o[k], None) for name, o in per.items() for k in ("chain_acc", "step_acc", "follow_acc")]
+        rows = [(f"{name} {k}", o[k], o.get(f"{k}_ci95")) for name, o in per.items()
+                for k in ("chain_acc", "step_acc", "follow_acc")]
         h = (results.get("horizon") or {}).get("overall") or {}
         rows.append(("horizon H0.5 (steps)", "unbounded" if h.get("h50_unbounded") else h.get("h50"), None))
         rows += [(f"self-conditioning k={k}: clean / injected", f"{_num(v['clean_acc'])} / {_num(v['injected_acc'])}", None)
                  for k, v in ((results.get("horizon") or {}).get("self_conditioning") or {}).get("by_k", {}).items()]
     else:
-        rows = [(f"{task} {name}", v, None) for task, ms in m.items() for name, v in ms.items()
-                if isinstance(v, (int, float)) and not name.endswith("_stderr") and name != "sample_len"]
+        rows = [(f"{task} {name}", v, _stderr_ci(v, ms.get(name.replace("[", "_stderr[", 1) if "[" in name
+                                                              else f"{name}_stderr")))
+                for task, ms in m.items() for name, v in ms.items()
+                if isinstance(v, (int, float)) and "_stderr" not in name and name != "sample_len"]
     for name, value, ci in rows:
         table.add_row(name, _num(value), f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
     console.print(table)
+
+
+def _stderr_ci(value: float, stderr: object) -> tuple[float, float] | None:
+    """lm-eval reports a standard error: the normal 95% interval around the value."""
+    return (value - 1.96 * stderr, value + 1.96 * stderr) if isinstance(stderr, (int, float)) else None
 
 
 def _num(v: object) -> str:

@@ -4,16 +4,25 @@
 
 Only `yaml.safe_load` is used: a config can never execute code. Unknown keys, wrong types and
 missing required keys raise ConfigError("<file>: <dotted.key>: <problem>").
+
+Paths: a relative path in a field typed `InputPath` (a file or dir the run reads) or `LocalOrName` (a local
+model dir, or else a hub id / model name / version) is looked up, when the value comes from the config file,
+next to that file, then in seqit's bundled resources (the sample data the shipped configs use),
+then in the current directory, and becomes the first path that exists. A value from a command-line override
+is relative to the current directory. `hf:owner/name` is never a path. Outputs (`out_dir`) are always
+relative to the current directory. A config argument that does not exist here may name a shipped config
+(`configs/train/x.yaml` or `train/x.yaml`), found in the checkout seqit is installed from.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -21,6 +30,12 @@ from seqit.errors import ConfigError
 
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
+log = logging.getLogger(__name__)
+
+INPUT = "input path"  # a file or dir the run reads: from a config file, relative to that file
+LOCAL_OR_NAME = "local path or name"  # a path where one exists next to the config file; else kept as a name
+InputPath = Annotated[str, INPUT]
+LocalOrName = Annotated[str, LOCAL_OR_NAME]
 
 
 # A config is a few hundred values; aliases that expand past this many nodes are an alias bomb ("billion laughs"),
@@ -139,19 +154,107 @@ def _deepcopy(d: Any) -> Any:
     return d
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Build a `cls` dataclass from a YAML file plus overrides, strictly."""
-    data = read_yaml(path) if path is not None else {}
+class MissingInput(ConfigError):
+    """An input path of a config (or an override) that does not exist."""
+
+
+class _FileText(str):
+    """A string that came from a config file (not an override): relative paths in it are relative to `base`."""
+
+    base: Path
+
+
+def _mark(data: Any, base: Path) -> Any:
+    """Every string value of a config file's data, marked with the file's directory."""
+    if isinstance(data, dict):
+        return {k: _mark(v, base) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_mark(v, base) for v in data]
+    if isinstance(data, str):
+        marked = _FileText(data)
+        marked.base = base
+        return marked
+    return data
+
+
+def _plain(v: Any) -> Any:
+    """`v` without file marks (Any-typed values keep plain strings only: YAML dumps and hashes stay plain)."""
+    if isinstance(v, dict):
+        return {_plain(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return str(v) if isinstance(v, str) else v
+
+
+def bundled_resources() -> Path:
+    """seqit's bundled data (sample seeds, SeqEval-V items), where a config's input paths are looked up last."""
+    return Path(__file__).resolve().parent / "resources"
+
+
+def shipped_configs() -> Path | None:
+    """The `configs/` dir of the checkout seqit runs from (an editable install), or None (a wheel has none)."""
+    root = Path(__file__).resolve().parents[2] / "configs"
+    return root if (root / "train").is_dir() else None
+
+
+def find_config(path: str | Path) -> Path:
+    """`path` when it exists; else the shipped config it names (`configs/train/x.yaml` or `train/x.yaml`)."""
+    p = Path(path)
+    if p.is_file() or p.is_absolute():
+        return p
+    shipped = shipped_configs()
+    if shipped is not None:
+        rel = p.relative_to("configs") if p.parts[:1] == ("configs",) else p
+        if (shipped / rel).is_file():
+            log.info("%s: not here; using the shipped config %s", p, shipped / rel)
+            return shipped / rel
+    return p
+
+
+def resolve_path(value: str, kind: str, key: str, source: str, missing: list[str] | None = None) -> str:
+    """A config path field's value as the run will use it (see the module docstring). An input that exists
+    nowhere is appended to `missing` as a message naming the key and every path tried."""
+    if value.startswith("hf:") or not value.strip():
+        return str(value)
+    p = Path(value).expanduser()
+    tried = [p]
+    if isinstance(value, _FileText) and not p.is_absolute():
+        tried = [value.base / p, bundled_resources() / p, p]
+    found = next((t for t in tried if t.exists()), None)
+    if found is not None:
+        return str(found)
+    if missing is not None and kind == INPUT:
+        where = " or ".join(str(t.resolve()) for t in tried)
+        why = ("a relative path in a config file is looked up next to that file, then in seqit's bundled "
+               "resources, then in the current directory" if len(tried) > 1 else
+               "a relative path on the command line is relative to the current directory")
+        missing.append(f"{source}: {key}: {str(value)!r} not found (tried {where}; {why})")
+    return str(value)
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+                check_inputs: bool = False) -> T:
+    """Build a `cls` dataclass from a YAML file plus overrides, strictly. Paths: see the module docstring;
+    `check_inputs`: every `InputPath` must exist (the CLI checks before any model loads)."""
+    data: Any = {}
+    if path is not None:
+        path = find_config(path)
+        data = _mark(read_yaml(path), path.resolve().parent)
     data = apply_overrides(data, overrides or [])
     source = str(path) if path is not None else "<overrides>"
-    return from_dict(cls, data, source)
+    missing: list[str] = []
+    cfg = from_dict(cls, data, source, missing=missing)
+    if check_inputs and missing:  # after the whole config is known good: a bad key is named first
+        raise MissingInput(missing[0])
+    return cfg
 
 
-def from_dict(cls: type[T], data: Any, source: str = "<config>", prefix: str = "") -> T:
+def from_dict(cls: type[T], data: Any, source: str = "<config>", prefix: str = "",
+              missing: list[str] | None = None) -> T:
     """Build dataclass `cls` from a mapping; every problem names `source` and the dotted key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix or '<root>'}: expected a mapping, got {_describe(data)}")
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -161,7 +264,7 @@ def from_dict(cls: type[T], data: Any, source: str = "<config>", prefix: str = "
     for name, f in fields.items():
         key = _join(prefix, name)
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], source, key)
+            kwargs[name] = _convert(hints[name], data[name], source, key, missing)
         elif f.default is _MISSING and f.default_factory is _MISSING:
             raise ConfigError(f"{source}: {key}: required key is missing")
     try:
@@ -184,14 +287,19 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _describe(v: Any) -> str:
+    v = _plain(v)
     if v is None:
         return "null"
     text = repr(v)
     return f"{type(v).__name__} {text if len(text) < 40 else text[:37] + '...'}"
 
 
-def _convert(tp: Any, v: Any, source: str, key: str) -> Any:
+def _convert(tp: Any, v: Any, source: str, key: str, missing: list[str] | None = None) -> Any:
     origin = get_origin(tp)
+    if origin is Annotated:
+        inner, kind = get_args(tp)[0], get_args(tp)[1]
+        out = _convert(inner, v, source, key, missing)
+        return resolve_path(v, kind, key, source, missing) if kind in (INPUT, LOCAL_OR_NAME) else out
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         if v is None and type(None) in args:
@@ -201,35 +309,35 @@ def _convert(tp: Any, v: Any, source: str, key: str) -> Any:
             if a is type(None):
                 continue
             try:
-                return _convert(a, v, source, key)
+                return _convert(a, v, source, key, missing)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{source}: {key}: expected {_tname(tp)}, got {_describe(v)}")
     if origin is Literal:
         if v in get_args(tp):
-            return v
+            return _plain(v)
         choices = ", ".join(repr(a) for a in get_args(tp))
         raise ConfigError(f"{source}: {key}: must be one of {choices}, got {_describe(v)}")
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, v, source, key)
+        return from_dict(tp, v, source, key, missing)
     if origin in (list, tuple, typing.Sequence):
         if not isinstance(v, list):
             raise ConfigError(f"{source}: {key}: expected a list, got {_describe(v)}")
         args = get_args(tp)
         item_tp = args[0] if args else Any
-        items = [_convert(item_tp, x, source, f"{key}[{i}]") for i, x in enumerate(v)]
+        items = [_convert(item_tp, x, source, f"{key}[{i}]", missing) for i, x in enumerate(v)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(v, dict):
             raise ConfigError(f"{source}: {key}: expected a mapping, got {_describe(v)}")
         _, vt = get_args(tp) or (str, Any)
-        return {str(k): _convert(vt, x, source, f"{key}.{k}") for k, x in v.items()}
+        return {str(k): _convert(vt, x, source, f"{key}.{k}", missing) for k, x in v.items()}
     return _convert_scalar(tp, v, source, key)
 
 
 def _convert_scalar(tp: Any, v: Any, source: str, key: str) -> Any:
     if tp is Any:
-        return v
+        return _plain(v)
     if tp is bool:
         if isinstance(v, bool):
             return v
@@ -246,7 +354,7 @@ def _convert_scalar(tp: Any, v: Any, source: str, key: str) -> Any:
                 pass
     elif tp is str:
         if isinstance(v, str):
-            return v
+            return str(v)
     elif tp is Path:
         if isinstance(v, str) and v:
             return Path(v)

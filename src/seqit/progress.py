@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 log = logging.getLogger("seqit.progress")
@@ -49,11 +50,18 @@ def status_line(label: str, done: int, total: int | None, rate: float, fields: d
     'score: 120/500 (24%) 3.0/s ETA 2m07s rejects 2'
     >>> status_line("encode", 7, None, 3.5, {})
     'encode: 7 3.5/s'
+    >>> status_line("seeds", 1, 20, 1 / 47, {})  # slow work: seconds per item, not "0.0/s"
+    'seeds: 1/20 (5%) 47s each ETA 14m53s'
+    >>> status_line("seeds", 0, 20, 0.0, {"stages": "respond 1/0"})
+    'seeds: 0/20 (0%) ETA ? stages respond 1/0'
     """
     parts = [f"{label}: {done}"]
     if total:
         parts[0] += f"/{total} ({100 * done // total}%)"
-    parts.append(f"{rate:.1f}/s" if rate < 100 else f"{rate:.0f}/s")
+    if 0 < rate < 1:
+        parts.append(f"{format_eta(1 / rate)} each")
+    elif rate > 0:  # nothing done yet: no rate to show
+        parts.append(f"{rate:.1f}/s" if rate < 100 else f"{rate:.0f}/s")
     if total and done < total:
         parts.append(f"ETA {format_eta((total - done) / rate if rate > 0 else None)}")
     parts += [f"{k.replace('_', ' ')} {v}" for k, v in fields.items() if v not in (None, "")]
@@ -92,7 +100,7 @@ class Progress:
             return
         if self._rich is not None:
             self._rich.update(self._task, completed=self.done, total=self.total, description=self.label,
-                              info=self._fields_text())
+                              info=self._fields_text(), eta=self._eta_text())
         elif time.monotonic() - self._last_line >= self.every_s:
             self._log_line()
 
@@ -108,13 +116,23 @@ class Progress:
 
     # -- display --------------------------------------------------------------------------------------
 
+    def _rate(self) -> float:
+        return (self.done - self._start_done) / max(self.elapsed_s, 1e-9)  # this attempt's work only (resume)
+
+    def _eta_text(self) -> str:
+        """ETA from the average rate since the start (rich's own needs a sample every few seconds, which a
+        training step of a minute or a model-import step never gives)."""
+        if not self.total or self.done >= self.total:
+            return ""
+        rate = self._rate()
+        return f"ETA {format_eta((self.total - self.done) / rate if rate > 0 else None)}"
+
     def _fields_text(self) -> str:
         return "  ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.fields.items() if v not in (None, ""))
 
     def _log_line(self) -> None:
         self._last_line = time.monotonic()
-        rate = (self.done - self._start_done) / max(self.elapsed_s, 1e-9)  # this attempt's work only (resume)
-        log.info("%s", status_line(self.label, self.done, self.total, rate, self.fields))
+        log.info("%s", status_line(self.label, self.done, self.total, self._rate(), self.fields))
 
     def __enter__(self) -> Progress:
         if self.terminal:
@@ -122,19 +140,21 @@ class Progress:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
-                TaskProgressColumn,
                 TextColumn,
                 TimeElapsedColumn,
-                TimeRemainingColumn,
             )
             from rich.progress import Progress as RichProgress
+            from rich.table import Column
 
+            # counts, elapsed and ETA first; the stage's own fields last, cut with "…" on a narrow terminal
             self._rich = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True),
+                TextColumn("{task.description}", table_column=Column(no_wrap=True)), BarColumn(bar_width=16),
+                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+                TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+                console=Console(stderr=True), expand=True,
             )
-            self._task = self._rich.add_task(self.label, total=self.total, completed=self.done, info=self._fields_text())
+            self._task = self._rich.add_task(self.label, total=self.total, completed=self.done, info=self._fields_text(),
+                                             eta=self._eta_text())
             self._rich.start()
         return self
 
@@ -144,6 +164,21 @@ class Progress:
             self._rich = None
         elif self.enabled and (self.done > self._start_done or self.total):
             self._log_line()
+
+
+@contextmanager
+def quiet_library_bars() -> Iterator[None]:
+    """transformers' own tqdm bars ("Loading weights", "Writing model shards") off while seqit shows its own
+    progress: in a log they are lines of carriage returns, on a terminal they fight with seqit's bar."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def progress(label: str, total: int | None = None, fields: dict[str, Any] | None = None, *, enabled: bool = True,

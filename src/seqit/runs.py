@@ -130,7 +130,9 @@ class RunLock:
     """An exclusive, kernel-released lock on a path (flock on `<path>.lock` or `<dir>/.lock`).
 
     The lock file holds the holder's pid and host, for the refusal message. flock is released by the
-    kernel when the process dies (kill -9 included), so a stale lock is simply taken over.
+    kernel when the process dies (kill -9 included), so a stale lock is simply taken over. A clean release
+    removes the file (a finished run dir keeps no `.lock`); it is unlinked while still locked, and a taker
+    checks that the file it locked is still the one at the path, so two processes never hold two files.
     """
 
     def __init__(self, target: Path, what: str):
@@ -142,14 +144,18 @@ class RunLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise SeqitError(f"{self.what} is in use by another seqit process ({holder}); wait for it to finish, "
-                             "or stop it and rerun the same command to resume") from None
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise SeqitError(f"{self.what} is in use by another seqit process ({holder}); wait for it to "
+                                 "finish, or stop it and rerun the same command to resume") from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the holder released (and removed) it between our open and our flock: take the new one
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
         self._fd = fd
@@ -157,8 +163,17 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            if _same_file(self._fd, self.path):
+                self.path.unlink(missing_ok=True)  # while still locked: see the class docstring
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _read_holder(fd: int) -> str:

@@ -51,12 +51,13 @@ def test_validate_detects_the_seqeval_format_and_flags_the_empty_item(seqeval_fi
 
 
 @pytest.mark.parametrize("limit", [None, 4])
-def test_eval_rejects_the_empty_item_and_runs_the_rest(tmp_path, seqeval_file, limit, capsys):
+def test_eval_rejects_the_empty_item_and_runs_the_rest(tmp_path, seqeval_file, limit, capsys, caplog):
     cfg = tmp_path / "eval.yaml"
     cfg.write_text(CONFIG.format(data=seqeval_file))
     run = tmp_path / "run"
     argv = ["eval", str(cfg), "-o", str(run)] + (["--limit", str(limit)] if limit else [])
     assert main(argv) == 0
+    assert caplog.text.count("benchmark rows rejected") == 1  # said once, not by the plan and the task each
     samples = list(read_jsonl(run / "samples.jsonl"))
     assert len(samples) == (limit or N - 1)
     (rej,) = read_jsonl(run / "rejects.jsonl")

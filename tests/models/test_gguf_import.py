@@ -125,3 +125,22 @@ def test_out_dir_that_is_not_an_import_is_refused(tmp_path):
     with pytest.raises(SeqitError, match="exists and is not a seqit import"):
         run_import(_tiny_gguf(tmp_path / "m.gguf", "llama"), out)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_import_shows_its_step_share_done_and_eta_and_counts_tensors(tmp_path, caplog, capfd):
+    """Without a terminal (a log) the import logs status lines: the step it is in, the share done, ETA, and the
+    tensors dequantised; transformers' own tqdm bars are not printed beside them."""
+    from seqit.models.gguf_import import IMPORT_STEPS
+
+    try:
+        src = resolve_source("smollm2-135m")
+    except SeqitError as e:
+        pytest.skip(str(e))
+    assert sum(IMPORT_STEPS.values()) == 100
+    with caplog.at_level("INFO", logger="seqit.progress"):
+        run_import(src, tmp_path / "m")
+    lines = [r.getMessage() for r in caplog.records if r.name == "seqit.progress"]
+    assert lines[-1].startswith("import save 5/5: 100/100 (100%)")
+    assert any(line.startswith("import weights 3/5: 21/100 (21%)") and "ETA" in line for line in lines)
+    assert "Converting and de-quantizing" not in capfd.readouterr().err

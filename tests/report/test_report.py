@@ -94,7 +94,7 @@ def test_report_is_one_self_contained_html_with_plots_tables_and_escaped_samples
     assert "Sequence following by depth" in text and "Pairwise win rates" in text
     assert "<h2>Summary</h2>" in text and "<td>following_rate</td>" in text and "<td>win_rate</td>" in text
     assert "chain_acc_seen" in text and "phase-3.jsonl" in text and "<td>120.5</td>" in text and "thresholds" in text
-    assert "<details>" in text and "unparsed" in text
+    assert '<details class="sample' in text and "unparsed" in text
     assert "LLM usage" in text and "judge-1" in text and "total cost (every attempt): $0.01" in text
     assert "src=\"http" not in text and "<link" not in text  # nothing fetched from outside
 
@@ -126,12 +126,31 @@ def test_report_plots_judge_free_chain_accuracy_by_depth(tmp_path):
     assert "<th>chain_acc</th>" in text and "<td>0.3333</td>" in text
 
 
-def test_report_sample_makes_room_for_failures(tmp_path):
-    from seqit.report.run import MAX_SAMPLES, _pick_samples
+def test_every_sample_is_on_the_page_and_failures_can_be_shown_alone(tmp_path):
+    run = tmp_path / "many"
+    run.mkdir()
+    write_json_atomic(run / "results.json", {"task": "seqeval", "metrics": {"overall": {"following_rate": 0.5}}})
+    rows = [{"id": f"q{i}", "status": "ok" if i % 3 else "unparsed", "iteration": 1, "output": f"answer {i}",
+             "prompt": [{"role": "user", "content": f"question {i}"}]} for i in range(150)]
+    write_jsonl(run / "samples.jsonl", rows)
+    text = run_report([run]).read_text()
+    assert all(f"<summary>q{i} · " in text for i in range(150))  # none left out
+    assert text.count('<details class="sample failed">') == 50 and text.count('<details class="sample passed">') == 100
+    assert ">all 150</label>" in text and ">failures only 50</label>" in text
+    assert ".show-failed:checked ~ .sample-list .passed{display:none}" in text  # the switch needs no script
+    assert "<h4>prompt</h4><pre>user:\nquestion 7</pre>" in text
 
-    rows = [{"id": str(i), "status": "ok"} for i in range(100)] + [{"id": "bad", "status": "unparsed"}]
-    picked = _pick_samples(rows, MAX_SAMPLES)
-    assert len(picked) == MAX_SAMPLES and picked[-1]["id"] == "bad" and picked[0]["id"] == "0"
+
+@pytest.mark.parametrize("row, line", [
+    ({"id": "c1", "depth": 2, "chain_ok": False, "first_failure": 2}, "c1 · failed at step 2 · depth=2"),
+    ({"id": "c2", "depth": 1, "chain_ok": True, "first_failure": None}, "c2 · chain right · depth=1"),
+    ({"id": "j", "status": "ok", "following": False, "score": 2}, "j · ok · following=False · score=2"),
+    ({"id": "u", "status": "unparsed", "iteration": 3}, "u · unparsed · iteration=3"),
+])
+def test_a_sample_summary_has_no_empty_field(row, line):
+    from seqit.report.samples import summary_line
+
+    assert summary_line(row) == line and " ·  " not in line and not line.endswith("·")
 
 
 def test_report_survives_odd_result_shapes_and_torn_sample_lines(tmp_path):
@@ -193,12 +212,18 @@ def test_seqeval_v_samples_render_with_output_expected_and_verdicts(tmp_path):
     write_json_atomic(run / "results.json", {"task": "seqeval_v", "metrics": {"overall": {"chain_acc": 0.5}}})
     write_jsonl(run / "samples.jsonl", [
         {"id": "c1", "depth": 2, "output": "12\n7", "expected": "12\n8", "correct": [True, False],
-         "followed": [True, True], "chain_ok": False, "first_failure": 2},
+         "followed": [True, True], "chain_ok": False, "first_failure": 2,
+         "prompt": [{"role": "user", "content": "Input: 3 4\n1. Multiply them.\n2. Subtract 4."}],
+         "steps": [{"step": 1, "instruction": "Multiply them.", "expected": "12"},
+                   {"step": 2, "instruction": "Subtract 4.", "expected": "8"}]},
         {"id": "c2", "depth": 1, "output": None, "expected": "5", "correct": [False], "followed": [False],
          "chain_ok": False, "first_failure": 1}])
     text = run_report([run]).read_text()
-    assert "<h4>expected</h4><pre>12\n8</pre>" in text and "<h4>correct</h4>" in text
-    assert "chain_ok=False" in text and "first_failure=2" in text and "<h4>expected</h4><pre>5</pre>" in text
+    assert "<h4>expected</h4><pre>12\n8</pre>" in text and "<h4>correct</h4>" in text  # c2 has no steps table
+    assert "c1 · failed at step 2 · depth=2" in text and "<h4>expected</h4><pre>5</pre>" in text
+    assert "<h4>prompt</h4><pre>user:\nInput: 3 4\n1. Multiply them.\n2. Subtract 4.</pre>" in text
+    assert ('<tr><td>2</td><td>Subtract 4.</td><td>8</td><td><span class="bad">wrong</span></td>'
+            '<td><span class="ok">yes</span></td></tr>') in text
 
 
 def test_judge_following_rate_and_chain_accuracy_get_separate_axes(tmp_path):
@@ -210,3 +235,23 @@ def test_judge_following_rate_and_chain_accuracy_get_separate_axes(tmp_path):
     text = run_report([judged, v], tmp_path / "r.html").read_text()
     section = text.split("Sequence following by depth", 1)[1].split("<h2>", 1)[0]
     assert section.count("data:image/png;base64,") == 2  # one axis per metric, not one shared "rate" axis
+
+
+def test_series_that_coincide_are_dodged_apart_with_their_own_markers():
+    from seqit.report.plots import dodge, style
+
+    offsets = [dodge(i, 4) for i in range(4)]
+    assert len(set(offsets)) == 4 and sum(offsets) == pytest.approx(0) and max(offsets) < 0.5  # still on their depth
+    assert len({tuple(style(i).items()) for i in range(12)}) == 12
+
+
+def test_count_axes_get_whole_number_ticks():
+    from seqit.report.html import figure
+    from seqit.report.plots import integer_ticks
+
+    fig = figure()
+    ax = fig.add_subplot()
+    ax.hist([1.0, 2.0, 2.5], bins=3)  # bar heights 1 and 2: matplotlib alone ticks 0.25, 0.5, ...
+    integer_ticks(ax.yaxis)
+    ticks = [t for t in ax.get_yticks() if 0 <= t <= 2]
+    assert ticks and all(float(t).is_integer() for t in ticks)

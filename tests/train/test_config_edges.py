@@ -24,7 +24,7 @@ from seqit.train.model import model_path_problem
         ("lora.r=0", "lora.r"),
         ("max_steps=0", "max_steps"),
         ("save_every_steps=-1", "save_every_steps"),
-        ("keep_checkpoints=-2", "keep_checkpoints"),
+        ("keep_last=-2", "keep_last"),
         ("optim.max_grad_norm=-1", "optim.max_grad_norm"),
         ("optim.max_grad_norm=.nan", "optim.max_grad_norm"),
         ("phases=[{data: x.jsonl, lr: 0}]", "phases[0].lr"),

@@ -52,7 +52,7 @@ def test_two_process_gloo_run_matches_single_process_loss(train_world, tiny_cfg,
 def test_kill_9_mid_phase_then_rerun_continues_and_matches(train_world, tiny_cfg, tiny_config_path, make_records, tmp_path):
     data = make_records(tmp_path / "big.jsonl", 160, seed=5)
     phases = f"[{{data: {data}}}]"
-    args = ["batch.max_seq_len=64", "save_every_steps=2", "keep_checkpoints=1"]
+    args = ["batch.max_seq_len=64", "save_every_steps=2", "keep_last=1"]
     ref = tmp_path / "ref"
     run_train(tiny_cfg(ref, *args, phases=phases))
     out = tmp_path / "killed"

@@ -83,7 +83,7 @@ def test_preflight_counts_kept_examples_truncated_before_their_eos(tmp_path):
     assert ph.stats["truncated_kept"] == 2 and ph.stats["truncated_without_eos"] == 2
     report = preflight_markdown([ph], "tulu", "abc", 48)
     assert "trains its end-of-turn token: yes" not in report
-    assert "end-of-turn token: no: 2 of 4 kept examples were truncated before it" in report
+    assert "end-of-turn token: no: 2 of 4 examples are cut before it; training refuses them" in report
     clean = encode_phase(tok, "p", str(_write(tmp_path / "c.jsonl", [_msgs("hi", "ok")])), None, 48,
                          stop_strings(tok, "tulu"), None)
     assert clean.stats["truncated_without_eos"] == 0
@@ -95,3 +95,45 @@ def test_resume_position_counts_phases_from_one():
 
     text = describe_position(TrainState(fingerprint="f", phase=1, step_in_phase=3, global_step=10))
     assert text == "phase 2, step 3 in that phase, global step 10"
+
+
+def test_truncation_refuse_names_every_phase_the_counts_and_both_ways_out(tmp_path):
+    from seqit.train.data import truncation_refusal
+
+    tok = build_byte_tokenizer()
+    install_template(tok, "tulu")
+    long = _write(tmp_path / "long.jsonl", [_msgs("hi", "ok"), _msgs("q", "a" * 60), _msgs("x", "fine")])
+    clean = _write(tmp_path / "clean.jsonl", [_msgs("hi", "ok")])
+    phases = [encode_phase(tok, name, str(p), None, 48, stop_strings(tok, "tulu"), None)
+              for name, p in (("phase-1", clean), ("phase-2", long))]
+    why = truncation_refusal(phases, 48)
+    assert why.startswith("examples longer than batch.max_seq_len=48 tokens would be cut before their end-of-turn")
+    assert "(phase-2: 1 of 3 records)" in why and "phase-1" not in why
+    assert "Raise batch.max_seq_len, or set batch.truncation=drop" in why
+    assert truncation_refusal(phases[:1], 48) is None
+
+
+def test_truncation_drop_drops_and_counts_examples_cut_before_their_eos(tmp_path):
+    tok = build_byte_tokenizer()
+    install_template(tok, "tulu")
+    path = _write(tmp_path / "d.jsonl", [_msgs("hi", "ok"), _msgs("q", "a" * 60), _msgs("x", "fine")])
+    ph = encode_phase(tok, "p", str(path), None, 48, stop_strings(tok, "tulu"), None, truncation="drop")
+    s = ph.stats
+    assert (s["examples"], s["dropped"], s["truncated_without_eos"], s["truncated_kept"]) == (2, 1, 1, 0)
+    report = preflight_markdown([ph], "tulu", "abc", 48)
+    assert "cut before the end-of-turn token 1" in report and "1 examples cut before it were dropped" in report
+
+
+def test_train_refuses_truncated_examples_by_default_before_any_model_loads(train_world, tmp_path, capsys):
+    from seqit.cli import main
+
+    data = _write(tmp_path / "d.jsonl", [_msgs("hi", "ok"), _msgs("q", "a" * 400)])
+    args = ["train", "configs/train/tiny-cpu.yaml", f"model.path={train_world['model']}", f"phases=[{{data: {data}}}]",
+            "batch.max_seq_len=64", "--out"]
+    assert main([*args, str(tmp_path / "refused")]) == 2  # bad input: nothing trained
+    err = capsys.readouterr().err
+    assert "batch.truncation=refuse (the default) stops here" in " ".join(err.split())
+    assert json.loads((tmp_path / "refused" / "manifest.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "refused" / "model").exists() and not (tmp_path / "refused" / ".lock").exists()
+    assert main([*args, str(tmp_path / "dropped"), "batch.truncation=drop"]) == 0
+    assert (tmp_path / "dropped" / "model" / "meta.json").exists()

@@ -34,11 +34,23 @@ def _train(config: str, model: Path, data: Path, out: Path, *extra: str, epochs:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_lora_loss_falls_eos_is_trained_and_eval_checks_the_template(smollm2_dir, records, tmp_path, monkeypatch):
+def test_lora_loss_falls_eos_is_trained_and_eval_checks_the_template(smollm2_dir, records, tmp_path, monkeypatch,
+                                                                     caplog):
+    import warnings
+
     monkeypatch.chdir(ROOT)
     out = tmp_path / "lora"
-    rows = _train("smollm2-135m-lora.yaml", smollm2_dir, records, out)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        rows = _train("smollm2-135m-lora.yaml", smollm2_dir, records, out)
     assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"] * 0.9
+    # no noise a user cannot act on: no FutureWarning, no "Removed shared tensor" (tied lm_head) warning
+    assert not [w for w in seen if issubclass(w.category, FutureWarning)], [str(w.message) for w in seen]
+    assert "shared tensor" not in caplog.text
+    # the checkpoint holds what resume needs: the adapter and its optimizer state, not the 0.5 GB base model
+    (ckpt,) = (out / "checkpoints").glob("step-*")
+    assert (ckpt / "model.safetensors").stat().st_size < 40e6 and (ckpt / "optimizer.bin").exists()
+    assert not (out / ".lock").exists()
 
     from transformers import AutoTokenizer
 

@@ -48,7 +48,10 @@ def test_two_phase_run_writes_model_meta_metrics_and_preflight(train_world, tiny
     assert (out / "phase-1" / "model.safetensors").exists() and (out / "phase-1" / "meta.json").exists()
     assert (out / "preflight.md").read_text().count("[[") >= 2
     assert json.loads((out / "manifest.json").read_text())["status"] == "finished"
-    assert len(list((out / "checkpoints").glob("step-*"))) == 2  # one per phase end
+    assert [p.name for p in (out / "checkpoints").glob("step-*")] == [f"step-{meta['steps']:07d}"]  # keep_last=1
+    assert not (out / ".lock").exists()
+    disk = json.loads((out / "manifest.json").read_text())["disk"]
+    assert disk["checkpoints"] == 1 and disk["checkpoint_bytes"] > 0 and disk["model_bytes"] > 0
     # weights moved away from the base model
     base, trained = _weights(train_world["model"]), _weights(model_dir)
     assert any(not torch.equal(base[k], trained[k]) for k in base)
@@ -70,28 +73,46 @@ def test_loss_is_normalised_by_trained_tokens_of_the_whole_step(train_world, tin
     assert all(r["trained_tokens"] > 0 for r in rows)
 
 
-def test_run_stopped_by_max_steps_resumes_at_the_same_step_and_matches_the_uninterrupted_run(train_world, tiny_cfg, tmp_path):
+def test_max_steps_cuts_the_plan_and_the_schedule_bar_and_meta_follow_what_runs(train_world, tiny_cfg, tmp_path):
+    from seqit.train.plan import Group, lr_at
+
     phases = f"[{{data: {train_world['p1']}}}, {{data: {train_world['p2']}, optimizer: reset}}]"
     short = "batch.max_seq_len=96"  # ~2 examples per row: a dozen steps
     full = run_train(tiny_cfg(tmp_path / "full", short, phases=phases))
-    assert len(_metrics(tmp_path / "full")) > 8
+    full_meta = json.loads((full / "meta.json").read_text())
+    n1, n2 = (p["steps"] for p in full_meta["phases"])
+    assert n1 >= 4 and n2 >= 3
+    cut = n1 + 2  # two steps into phase 2
     part = tmp_path / "part"
-    early = run_train(tiny_cfg(part, short, "save_every_steps=2", "max_steps=7", phases=phases))  # stop mid phase 2
-    assert json.loads((early / "meta.json").read_text())["steps"] == 7
-    assert sorted(p.name for p in (part / "checkpoints").iterdir())[-1] == "step-0000007"
-    assert len(_metrics(part)) == 7
-    resumed = run_train(tiny_cfg(part, short, "save_every_steps=2", phases=phases))
-    lf, lr = _metrics(tmp_path / "full"), _metrics(part)
-    assert [r["step"] for r in lr] == [r["step"] for r in lf]  # every step logged once
-    assert [r["loss"] for r in lr] == pytest.approx([r["loss"] for r in lf], rel=1e-6)
-    wf, wr = _weights(full), _weights(resumed)
-    assert all(torch.allclose(wf[k], wr[k], atol=1e-7) for k in wf)
-    manifest = json.loads((part / "manifest.json").read_text())
-    assert manifest["attempts"] == 2
+    model = run_train(tiny_cfg(part, short, f"max_steps={cut}", phases=phases))
+    meta = json.loads((model / "meta.json").read_text())
+    assert meta["steps"] == cut
+    assert [(p["name"], p["steps"], p.get("planned_steps")) for p in meta["phases"]] == [
+        ("phase-1", n1, None), ("phase-2", 2, n2)]
+    assert meta["max_steps_cut"] == {"max_steps": cut, "steps": cut, "planned_steps": n1 + n2,
+                                     "phases_cut": ["phase-2"], "phases_not_trained": []}
+    rows = _metrics(part)
+    assert [r["step"] for r in rows] == list(range(1, cut + 1))
+    # phase 2's cosine schedule is sized for the 2 steps that run, not for its n2 planned steps
+    groups = [Group(0, n1, 1e-3), Group(n1, 2, 1e-3)]
+    assert [r["lr"] for r in rows] == pytest.approx([lr_at(s, groups, "cosine", 0.0) for s in range(cut)], abs=1e-6)
+    assert [r["lr"] for r in rows[:n1]] == pytest.approx([r["lr"] for r in _metrics(tmp_path / "full")[:n1]])
+    assert f"plan: {cut} optimizer steps (max_steps={cut} of {n1 + n2} planned)" in (part / "preflight.md").read_text()
+    assert not (part / "phase-2").exists() and (part / "phase-1").exists()
     from seqit.errors import SeqitError
 
-    with pytest.raises(SeqitError, match="different config, data"):  # resuming with another plan is refused
-        run_train(tiny_cfg(part, "batch.max_seq_len=128", phases=phases))
+    with pytest.raises(SeqitError, match="max_steps included"):  # another max_steps is another plan
+        run_train(tiny_cfg(part, short, f"max_steps={cut + 1}", phases=phases))
+    run_train(tiny_cfg(tmp_path / "full", short, "max_steps=1000", phases=phases))  # past the plan: the same plan
+
+
+def test_max_steps_inside_the_first_phase_trains_no_later_phase(train_world, tiny_cfg, tmp_path):
+    phases = f"[{{data: {train_world['p1']}}}, {{data: {train_world['p2']}}}]"
+    model = run_train(tiny_cfg(tmp_path / "r", "batch.max_seq_len=96", "max_steps=2", phases=phases))
+    meta = json.loads((model / "meta.json").read_text())
+    assert [p["name"] for p in meta["phases"]] == ["phase-1"] and meta["steps"] == 2
+    assert meta["max_steps_cut"]["phases_not_trained"] == ["phase-2"]
+    assert not (tmp_path / "r" / "phase-1").exists()  # the last trained phase's model is model/
 
 
 def test_lora_run_saves_an_adapter_or_a_merged_model(train_world, tiny_cfg, tmp_path):
@@ -106,3 +127,39 @@ def test_lora_run_saves_an_adapter_or_a_merged_model(train_world, tiny_cfg, tmp_
     assert set(w) == set(base)
     assert not torch.equal(base["model.layers.0.self_attn.q_proj.weight"], w["model.layers.0.self_attn.q_proj.weight"])
     assert torch.equal(base["model.embed_tokens.weight"], w["model.embed_tokens.weight"])  # not a LoRA target
+
+
+def test_a_lora_checkpoint_holds_only_the_adapter_and_resumes_to_the_same_weights(train_world, tiny_cfg, tmp_path,
+                                                                                   caplog):
+    """The checkpoint keeps the trainable (adapter) tensors and the optimizer, never the frozen base model;
+    resuming from it (here: from step 2 of a finished run, later state removed) ends with the same weights."""
+    import shutil
+
+    from safetensors import safe_open
+
+    lora = ["method=lora", "lora.r=4", "lora.alpha=8", "lora.dropout=0.0", "optim.lr=1.0e-2", "batch.max_seq_len=96",
+            "save_every_steps=2", "keep_last=0", "lora.merge_on_save=true"]
+    out = tmp_path / "run"
+    first = _weights(run_train(tiny_cfg(out, *lora)))
+    steps = sorted((out / "checkpoints").glob("step-*"))
+    assert len(steps) >= 3  # keep_last=0 keeps every checkpoint
+    with safe_open(str(steps[0] / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert keys and all("lora_" in k for k in keys)
+    for later in steps[1:]:
+        shutil.rmtree(later)
+    shutil.rmtree(out / "model")
+    with caplog.at_level("INFO", logger="seqit.train.checkpoint"):
+        resumed = _weights(run_train(tiny_cfg(out, *lora)))
+    assert f"resuming from {steps[0]}" in caplog.text
+    assert all(torch.allclose(first[k], resumed[k], atol=1e-6) for k in first)
+
+
+def test_keep_last_keeps_that_many_newest_checkpoints(train_world, tiny_cfg, tmp_path, capfd):
+    out = tmp_path / "run"
+    run_train(tiny_cfg(out, "batch.max_seq_len=96", "save_every_steps=2", "keep_last=2"))
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "Writing model shards" not in err  # transformers' bars stay off
+    names = sorted(p.name for p in (out / "checkpoints").glob("step-*"))
+    meta = json.loads((out / "model" / "meta.json").read_text())
+    assert len(names) == 2 and names[-1] == f"step-{meta['steps']:07d}"

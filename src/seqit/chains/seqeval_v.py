@@ -13,6 +13,7 @@ Any model or API can be evaluated: send each item's user message, collect the te
 from __future__ import annotations
 
 import random
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from seqit.chains.sampling import (
     render_prompt,
     sample_chain,
 )
-from seqit.chains.scoring import ChainScore, aggregate, score_chain
+from seqit.chains.scoring import ChainScore, aggregate, parse_step_lines, score_chain
 from seqit.chains.steps import INT, LIBRARY, STEP_TYPES, TEXT, StepError, step_type
 from seqit.errors import DataError
 
@@ -206,10 +207,29 @@ def _score(items: list[dict[str, Any]], outputs: dict[str, str]) -> tuple[list[C
         text = outputs.get(it["id"])
         s = score_chain(Chain.from_dict(it["meta"]["chain"]), text or "")
         scores.append(s)
-        rows.append({"id": it["id"], "depth": s.length, "output": text, "expected": it["messages"][-1]["content"],
-                     "correct": list(s.correct), "followed": list(s.followed), "chain_ok": s.chain_ok,
-                     "first_failure": s.first_failure})
+        prompt, expected = prompt_of(it), it["messages"][-1]["content"]
+        rows.append({"id": it["id"], "depth": s.length, "prompt": prompt,
+                     "steps": expected_steps(prompt[-1]["content"], expected, s.length), "output": text,
+                     "expected": expected, "correct": list(s.correct), "followed": list(s.followed),
+                     "chain_ok": s.chain_ok, "first_failure": s.first_failure})
     return scores, rows
+
+
+_NUMBERED = re.compile(r"^\s*(\d+)\.\s+(.+?)\s*$", re.MULTILINE)
+
+
+def expected_steps(prompt: str, expected: str, k: int) -> list[dict[str, Any]]:
+    """Each step of a chain as the sample shows it: its instruction (the prompt's numbered line) and the
+    expected result (the expected answer's `Step i` line).
+
+    >>> expected_steps("Input: ab\\n1. Reverse it.\\n2. Uppercase it.", "Step 1: ba\\nStep 2: BA", 2)
+    [{'step': 1, 'instruction': 'Reverse it.', 'expected': 'ba'}, {'step': 2, 'instruction': 'Uppercase it.', 'expected': 'BA'}]
+    """
+    lines: dict[int, str] = {}
+    for m in _NUMBERED.finditer(prompt):
+        lines.setdefault(int(m.group(1)), m.group(2))
+    results = parse_step_lines(expected)
+    return [{"step": i, "instruction": lines.get(i), "expected": results.get(i)} for i in range(1, k + 1)]
 
 
 def load_benchmark(spec: str | None) -> list[dict[str, Any]]:

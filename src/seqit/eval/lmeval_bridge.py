@@ -13,6 +13,7 @@ import difflib
 import json
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,15 +60,17 @@ def load_hflm(model: TeacherConfig, batch_size: int) -> Any:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pretrained, adapter = adapter_base(Path(model.model))
-    return HFLM(
-        pretrained=pretrained,
-        peft=adapter,
-        tokenizer=tok,
-        device=device,
-        dtype=model.hf.dtype,
-        batch_size=batch_size,
-        trust_remote_code=model.hf.trust_remote_code,
-    )
+    with warnings.catch_warnings():  # peft asks a deprecated transformers attribute: nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return HFLM(
+            pretrained=pretrained,
+            peft=adapter,
+            tokenizer=tok,
+            device=device,
+            dtype=model.hf.dtype,
+            batch_size=batch_size,
+            trust_remote_code=model.hf.trust_remote_code,
+        )
 
 
 def adapter_base(model_dir: Path) -> tuple[str, str | None]:

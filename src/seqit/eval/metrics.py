@@ -241,3 +241,20 @@ def self_conditioning_summary(probes: Sequence[dict[str, Any]], run_rows: Sequen
 
 def _rate(rows: Sequence[dict[str, Any]], key: str) -> float | None:
     return round(sum(bool(r[key]) for r in rows) / len(rows), 4) if rows else None
+
+
+CHAIN_RATES = {"chain_acc": "chain_ok", "step_acc": "correct", "follow_acc": "followed"}
+
+
+def chain_rate_cis(rows: Sequence[dict[str, Any]], n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Bootstrap 95% CIs of SeqEval-V's rates from its sample rows: chain accuracy over chains, step and follow
+    accuracy over steps; {"<rate>_ci95": (lo, hi) | None}.
+
+    >>> chain_rate_cis([{"chain_ok": True, "correct": [True], "followed": [True]}])
+    {'chain_acc_ci95': (1.0, 1.0), 'step_acc_ci95': (1.0, 1.0), 'follow_acc_ci95': (1.0, 1.0)}
+    """
+    out = {}
+    for rate, key in CHAIN_RATES.items():
+        values = [float(v) for r in rows for v in (r[key] if isinstance(r[key], list) else [r[key]])]
+        out[f"{rate}_ci95"] = bootstrap_ci(values, n_resamples, seed)
+    return out

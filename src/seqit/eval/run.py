@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqit.config import InputPath, LocalOrName
 from seqit.errors import SeqitError
 from seqit.eval.generation import (
     GenerationConfig,
@@ -51,10 +52,10 @@ log = logging.getLogger(__name__)
 class EvalConfig:
     task: str = "seqeval"  # seqeval | pairwise | lm_eval | seqeval_v
     out_dir: Path = Path("runs/eval")
-    data: str | None = None  # benchmark: .json/.jsonl/.parquet path or hf:owner/name[:split]
+    data: LocalOrName | None = None  # benchmark: .json/.jsonl/.parquet path, hf:owner/name[:split] or a version
     model: TeacherConfig = field(default_factory=TeacherConfig)  # the model under evaluation
-    outputs: str | None = None  # judge these outputs (eval run dir or file) instead of generating
-    reference: str | None = None  # pairwise: the reference model's outputs (eval run dir or file)
+    outputs: InputPath | None = None  # judge these outputs (eval run dir or file) instead of generating
+    reference: InputPath | None = None  # pairwise: the reference model's outputs (eval run dir or file)
     judge: TeacherConfig = field(default_factory=TeacherConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     judging: JudgingConfig = field(default_factory=JudgingConfig)
@@ -125,12 +126,13 @@ class Prepared:
     rows_in: int = 0
 
 
-def prepare(cfg: EvalConfig) -> Prepared:
-    """Load items and outputs, check id alignment (on the full benchmark) and the chat template."""
+def prepare(cfg: EvalConfig, warn: bool = True) -> Prepared:
+    """Load items and outputs, check id alignment (on the full benchmark) and the chat template. `warn`: log
+    the benchmark's rejected rows (run_eval's plan already did, so the task itself does not say it twice)."""
     assert cfg.data is not None
     loaded = read_items(cfg.data)
     items = loaded.items
-    if loaded.rejects:
+    if loaded.rejects and warn:
         log.warning("%d of %d benchmark rows rejected (see rejects.jsonl), e.g. %s", len(loaded.rejects), loaded.rows_in,
                     loaded.rejects[0])
     ids = [i.id for i in items]
@@ -228,7 +230,7 @@ def _record(run: Run, cfg: EvalConfig, prep: Prepared, usage: dict[str, Any]) ->
 
 
 def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
-    prep = prepare(cfg)
+    prep = prepare(cfg, warn=False)
     _write_rejects(run, prep)
 
     async def worker(item: EvalItem, answer: Any, judge: Any) -> dict[str, Any]:
@@ -241,7 +243,7 @@ def eval_seqeval(cfg: EvalConfig, run: Run) -> dict[str, Any]:
 
 
 def eval_pairwise(cfg: EvalConfig, run: Run) -> dict[str, Any]:
-    prep = prepare(cfg)
+    prep = prepare(cfg, warn=False)
     assert prep.reference is not None
     _write_rejects(run, prep)
 

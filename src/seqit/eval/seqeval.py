@@ -18,10 +18,10 @@ FINAL_STATUSES = ("ok", "unparsed")  # rows with these are not redone on resume
 
 
 def base_row(item: EvalItem) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": item.id, "iteration": item.iteration, "instruction": item.instruction}
-    if len(item.messages) > 1:
-        row["messages"] = list(item.messages)
-    return row
+    """The fields every judged sample starts with: its id, depth, the instruction the judge sees, and the
+    prompt the model was sent (every message)."""
+    return {"id": item.id, "iteration": item.iteration, "instruction": item.instruction,
+            "prompt": [dict(m) for m in item.messages]}
 
 
 async def seqeval_sample(item: EvalItem, answer: Answerer, judge: Any, judging: JudgingConfig) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from seqit.chains.seqeval_v import (
 )
 from seqit.errors import ConfigError
 from seqit.eval.items import EvalItem, load_outputs
-from seqit.eval.metrics import horizon_metrics, self_conditioning_summary
+from seqit.eval.metrics import chain_rate_cis, horizon_metrics, self_conditioning_summary
 from seqit.jsonl import write_jsonl
 
 RENDERINGS = ("single", "multiturn", "both")
@@ -55,7 +55,8 @@ def run_task(cfg: Any, run: Any) -> dict[str, Any]:
         probes: list[dict[str, Any]] = []
     else:
         gen, turns, probes = generate_all(cfg, run, items, want, ks)
-    scored = {name: _scored(items, gen[name], turns if name == "multiturn" else None) for name in want}
+    boot = (getattr(cfg, "bootstrap_samples", 1000), getattr(cfg, "seed", 0))
+    scored = {name: _scored(items, gen[name], turns if name == "multiturn" else None, *boot) for name in want}
     primary = want[0]
     for name, (rows, _) in scored.items():
         write_jsonl(run.file("samples.jsonl" if name == primary else f"samples-{name}.jsonl"), rows)
@@ -86,14 +87,17 @@ def check_options(rendering: str, ks: list[int], have_outputs: bool) -> None:
                           "self_conditioning need the model in the loop (drop outputs= or use rendering=single)")
 
 
-def _scored(items: list[dict[str, Any]], texts: dict[str, str],
-            turns: dict[str, list[dict[str, Any]]] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _scored(items: list[dict[str, Any]], texts: dict[str, str], turns: dict[str, list[dict[str, Any]]] | None,
+            n_resamples: int = 1000, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows = score_samples(items, texts)
     if turns is not None:
         for r in rows:
             r["rendering"] = "multiturn"
             r["turns"] = [t.get("output") for t in turns.get(r["id"], [])]
     res = score_outputs(items, texts)
+    res["metrics"]["overall"].update(chain_rate_cis(rows, n_resamples, seed))
+    for depth, m in res["metrics"]["by_iteration"].items():
+        m.update(chain_rate_cis([r for r in rows if str(r["depth"]) == depth], n_resamples, seed))
     res["horizon"] = horizon_metrics(rows)
     return rows, res
 

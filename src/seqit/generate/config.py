@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from seqit.config import InputPath
 from seqit.generate.selfseq.pipeline import SelfSeqSettings
 from seqit.phases.decontam import DecontamConfig
 from seqit.teachers import TeacherConfig
@@ -13,8 +14,8 @@ from seqit.teachers import TeacherConfig
 
 @dataclass(frozen=True)
 class DataConfig:
-    path: str
-    format: str | None = None  # alpaca, sharegpt, messages, prompt_completion (default: detect)
+    path: InputPath  # relative to this config file (see seqit.config), or hf:owner/name
+    format: str | None = None  # alpaca, sharegpt, messages, prompt_completion, phased, selfseq (default: detect)
     source: str | None = None  # meta.source of every record (default: the file name)
 
 
@@ -46,7 +47,7 @@ class TaskDrivenConfig:
     steps: tuple[str, ...] = ("repeat",)  # repeat | paraphrase | translate, in order (translate first)
     max_items: int | None = None  # convert at most this many eligible seeds (default: all)
     languages: tuple[str, ...] = ()  # translate: target languages
-    parallel: dict[str, str] = field(default_factory=dict)  # translate: lang -> index-aligned alpaca file
+    parallel: dict[str, InputPath] = field(default_factory=dict)  # translate: lang -> index-aligned alpaca file
     per_language: int | None = None  # translate: rows per language (disjoint indices)
 
     def __post_init__(self) -> None:

@@ -42,8 +42,13 @@ async def drive_seeds(cfg: GenerateConfig, run: Run, todo: list[Any], fn: SeedFn
     stages = StageCounts()
     opened = open_teacher(cfg.teacher, ledger_path=run.file("ledger.sqlite")) if teacher_needed else nullcontext()
     with progress("seeds", len(todo), {"stages": ""}, enabled=show) as bar, Outputs(run) as out:
+
+        def tick(stage: str, ok: bool) -> None:  # a seed is many calls: show each stage's counts as they come
+            stages.tick(stage, ok)
+            bar.update(stages=stages.text())
+
         async with opened as teacher:
-            async for outcome in drive(todo, lambda seed: fn(seed, teacher, stages.tick), window):
+            async for outcome in drive(todo, lambda seed: fn(seed, teacher, tick), window):
                 out.write(outcome)
                 bar.advance(stages=stages.text(), **({"cost": f"${teacher.usage.cost:.4f}"} if teacher is not None else {}))
                 if teacher is not None:
@@ -144,6 +149,7 @@ def finalize(
         "kept_unconverted": sum(1 for d in done if d.get("kept")),
         "sit_dropped": sum(1 for d in done if not d["sit"] and not d.get("kept")),
         "it_dropped": sum(1 for d in done if not d["it"]),
+        "seeds_with_output": sum(1 for d in done if d["it"] or d["sit"] or d.get("kept")),
         "rejects_rows": len(rows["rejects.jsonl"]),
         **contam,
     }
@@ -154,6 +160,31 @@ def finalize(
         and sit_side == counts["finished"]
     )
     run.finish(counts=counts)
+
+
+def outcome_problem(c: dict[str, Any], max_reject_frac: float) -> str | None:
+    """Why a finished generate run must exit 1, or None. What the user asked for is training data for the seeds:
+    a seed counts as output when it yielded a SIT record or its IT answer (a dropped rewrite leaves the seed in
+    the mix as IT, `mix.mode: replace`); rejected are the bad input rows and the seeds that yielded neither. A
+    run without a single sequential record failed whatever the rest says."""
+    from seqit.runs import outcome_problem as run_outcome
+
+    if c["seeds"] and not c["sit_records"]:
+        return (f"no sequential record from {c['seeds']} seeds ({c['sit_dropped']} rewrites dropped: see "
+                f"rejects.jsonl; {c['kept_unconverted']} kept as they are)")
+    without = c["finished"] - c["seeds_with_output"]
+    return run_outcome(c["seeds"] + c["read_rejects"], c["seeds_with_output"], c["read_rejects"] + without,
+                       max_reject_frac)
+
+
+def outcome_note(c: dict[str, Any]) -> str:
+    """The one-line result of a generate run, in the terms of the outcome check (see outcome_problem).
+
+    >>> outcome_note({"seeds": 20, "sit_records": 2, "it_records": 17, "sit_dropped": 18, "seeds_with_output": 19})
+    '2 of 20 seeds became sequential (SIT) records, 18 rewrites dropped (rejects.jsonl); 19 of 20 seeds have training data (SIT or IT)'
+    """
+    return (f"{c['sit_records']} of {c['seeds']} seeds became sequential (SIT) records, {c['sit_dropped']} rewrites "
+            f"dropped (rejects.jsonl); {c['seeds_with_output']} of {c['seeds']} seeds have training data (SIT or IT)")
 
 
 def _decontaminate(cfg: GenerateConfig, run: Run, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:

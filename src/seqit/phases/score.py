@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from seqit.config import InputPath, LocalOrName
 from seqit.errors import SeqitError
 from seqit.jsonl import JsonlWriter, read_ids, read_jsonl, write_jsonl
 from seqit.phases.difficulty import (
@@ -60,7 +61,7 @@ PROXY_UNITS = {
 @dataclass(frozen=True)
 class ProxyConfig:
     kind: Literal["length", "depth", "loss", "ifd"] = "length"
-    model: str | None = None  # loss/ifd: a local causal-LM directory (loaded with trust_remote_code=False)
+    model: LocalOrName | None = None  # loss/ifd: a local causal-LM directory (loaded with trust_remote_code=False)
     template: str | None = None  # loss/ifd: chat template name (tulu, chatml, ...); null = the tokenizer's own
     max_length: int = 1024  # loss/ifd: tokens per example; longer examples are truncated from the end
     device: str = "cpu"
@@ -68,7 +69,7 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    data: str  # any dataset `seqit validate` reads (alpaca, messages, sharegpt, Phased-IFT stage files, ...)
+    data: InputPath  # any dataset `seqit validate` reads (alpaca, messages, sharegpt, Phased-IFT stage files, ...)
     out_dir: Path = Path("runs/score")
     format: str | None = None  # input format; null = detect
     method: Literal["judge", "proxy"] = "judge"

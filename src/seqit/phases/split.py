@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from seqit.config import InputPath, LocalOrName
 from seqit.errors import DataError
 from seqit.jsonl import write_jsonl
 from seqit.phases.decontam import DecontamConfig
@@ -59,7 +60,7 @@ class DedupConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    data: str  # scored.jsonl from `seqit score`, a Phased-IFT stage file, or any record dataset
+    data: InputPath  # scored.jsonl from `seqit score`, a Phased-IFT stage file, or any record dataset
     out_dir: Path = Path("runs/split")
     format: str | None = None  # input format; null = detect
     strategy: Strategy = "thresholds"
@@ -72,7 +73,7 @@ class SplitConfig:
     min_output_chars: int = 1  # outputs shorter than this (after stripping) are dropped
     dedup: DedupConfig = field(default_factory=DedupConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)  # eval-prompt overlap check (docs/eval.md)
-    tokenizer: str | None = None  # local HF tokenizer dir for token stats; null = regex estimate
+    tokenizer: LocalOrName | None = None  # local HF tokenizer dir for token stats; null = regex estimate
     histogram: bool = True
     replay: float = 0.0  # share of each phase after the first replayed from earlier phases; 0 = plain Phased IFT
     shuffled: bool = False  # also write shuffled.jsonl: the phase files' records in one random order (order control)

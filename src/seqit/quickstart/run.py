@@ -129,6 +129,7 @@ SIZES: dict[str, QuickstartConfig] = {
 
 def stage_configs(out: Path, cfg: QuickstartConfig) -> dict[str, dict[str, Any]]:
     """name -> config mapping of every stage (the files in <out>/configs/ that recipe.sh runs)."""
+    out = out.resolve()  # absolute: a relative path in a config file would be read relative to that file
     g = out / "generate"
     configs: dict[str, dict[str, Any]] = {
         "generate": {
@@ -184,7 +185,7 @@ def train_config(out: Path, cfg: QuickstartConfig, arm: str, n_phases: int) -> d
                   "length_bucket": 8},
         "seed": cfg.seed,
         "save_phase_models": False,
-        "keep_checkpoints": 1,
+        "keep_last": 1,
     }
 
 

@@ -11,7 +11,11 @@ from seqit.records.record import Record, RowError
 from seqit.records.sources import json_type
 
 ROLES = ("system", "user", "assistant")
-FORMATS = ("messages", "alpaca", "sharegpt", "prompt_completion", "phased", "seqeval")
+FORMATS = ("messages", "alpaca", "sharegpt", "prompt_completion", "phased", "seqeval", "selfseq")
+# The SIT authors' released Self-Seq files: the teacher's answer to the new instruction is under this key,
+# misspelt as released ("reponse").
+SELFSEQ_ANSWER = "final_refined_instruction_reponse"
+SELFSEQ_OPTIONS = ("A", "B", "C", "D")
 # Characters that print nothing: a text made only of these (and whitespace) counts as empty.
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
 TOOL_FIELDS = ("function_call", "tool_calls")
@@ -38,6 +42,8 @@ def detect_format(row: Any) -> str | None:
     if not isinstance(row, dict):
         return None
     keys = set(row)
+    if "new_instruction" in keys and "completions" in keys:  # before alpaca: these rows have an instruction too
+        return "selfseq"
     if "messages" in keys:
         return "messages"
     if "conversations" in keys:
@@ -239,6 +245,36 @@ def from_seqeval(row: dict[str, Any], require_response: bool = True) -> tuple[li
     return [{"role": "user", "content": alpaca_prompt(instruction, input_text)}], meta
 
 
+def from_selfseq(row: dict[str, Any], require_response: bool = True) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """The SIT authors' released Self-Seq rows: {"idx", "instruction", "input", "option", "completions",
+    "new_instruction", "final_refined_instruction_reponse"} -> the new (sequential) instruction and its answer.
+
+    `instruction` is the seed instruction and `completions` the teacher's raw classification reply (neither is
+    trained on). The input goes after a blank line unless the new instruction already holds it (the reference
+    merged the input into the instruction before rewriting). A row without the answer is a RowError naming
+    the misspelt key: the released files have rows whose last stage never ran.
+
+    >>> from_selfseq({"idx": 3, "instruction": "Add 2 and 3.", "input": "", "option": "B", "completions": "B",
+    ...               "new_instruction": "Say what addition is, then add 2 and 3.",
+    ...               "final_refined_instruction_reponse": "Addition combines numbers. 5"})[0][0]["content"]
+    'Say what addition is, then add 2 and 3.'
+    """
+    new = _text(row, "new_instruction")
+    input_text = _text(row, "input", required=False, allow_empty=True)
+    option = row.get("option")
+    if option is not None and option not in SELFSEQ_OPTIONS:
+        raise RowError("option", f"expected one of {', '.join(SELFSEQ_OPTIONS)} (or null), got {option!r}"[:200])
+    separate = bool(input_text.strip()) and input_text.strip() not in new
+    msgs = [{"role": "user", "content": alpaca_prompt(new, input_text) if separate else new}]
+    if require_response or SELFSEQ_ANSWER in row:
+        msgs.append({"role": "assistant", "content": _text(row, SELFSEQ_ANSWER)})
+    meta: dict[str, Any] = {"instruction": new, "kind": "sit", "option": option,
+                            "original_instruction": _text(row, "instruction", required=False, allow_empty=True)}
+    if separate:
+        meta["input"] = input_text
+    return msgs, meta
+
+
 def iteration_of(row: dict[str, Any]) -> int | None:
     """SeqEval's `iteration` (a whole number, or its text), or None when absent."""
     value = row.get("iteration")
@@ -256,6 +292,7 @@ CONVERTERS = {
     "prompt_completion": from_prompt_completion,
     "phased": from_phased,
     "seqeval": from_seqeval,
+    "selfseq": from_selfseq,
 }
 
 

@@ -1,8 +1,8 @@
 """Conversation records and the edge readers that turn user datasets into them.
 
 Inside seqit every example is a record: {"id", "messages": [{"role", "content"}], "meta"}.
-Readers accept alpaca, sharegpt, messages, prompt/completion and the Phased-IFT stage format
-from .json (list), .jsonl, .parquet, a local HF dataset dir, or `hf:owner/name[:split]`.
+Readers accept alpaca, sharegpt, messages, prompt/completion, the Phased-IFT stage format, SeqEval benchmark
+rows and the SIT authors' released Self-Seq rows from .json (list), .jsonl, .parquet, a local HF dataset dir, or `hf:owner/name[:split]`.
 The format is declared or detected once per file (never guessed per row); every bad row becomes a
 Reject naming file, line, field and problem. Rows in = records + rejects, always.
 """

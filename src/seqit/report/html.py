@@ -65,6 +65,8 @@ table{display:block;max-width:100%;overflow-x:auto} td{overflow-wrap:break-word}
 table.samples pre{margin:0;max-height:none} table.steps{display:table;margin:0;font-size:.85em}
 .ok{color:#176317;font-weight:600} .bad{color:#b01c1c;font-weight:600}
 .smoke{background:#fff3cd;border:1px solid #e0b252;padding:.6em 1em;border-radius:4px}
+.samples label{margin-right:1em;cursor:pointer} .samples .show-failed:checked ~ .sample-list .passed{display:none}
+details.failed>summary{color:#b01c1c}
 """
 
 

@@ -9,7 +9,6 @@ Plots are matplotlib PNGs embedded as base64; every piece of run text is HTML-es
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,12 +17,22 @@ from typing import Any
 
 from seqit.errors import SeqitError
 from seqit.jsonl import read_json, read_jsonl
-from seqit.report.html import esc, figure, flatten, fmt, fmt_ci, img, is_num, kv_table, page, table
+from seqit.report.html import esc, flatten, fmt, fmt_ci, is_num, kv_table, page, table
+from seqit.report.plots import (
+    DEPTH_METRICS,
+    plot_arms,
+    plot_by_depth,
+    plot_hist,
+    plot_horizon,
+    plot_loss,
+    plot_options,
+    plot_phase_hist,
+    plot_win_rates,
+)
+from seqit.report.samples import latest_samples, samples_section
 
 log = logging.getLogger(__name__)
 
-MAX_SAMPLES = 40  # per eval run, in the browsable sample
-MAX_TEXT = 4000  # characters shown per prompt/output before "… (truncated)"
 
 
 @dataclass
@@ -130,13 +139,14 @@ def _cross_run_plots(runs: list[RunInfo]) -> list[str]:
                          r.results.get("n_items"), name, value, fmt_ci(ci), failed])
     if rows:
         out.append("<h2>Summary</h2>" + table(["run", "task", "model", "judge", "items", "metric", "value", "95% CI", "failed"], rows))
-    depth = _plot_by_depth([r for r in evals if (r.results.get("metrics") or {}).get("by_iteration")])
+    depth = plot_by_depth([(r.name, r.results) for r in evals if (r.results.get("metrics") or {}).get("by_iteration")])
     if depth:
         out.append("<h2>Sequence following by depth</h2>" + depth)
-    horizon = _plot_horizon([r for r in evals if isinstance((r.results.get("horizon") or {}).get("overall"), dict)])
+    horizon = plot_horizon([(r.name, r.results) for r in evals
+                            if isinstance((r.results.get("horizon") or {}).get("overall"), dict)])
     if horizon:
         out.append("<h2>Horizon: share of chains still right after k steps</h2>" + horizon)
-    bars = _plot_win_rates([r for r in evals if r.results.get("task") == "pairwise"])
+    bars = plot_win_rates([(r.name, r.results) for r in evals if r.results.get("task") == "pairwise"])
     if bars:
         out.append("<h2>Pairwise win rates (95% CI)</h2>" + bars)
     return out
@@ -171,11 +181,11 @@ def _eval_section(run: RunInfo) -> str:
     if by_depth:
         parts.append("<h3>By sequence depth</h3>" + _depth_table(by_depth))
     if res.get("task") == "seqeval":
-        scores = [float(s["score"]) for s in _samples(run) if s.get("score") is not None]
-        hist = _plot_hist(scores, "judge score (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
+        scores = [float(s["score"]) for s in latest_samples(run.path / "samples.jsonl") if is_num(s.get("score"))]
+        hist = plot_hist(scores, "judge score (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
         if hist:
             parts.append("<h3>Judge score histogram</h3>" + hist)
-    parts.append(_samples_section(run))
+    parts.append(samples_section(run.path / "samples.jsonl", run.name))
     return "\n".join(parts)
 
 
@@ -188,49 +198,6 @@ def _depth_table(by_depth: dict[str, Any]) -> str:
     return table(["depth", *cols], rows)
 
 
-def _samples(run: RunInfo) -> list[dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for row in read_jsonl(run.path / "samples.jsonl"):
-        latest[str(row.get("id"))] = row  # resumed runs: the last row per id wins
-    return list(latest.values())
-
-
-def _samples_section(run: RunInfo) -> str:
-    samples = _samples(run)
-    if not samples:
-        return ""
-    shown = _pick_samples(samples, MAX_SAMPLES)
-    items = []
-    for s in shown:
-        summary = f"{s.get('id')} · {s.get('status', '')}" + "".join(
-            f" · {k}={s[k]}" for k in ("following", "score", "outcome", "iteration", "depth", "chain_ok",
-                                       "first_failure") if s.get(k) is not None
-        )
-        body = []
-        for key in ("instruction", "prompt", "output", "expected", "correct", "followed", "reference_output",
-                    "target", "judge_replies", "scores_a_first", "scores_b_first", "generation_error", "judge_error",
-                    "error"):
-            if s.get(key) not in (None, "", []):
-                body.append(f"<h4>{esc(key)}</h4><pre>{esc(_clip(s[key]))}</pre>")
-        items.append(f"<details><summary>{esc(summary)}</summary>{''.join(body)}</details>")
-        if not body:  # a row shape this list does not know: show it whole rather than a blank entry
-            body.append(f"<pre>{esc(_clip({k: v for k, v in s.items() if k != 'id'}))}</pre>")
-    note = f"<p>{len(shown)} of {len(samples)} samples shown.</p>"
-    return "<h3>Samples</h3>" + note + "\n".join(items)
-
-
-def _failed(s: dict[str, Any]) -> bool:
-    return s.get("status", "ok") != "ok" or s.get("chain_ok") is False  # judged failure, or a SeqEval-V miss
-
-
-def _pick_samples(samples: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-    """Up to k rows in file order, making room for failures (up to half) so they can be inspected."""
-    failed = [s for s in samples if _failed(s)][: k // 2]
-    ok = [s for s in samples if not _failed(s)][: k - len(failed)]
-    keep = {id(s) for s in failed + ok}
-    return [s for s in samples if id(s) in keep]
-
-
 def _usage_table(usage: dict[str, Any]) -> str:
     """One row per role (model, judge, teacher), totals over every attempt of the run (manifest["usage"])."""
     roles = {k: v for k, v in (usage.get("roles") or {}).items() if isinstance(v, dict) and "requests" in v}
@@ -241,15 +208,10 @@ def _usage_table(usage: dict[str, Any]) -> str:
     return html + (f"<p>total cost (every attempt): ${esc(fmt(total))}</p>" if is_num(total) else "")
 
 
-def _clip(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "\n… (truncated)"
-
-
 def _train_section(run: RunInfo) -> str:
     rows = list(read_jsonl(run.path / "metrics.jsonl"))
     parts = ["<h3>Training</h3>"]
-    plot = _plot_loss(rows)
+    plot = plot_loss(rows)
     if plot:
         parts.append(plot)
     last_by_phase: dict[str, dict[str, Any]] = {}
@@ -284,7 +246,7 @@ def _split_section(run: RunInfo) -> str:
                            [[f"{n}.jsonl", len(v), min(v, default=None), max(v, default=None)] for n, v in by_phase.items()]))
     split = run.manifest.get("split") if isinstance(run.manifest.get("split"), dict) else {}
     cuts = split.get("cuts") or split.get("thresholds")  # quantile/valley cuts, or fixed thresholds
-    hist = _plot_phase_hist(by_phase, cuts if isinstance(cuts, list) else [], f"{key} score")
+    hist = plot_phase_hist(by_phase, cuts if isinstance(cuts, list) else [], f"{key} score")
     if hist:
         parts.append(f"<h4>{esc(key)} score histogram by phase</h4>" + hist)
     extra = {k: run.manifest.get(k) for k in ("strategy", "phase_sizes", "score_methods", "token_count") if run.manifest.get(k)}
@@ -344,7 +306,7 @@ def _generate_section(run: RunInfo) -> str:
         rows = [[rnd, *(f"{d.get(o, 0)} ({(d.get('pct') or {}).get(o, 0)}%)" for o in options)]
                 for rnd, d in rounds.items() if isinstance(d, dict)]
         parts.append("<h4>Option distribution per round</h4>" + table(["round", *options], rows))
-        plot = _plot_options(rounds, options)
+        plot = plot_options(rounds, options)
         if plot:
             parts.append(plot)
     depths = m.get("depths") if isinstance(m.get("depths"), dict) else {}
@@ -368,7 +330,7 @@ def _score_section(run: RunInfo) -> str:
         parts.append("<h4>Judge</h4>" + kv_table({k: v for k, v in judge.items() if not isinstance(v, (dict, list))}))
     scores = [float(r["meta"][key]) for r in read_jsonl(run.path / "scored.jsonl")
               if isinstance(r, dict) and isinstance(r.get("meta"), dict) and is_num(r["meta"].get(key))]
-    hist = _plot_hist(scores, f"{key} (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
+    hist = plot_hist(scores, f"{key} (1-5)", bins=[0.75 + 0.5 * i for i in range(10)])
     if hist:
         parts.append(f"<h4>{esc(key)} histogram ({len(scores)} records)</h4>" + hist)
     parts.append(_rejects_section(run))
@@ -389,182 +351,7 @@ def _quickstart_section(run: RunInfo) -> str:
     metrics = sorted({k for a in arms.values() if isinstance(a, dict) for k, v in a.items() if is_num(v)})
     rows = [[arm] + [fmt(vals.get(m)) for m in metrics] for arm, vals in arms.items() if isinstance(vals, dict)]
     parts = ["<h3>Arms</h3>", table(["arm", *metrics], rows)]
-    plot = _plot_arms(arms, metrics)
+    plot = plot_arms(arms, metrics)
     if plot:
         parts.append(plot)
     return "\n".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Plots (matplotlib Figure objects directly: no pyplot global state, Agg canvas)
-
-
-DEPTH_METRICS = ("following_rate", "chain_acc", "win_rate")  # SeqEval / SeqEval-V / pairwise headline rates
-
-
-DEPTH_LABELS = {
-    "following_rate": "SeqEval following rate (LLM judge)",
-    "chain_acc": "SeqEval-V chain accuracy (exact)",
-    "win_rate": "win rate vs reference (LLM judge)",
-}
-
-
-def _plot_by_depth(runs: list[RunInfo]) -> str:
-    """Each run's headline rate by sequence depth, with 95% CIs when the run has them: one axis per metric,
-    so a judge's following rate and an exact chain accuracy are never read off one scale."""
-    by_metric: dict[str, list[tuple[str, list[tuple[int, dict[str, Any]]]]]] = {}
-    for r in runs:
-        by = (r.results.get("metrics") or {}).get("by_iteration") or {}
-        metric = next((m for m in DEPTH_METRICS if any(is_num(v.get(m)) for v in by.values())), None)
-        pts = [(int(k), v) for k, v in by.items() if k.isdigit() and metric and is_num(v.get(metric))]
-        if metric and pts:
-            by_metric.setdefault(metric, []).append((r.name, pts))
-    images = []
-    for metric, series in by_metric.items():
-        fig, depths = figure(), set()
-        ax = fig.add_subplot()
-        for name, pts in series:
-            ys = [p[1][metric] for p in pts]
-            err = _ci_err(ys, [p[1].get(f"{metric}_ci95") for p in pts])
-            ax.errorbar([p[0] for p in pts], ys, yerr=err, marker="o", capsize=3, label=name)
-            depths.update(p[0] for p in pts)
-        ax.set(xlabel="sequence depth (iteration / chain length)", ylabel=DEPTH_LABELS.get(metric, metric),
-               ylim=(0, 1.05), title=DEPTH_LABELS.get(metric, metric))
-        ax.set_xticks(sorted(depths))
-        ax.legend(fontsize="small")
-        images.append(img(fig))
-    return "\n".join(images)
-
-
-def _ci_err(ys: list[float], cis: list[Any]) -> list[list[float]]:
-    """Matplotlib yerr ([below], [above]) from CIs; a missing CI draws no bar."""
-    pairs = [ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (y, y) for y, ci in zip(ys, cis, strict=True)]
-    return [[max(0.0, y - lo) for y, (lo, _) in zip(ys, pairs, strict=True)],
-            [max(0.0, hi - y) for y, (_, hi) in zip(ys, pairs, strict=True)]]
-
-
-def _plot_win_rates(runs: list[RunInfo]) -> str:
-    pts = [(r.name, r.results.get("metrics") or {}) for r in runs]
-    pts = [(n, m) for n, m in pts if m.get("win_rate") is not None]
-    if not pts:
-        return ""
-    fig = figure()
-    ax = fig.add_subplot()
-    ys = [m["win_rate"] for _, m in pts]
-    err = _ci_err(ys, [m.get("win_rate_ci95") for _, m in pts])
-    ax.bar(range(len(pts)), ys, yerr=err, capsize=4, color="#4c72b0")
-    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(pts)), [n for n, _ in pts], rotation=20, ha="right", fontsize="small")
-    ax.set(ylabel="win rate vs reference", ylim=(0, 1))
-    return img(fig)
-
-
-def _plot_loss(rows: list[dict[str, Any]]) -> str:
-    by_phase: dict[str, list[tuple[float, float]]] = {}
-    for r in rows:
-        if is_num(r.get("loss")) and is_num(r.get("step")):
-            by_phase.setdefault(str(r.get("phase", "all")), []).append((r["step"], r["loss"]))
-    if not by_phase:
-        return ""
-    fig = figure()
-    ax = fig.add_subplot()
-    for phase, pts in by_phase.items():
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=phase if phase.startswith("phase") else f"phase {phase}")
-    ax.set(xlabel="step", ylabel="training loss")
-    ax.legend(fontsize="small")
-    return img(fig)
-
-
-def _plot_hist(values: list[float], xlabel: str, bins: Any = 20) -> str:
-    if not values:
-        return ""
-    fig = figure(5.0, 2.8)
-    ax = fig.add_subplot()
-    ax.hist(values, bins=bins, color="#55a868", edgecolor="white")
-    ax.set(xlabel=xlabel, ylabel="count")
-    return img(fig)
-
-
-def _plot_phase_hist(by_phase: dict[str, list[float]], cuts: list[Any], xlabel: str) -> str:
-    """Scores stacked by phase, with the split's cut points as dashed lines."""
-    series = {name: v for name, v in by_phase.items() if v}
-    if not series:
-        return ""
-    fig = figure(6.0, 3.0)
-    ax = fig.add_subplot()
-    ax.hist(list(series.values()), bins=20, stacked=True, label=list(series), edgecolor="white")
-    for c in cuts:
-        if is_num(c):
-            ax.axvline(c, color="black", linestyle="--", linewidth=1)
-    ax.set(xlabel=xlabel, ylabel="count")
-    ax.legend(fontsize="small")
-    return img(fig)
-
-
-def _plot_options(rounds: dict[str, Any], options: list[str]) -> str:
-    """Grouped bars: the share of each Self-Seq option (A-D, unparsed) in each round."""
-    if not options:
-        return ""
-    fig = figure(6.0, 3.0)
-    ax = fig.add_subplot()
-    width = 0.8 / max(1, len(rounds))
-    for i, (rnd, d) in enumerate(rounds.items()):
-        pct = (d.get("pct") or {}) if isinstance(d, dict) else {}
-        ax.bar([j + i * width for j in range(len(options))], [float(pct.get(o, 0)) for o in options], width=width,
-               label=f"round {rnd}")
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(options))], options)
-    ax.set(ylabel="% of seeds", xlabel="option")
-    ax.legend(fontsize="small")
-    return img(fig)
-
-
-def _plot_arms(arms: dict[str, Any], metrics: list[str]) -> str:
-    if not arms or not metrics:
-        return ""
-    fig = figure(max(6.4, len(metrics) * 1.2), 3.4)
-    ax = fig.add_subplot()
-    width = 0.8 / len(arms)
-    for i, (arm, vals) in enumerate(arms.items()):
-        ys = [float(vals.get(m) or 0.0) for m in metrics]
-        ax.bar([j + i * width for j in range(len(metrics))], ys, width=width, label=arm)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, rotation=20, ha="right", fontsize="small")
-    ax.legend(fontsize="small")
-    return img(fig)
-
-
-def _plot_horizon(runs: list[RunInfo]) -> str:
-    """SeqEval-V horizon: survival by step per run (and per rendering), step accuracy p and H0.5 in the
-    legend; beside it the self-conditioning probe (step k+1 accuracy, clean vs injected context)."""
-    curves, probes = [], []
-    for r in runs:
-        h = r.results["horizon"]
-        renderings = r.results.get("renderings") or {}
-        named = [(name, v.get("horizon")) for name, v in renderings.items()] if renderings else [("", h)]
-        for name, hz in named:
-            surv = ((hz or {}).get("overall") or {}).get("survival") or {}
-            pts = sorted((int(k), v) for k, v in surv.items() if k.isdigit() and is_num(v))
-            if pts:
-                o = hz["overall"]
-                h50 = "inf" if o.get("h50_unbounded") else o.get("h50")
-                curves.append((f"{r.name} {name}".strip() + f" (p={o.get('step_acc')}, H0.5={h50})", pts))
-        for k, v in sorted(((h.get("self_conditioning") or {}).get("by_k") or {}).items(), key=lambda kv: int(kv[0])):
-            if is_num(v.get("clean_acc")) and is_num(v.get("injected_acc")):
-                probes.append((f"{r.name} k={k}", v["clean_acc"], v["injected_acc"]))
-    if not curves:
-        return ""
-    fig = figure(9.6 if probes else 6.4, 3.4)
-    ax = fig.add_subplot(1, 2 if probes else 1, 1)
-    for label, pts in curves:
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-    ax.set(xlabel="steps k", ylabel="chains with steps 1..k right", ylim=(0, 1.05))
-    ax.set_xticks(sorted({p[0] for _, pts in curves for p in pts}))
-    ax.legend(fontsize="small")
-    if probes:
-        bx = fig.add_subplot(1, 2, 2)
-        xs = list(range(len(probes)))
-        bx.bar([x - 0.2 for x in xs], [p[1] for p in probes], width=0.4, label="clean context")
-        bx.bar([x + 0.2 for x in xs], [p[2] for p in probes], width=0.4, label="wrong step k injected")
-        bx.set_xticks(xs, [p[0] for p in probes], fontsize="small")
-        bx.set(ylabel="step k+1 accuracy", ylim=(0, 1.05), title="self-conditioning")
-        bx.legend(fontsize="small")
-    return img(fig)

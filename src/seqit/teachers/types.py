@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from seqit.config import LocalOrName
+
 Message = dict[str, str]
 AUTO_KEY_ENV = "auto"  # TeacherConfig.api_key_env default; see key_env_name
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -186,7 +188,7 @@ class TeacherConfig:
 
     backend: BackendName = "openai"
     mode: Literal["stream", "batch"] = "stream"  # batch: the provider's Batch API (openai backend; cheaper, slower)
-    model: str = ""
+    model: LocalOrName = ""  # a model name, or a local dir for hf/vllm (relative to the config file)
     base_url: str | None = None
     # NAME of the env var holding the key (the key itself never in config). "auto": OPENAI_API_KEY, sent only
     # to OpenAI's own API (no base_url, or an api.openai.com one); any other base_url gets no key unless named here

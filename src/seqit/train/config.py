@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from seqit.config import InputPath, LocalOrName
+
 # names inside a train run dir that a phase's model dir must never take (see seqit.train.loop)
 RESERVED_RUN_NAMES = frozenset({
     "model", "checkpoints", "config.yaml", "manifest.json", "preflight.md", "preflight.json", "metrics.jsonl",
@@ -35,9 +37,9 @@ def _positive(value: float) -> bool:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: str  # local HF model dir or hub id
+    path: LocalOrName  # local HF model dir or hub id
     template: str | None = None  # None/"tokenizer" = the tokenizer's own; or tulu, chatml, llama3, alpaca
-    tokenizer: str | None = None  # default: same as path
+    tokenizer: LocalOrName | None = None  # default: same as path
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # weights as loaded
     # seqit_varlen: padding-free per-example SDPA (any device); flash_attention_2 on GPU; sdpa/eager use a
     # block-diagonal mask built from the restarting position_ids
@@ -93,6 +95,9 @@ class OptimConfig:
 @dataclass(frozen=True)
 class BatchConfig:
     max_seq_len: int = 2048  # longer examples are truncated from the end
+    # examples cut before their end-of-turn token (they would never learn to stop): refuse to train (the
+    # default: raise max_seq_len or shorten them), or drop them (counted in the preflight)
+    truncation: Literal["refuse", "drop"] = "refuse"
     packing: bool = True
     row_len: int | None = None  # packed row length (default max_seq_len)
     pack_window: int = 1  # 1 = strict order; k = first fit over the k most recent rows (fuller rows)
@@ -110,7 +115,7 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class PhaseConfig:
-    data: str  # dataset path (any format seqit reads)
+    data: InputPath  # dataset path (any format seqit reads)
     name: str | None = None  # default: phase-<k>
     format: str | None = None  # default: detect once per file
     epochs: int = 1
@@ -140,11 +145,11 @@ class TrainConfig:
     seed: int = 42
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     save_every_steps: int = 0  # 0 = only at phase ends
-    keep_checkpoints: int = 2  # newest step checkpoints kept (phase-end exports are always kept)
+    keep_last: int = 1  # newest checkpoints kept (resume needs only the last); 0 = all. Phase model dirs stay
     save_phase_models: bool = True  # export an HF model dir at the end of every phase
     log_every_steps: int = 1
     report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
-    max_steps: int | None = None  # stop after this many optimizer steps in total (smoke tests)
+    max_steps: int | None = None  # train only the plan's first N optimizer steps; the schedule is sized to them
     limit: int | None = None  # use only the first N rows of each phase's data (--limit)
 
     def __post_init__(self):
@@ -159,7 +164,7 @@ class TrainConfig:
             raise ValueError(f"phases: phase names must be unique, got {names}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 (or null for no limit), got {self.max_steps}")
-        for name in ("save_every_steps", "keep_checkpoints"):
+        for name in ("save_every_steps", "keep_last"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.log_every_steps < 1:

@@ -34,9 +34,12 @@ class PhaseData:
 
 def encode_phase(
     tokenizer: Any, name: str, path: str, fmt: str | None, max_len: int, stops: list[str], limit: int | None,
-    show_progress: bool = False,
+    show_progress: bool = False, truncation: str = "refuse",
 ) -> PhaseData:
     """Read `path`, encode every record, drop rows the loss cannot use, and count everything.
+
+    Examples cut before their end-of-turn token are kept and counted (`truncation="refuse"`: the caller
+    refuses to train on them, see truncation_refusal) or dropped and counted (`"drop"`).
 
     Token ids are kept as compact int32 arrays (4 bytes per token instead of ~36 for a list of ints).
     """
@@ -55,7 +58,7 @@ def encode_phase(
     lengths: list[int] = []
     raw_lengths: list[int] = []
     no_eos = 0
-    truncated_no_eos = 0  # kept, but cut before their end-of-turn token: they never train a stop
+    truncated_no_eos = 0  # cut before their end-of-turn token: they would never train a stop
     with progress(f"encode {name}", len(records), enabled=show_progress) as bar:
         for rec in bar.track(records):
             ex = encode_messages(tokenizer, rec.messages, max_len, stops)
@@ -72,6 +75,9 @@ def encode_phase(
             if not _ends_with_stop(tokenizer, ex, stops, stop_ids):
                 if ex.truncated:
                     truncated_no_eos += 1
+                    if truncation == "drop":
+                        counts["truncated_kept"] -= 1
+                        continue
                 else:
                     no_eos += 1
             examples.append((array("i", ex.input_ids), array("i", ex.targets())))
@@ -92,7 +98,8 @@ def encode_phase(
         "rejects": len(loaded.rejects),
         "records": len(records),
         "examples": len(examples),
-        "dropped": counts["no_trained_token"] + counts["response_truncated_away"],
+        "dropped": counts["no_trained_token"] + counts["response_truncated_away"]
+        + (truncated_no_eos if truncation == "drop" else 0),
         **counts,
         "tokens": sum(lengths),
         "trained_tokens": sum(ex.n_trained for ex in kept),
@@ -102,10 +109,11 @@ def encode_phase(
         "length_max": max(lengths),
         "over_max_len": sum(n > max_len for n in raw_lengths),
         "truncated_without_eos": truncated_no_eos,
+        "truncation": truncation,
     }
-    if truncated_no_eos:
-        log.warning("%s: %d kept examples were truncated at %d tokens before their end-of-turn token; they train "
-                    "no stop (raise batch.max_seq_len, or shorten them)", path, truncated_no_eos, max_len)
+    if truncated_no_eos and truncation == "drop":
+        log.info("%s: dropped %d examples cut at batch.max_seq_len=%d before their end-of-turn token "
+                 "(batch.truncation=drop)", path, truncated_no_eos, max_len)
     samples = [mark_trained(tokenizer, ex) for ex in _pick_samples(kept)]
     return PhaseData(name, path, examples, stats, samples)
 
@@ -162,24 +170,60 @@ def epoch_order(n: int, seed: int, phase: int, epoch: int, shuffle: bool) -> lis
     return order
 
 
-def eos_line(truncated_without_eos: int, examples: int) -> str:
+def eos_line(truncated_without_eos: int, examples: int, truncation: str = "refuse") -> str:
     """The preflight's end-of-turn line, honest about examples truncated before their EOS."""
     if not truncated_without_eos:
         return "- every kept example trains its end-of-turn token: yes\n"
-    return (f"- every kept example trains its end-of-turn token: no: {truncated_without_eos} of {examples} kept "
-            "examples were truncated before it (raise batch.max_seq_len to keep their stop)\n")
+    if truncation == "drop":
+        return (f"- every kept example trains its end-of-turn token: yes ({truncated_without_eos} examples cut "
+                "before it were dropped: batch.truncation=drop)\n")
+    return (f"- every kept example trains its end-of-turn token: no: {truncated_without_eos} of {examples} "
+            "examples are cut before it; training refuses them (batch.truncation=refuse)\n")
 
 
-def preflight_markdown(phases: list[PhaseData], template: str, template_hash: str, max_len: int) -> str:
+def truncation_refusal(phases: list[PhaseData], max_len: int) -> str | None:
+    """Why training must not start under `batch.truncation: refuse` (examples that would never learn to stop),
+    or None. One line naming every phase, the counts and both ways out."""
+    cut = [(ph.name, ph.stats["truncated_without_eos"], ph.stats["records"]) for ph in phases
+           if ph.stats.get("truncated_without_eos")]
+    if not cut:
+        return None
+    where = ", ".join(f"{name}: {n} of {rows}" for name, n, rows in cut)
+    return (f"examples longer than batch.max_seq_len={max_len} tokens would be cut before their end-of-turn token "
+            f"and never learn to stop ({where} records); batch.truncation=refuse (the default) stops here. Raise "
+            "batch.max_seq_len, or set batch.truncation=drop to train without them (see preflight.md)")
+
+
+def plan_line(steps: list[tuple[int, int]], names: list[str], max_steps: int | None) -> str:
+    """The step plan in one line: what runs, and what max_steps cut.
+
+    >>> plan_line([(30, 20), (15, 0)], ["phase-1", "phase-2"], 20)
+    'plan: 20 optimizer steps (max_steps=20 of 45 planned): phase-1 20 of 30, phase-2 not trained'
+    >>> plan_line([(3, 3)], ["phase-1"], None)
+    'plan: 3 optimizer steps: phase-1 3'
+    """
+    run, planned = sum(b for _, b in steps), sum(a for a, _ in steps)
+    parts = [f"{name} {b}" if a == b else f"{name} {b} of {a}" if b else f"{name} not trained"
+             for name, (a, b) in zip(names, steps, strict=True)]
+    cut = f" (max_steps={max_steps} of {planned} planned)" if run < planned else ""
+    return f"plan: {run} optimizer steps{cut}: " + ", ".join(parts)
+
+
+def preflight_markdown(phases: list[PhaseData], template: str, template_hash: str, max_len: int,
+                       steps: list[tuple[int, int]] | None = None, max_steps: int | None = None) -> str:
     """The human-readable preflight report written to the run dir (and logged)."""
     lines = [f"# seqit train preflight\n\ntemplate: {template} (hash {template_hash}), max_seq_len: {max_len}\n"]
+    if steps is not None:
+        lines.append(plan_line(steps, [ph.name for ph in phases], max_steps) + "\n")
     for ph in phases:
         s = ph.stats
         lines.append(f"## {ph.name}: {ph.path}\n")
         lines.append(
             f"- rows in {s['rows_in']}, rejected by reader {s['rejects']}, records {s['records']}, "
             f"kept {s['examples']}, dropped {s['dropped']} "
-            f"(no trained token {s['no_trained_token']}, response truncated away {s['response_truncated_away']})"
+            f"(no trained token {s['no_trained_token']}, response truncated away {s['response_truncated_away']}"
+            + (f", cut before the end-of-turn token {s['truncated_without_eos']}" if s.get("truncation") == "drop"
+               else "") + ")"
         )
         lines.append(
             f"- truncation: {s['over_max_len']} over {max_len} tokens, {s['truncated_kept']} kept truncated; "
@@ -190,7 +234,7 @@ def preflight_markdown(phases: list[PhaseData], template: str, template_hash: st
             f"p50 {s['length_p50']}, p95 {s['length_p95']}, max {s['length_max']}"
         )
         lines.append(f"- inference prompt differs from the training prefix: {s['prompt_mismatch']} examples")
-        lines.append(eos_line(s.get("truncated_without_eos", 0), s["examples"]))
+        lines.append(eos_line(s.get("truncated_without_eos", 0), s["examples"], s.get("truncation", "refuse")))
         for i, text in enumerate(ph.samples, 1):
             lines.append(f"### sample {i} (trained spans in [[ ]])\n\n```\n{text}\n```\n")
     return "\n".join(lines)

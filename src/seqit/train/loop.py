@@ -23,18 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqit.errors import require
+from seqit.errors import SeqitError, require
 from seqit.jsonl import JsonlWriter, write_json_atomic
 from seqit.progress import progress
 from seqit.templates import install_template
 from seqit.train import checkpoint as ckpt
 from seqit.train.attention import VARLEN
 from seqit.train.config import TrainConfig
-from seqit.train.data import PhaseData, encode_phase, preflight_markdown
+from seqit.train.data import PhaseData, encode_phase, plan_line, preflight_markdown, truncation_refusal
 from seqit.train.encode import stop_strings
 from seqit.train.model import export_model, load_model, load_tokenizer, make_optimizer, stop_token_ids
 from seqit.train.pack import IGNORE, Row, build_row
-from seqit.train.plan import Step, lr_at, plan_phase, rank_micro_batches, schedule_groups
+from seqit.train.plan import Step, cut_to_max_steps, lr_at, plan_phase, rank_micro_batches, schedule_groups
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +62,21 @@ def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = 
     stop_ids = stop_token_ids(tok, stops)
     phases = [
         encode_phase(tok, cfg.phase_name(k), p.data, p.format, cfg.batch.max_seq_len, stops, cfg.limit,
-                     show_progress=acc.is_main_process)
+                     show_progress=acc.is_main_process, truncation=cfg.batch.truncation)
         for k, p in enumerate(cfg.phases)
     ]
+    planned = [_plan(cfg, k, ph, acc.num_processes) for k, ph in enumerate(phases)]
+    plans = cut_to_max_steps(planned, cfg.max_steps)  # what runs: the schedule, bar and meta.json follow it
     if acc.is_main_process:
-        _write_preflight(out, phases, cfg, t_hash)
-    if dry_run:
+        _write_preflight(out, phases, cfg, t_hash, planned, plans)
+    refusal = truncation_refusal(phases, cfg.batch.max_seq_len) if cfg.batch.truncation == "refuse" else None
+    if dry_run or refusal:
         if run is not None:
-            run.finish(counts={f"{p.name}.examples": p.stats["examples"] for p in phases}, dry_run=True)
+            run.finish(counts={f"{p.name}.examples": p.stats["examples"] for p in phases}, dry_run=dry_run,
+                       status="failed" if refusal else "finished")
+        if refusal:
+            raise SeqitError(refusal)
         return out
-    plans = [_plan(cfg, k, ph, acc.num_processes) for k, ph in enumerate(phases)]
     groups = schedule_groups(
         [len(p) for p in plans], [p.lr or cfg.optim.lr for p in cfg.phases], [p.schedule == "carry" for p in cfg.phases]
     )
@@ -82,22 +87,23 @@ def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = 
     model, opt = acc.prepare(model, opt)
     if cfg.report_to:
         acc.init_trackers("seqit-train", config={"out_dir": str(out)})
-    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes)
-    state = ckpt.resume(acc, out, fingerprint) or ckpt.TrainState(fingerprint=fingerprint)
+    fingerprint = _fingerprint(cfg, t_hash, acc.num_processes, sum(len(p) for p in plans))
+    ckpt.register_hooks(acc, adapter=cfg.method != "full")
+    state = ckpt.resume(acc, out, fingerprint, adapter=cfg.method != "full") or ckpt.TrainState(fingerprint=fingerprint)
     if acc.is_main_process:
         ckpt.trim_metrics(out / "metrics.jsonl", state.global_step)
     metrics = JsonlWriter(out / "metrics.jsonl") if acc.is_main_process else None
     step_settings = StepSettings(cfg.batch.grad_accum, cfg.batch.micro_batch_rows, cfg.optim.max_grad_norm,
                                  cfg.model.attn_implementation in VARLEN, tok.pad_token_id)
     phase_info = state.phases
-    stopped = False
+    last = max(k for k, p in enumerate(plans) if p)  # phases after it are cut by max_steps
     with _progress(acc, sum(len(p) for p in plans), state.global_step) as bar:
-        for k, ph in enumerate(phases):
+        for k, ph in enumerate(phases[: last + 1]):
             if k < state.phase:
                 continue
             if state.step_in_phase == 0 and k > 0 and cfg.phases[k].optimizer == "reset":
                 opt.state.clear()  # fresh AdamW moments; weights carry over (the reference's stage chaining)
-            while state.step_in_phase < len(plans[k]) and not (stopped := _at_max_steps(cfg, state)):
+            while state.step_in_phase < len(plans[k]):
                 lr = lr_at(state.global_step, groups, cfg.optim.schedule, cfg.optim.warmup_ratio)
                 row = _train_step(acc, model, opt, plans[k][state.step_in_phase], ph, step_settings, lr)
                 state.advance(row["tokens"], row["trained_tokens"])
@@ -106,35 +112,36 @@ def run_train(cfg: TrainConfig, dry_run: bool = False, argv: list[str] | None = 
                 _log_metrics(acc, metrics, row, cfg, state, len(plans[k]))
                 bar(ph.name, row)
                 if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0:
-                    ckpt.save(acc, out, state, cfg.keep_checkpoints)
-            if stopped:
-                break
+                    ckpt.save(acc, out, state, cfg.keep_last)
             info = {"name": ph.name, "data": ph.path, "steps": len(plans[k]), "tokens_seen_end": state.tokens_seen,
+                    **({"planned_steps": len(planned[k])} if len(plans[k]) < len(planned[k]) else {}),
                     **_phase_meta(cfg, k, ph)}
             phase_info = [*[p for p in phase_info if p["name"] != ph.name], info]
             state.phases = phase_info
             state.phase, state.step_in_phase = k + 1, 0
-            if cfg.save_phase_models and k < len(phases) - 1:
+            if cfg.save_phase_models and k < last:
                 d = export_model(acc, model, tok, out / ph.name, cfg.method != "full", merge=False, stop_ids=stop_ids)
                 info["model_dir"] = str(d)
                 _write_meta(acc, d, cfg, t_hash, stops, state, phase_info, adapter=cfg.method != "full")
-            ckpt.save(acc, out, state, cfg.keep_checkpoints)
-    if stopped:  # max_steps: checkpoint + export, so a rerun with a larger max_steps continues from here
-        log.info("max_steps=%d reached; rerun with a larger max_steps (or none) to continue", cfg.max_steps)
-        ckpt.save(acc, out, state, cfg.keep_checkpoints)
+            ckpt.save(acc, out, state, cfg.keep_last)
     final = export_model(acc, model, tok, out / "model", cfg.method != "full", merge=cfg.lora.merge_on_save,
                          stop_ids=stop_ids)
     _write_meta(acc, final, cfg, t_hash, stops, state, phase_info,
-                adapter=cfg.method != "full" and not cfg.lora.merge_on_save)
+                adapter=cfg.method != "full" and not cfg.lora.merge_on_save, cut=max_steps_cut(cfg, planned, plans))
     acc.end_training()
     if run is not None:
+        disk = ckpt.disk_usage(out, [p["name"] for p in phase_info])
+        log.info("%s", ckpt.disk_line(disk))
         run.finish(counts={"steps": state.global_step, "tokens_seen": state.tokens_seen,
-                           "trained_tokens": state.trained_tokens}, model_dir=str(final), stopped_at_max_steps=stopped)
+                           "trained_tokens": state.trained_tokens}, model_dir=str(final),
+                   max_steps_cut=max_steps_cut(cfg, planned, plans), disk=disk)
     return final
 
 
-def _fingerprint(cfg: TrainConfig, t_hash: str, world: int) -> str:
-    """What the step plan depends on; resuming with a different one would misplace the data position."""
+def _fingerprint(cfg: TrainConfig, t_hash: str, world: int, steps: int) -> str:
+    """What the step plan depends on; resuming with a different one would misplace the data position. `steps`
+    (the plan's steps that run) stands for max_steps: the schedule is sized to it, a max_steps past the plan
+    changes nothing."""
     import hashlib
     import json
 
@@ -142,14 +149,21 @@ def _fingerprint(cfg: TrainConfig, t_hash: str, world: int) -> str:
     from seqit.runs import sha256_file
 
     plan_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "max_steps", "save_every_steps",
-                                                                  "keep_checkpoints", "log_every_steps", "report_to")}
+                                                                  "keep_last", "log_every_steps", "report_to")}
     data = [sha256_file(p.data) if Path(p.data).exists() else p.data for p in cfg.phases]
-    blob = json.dumps([plan_cfg, data, t_hash, world], sort_keys=True, default=str)
+    blob = json.dumps([plan_cfg, data, t_hash, world, steps], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _at_max_steps(cfg: TrainConfig, state: ckpt.TrainState) -> bool:
-    return cfg.max_steps is not None and state.global_step >= cfg.max_steps
+def max_steps_cut(cfg: TrainConfig, planned: list[list[Step]], plans: list[list[Step]]) -> dict | None:
+    """What max_steps cut from the plan (for meta.json, the manifest and the log), or None when nothing."""
+    total, kept = sum(len(p) for p in planned), sum(len(p) for p in plans)
+    if kept == total:
+        return None
+    return {"max_steps": cfg.max_steps, "steps": kept, "planned_steps": total,
+            "phases_cut": [cfg.phase_name(k) for k, (a, b) in enumerate(zip(planned, plans, strict=True))
+                           if len(b) < len(a)],
+            "phases_not_trained": [cfg.phase_name(k) for k, p in enumerate(plans) if not p]}
 
 
 @contextmanager
@@ -293,22 +307,27 @@ def _phase_meta(cfg: TrainConfig, k: int, ph: PhaseData) -> dict:
     }
 
 
-def _write_preflight(out: Path, phases: list[PhaseData], cfg: TrainConfig, t_hash: str) -> None:
-    text = preflight_markdown(phases, cfg.model.template or "tokenizer", t_hash, cfg.batch.max_seq_len)
+def _write_preflight(out: Path, phases: list[PhaseData], cfg: TrainConfig, t_hash: str,
+                     planned: list[list[Step]], plans: list[list[Step]]) -> None:
+    steps = [(len(a), len(b)) for a, b in zip(planned, plans, strict=True)]
+    text = preflight_markdown(phases, cfg.model.template or "tokenizer", t_hash, cfg.batch.max_seq_len,
+                              steps, cfg.max_steps)
     (out / "preflight.md").write_text(text, encoding="utf-8")
-    write_json_atomic(out / "preflight.json", {"template_hash": t_hash, "phases": [
-        {"name": p.name, "data": p.path, **p.stats, "samples": p.samples} for p in phases]})
+    write_json_atomic(out / "preflight.json", {"template_hash": t_hash, "max_steps": cfg.max_steps, "phases": [
+        {"name": p.name, "data": p.path, **p.stats, "planned_steps": n, "steps": m, "samples": p.samples}
+        for p, (n, m) in zip(phases, steps, strict=True)]})
     for p in phases:
         s = p.stats
         log.info("preflight %s: %d kept, %d dropped (no trained token %d, response truncated away %d), "
                  "%d truncated; mean length %.0f, max %d", p.name, s["examples"], s["dropped"],
                  s["no_trained_token"], s["response_truncated_away"], s["truncated_kept"], s["length_mean"],
                  s["length_max"])
+    log.info("%s", plan_line(steps, [p.name for p in phases], cfg.max_steps))
     log.info("preflight report: %s", out / "preflight.md")
 
 
 def _write_meta(acc: Any, model_dir: Path, cfg: TrainConfig, t_hash: str, stops: list[str], state: Any,
-                phases: list[dict], adapter: bool) -> None:
+                phases: list[dict], adapter: bool, cut: dict | None = None) -> None:
     from seqit import __version__
     from seqit.config import to_dict
 
@@ -325,6 +344,7 @@ def _write_meta(acc: Any, model_dir: Path, cfg: TrainConfig, t_hash: str, stops:
         "max_seq_len": cfg.batch.max_seq_len,
         "phases": phases,
         "steps": state.global_step,
+        "max_steps_cut": cut,
         "tokens_seen": state.tokens_seen,
         "trained_tokens": state.trained_tokens,
         "world_size": acc.num_processes,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 from seqit.errors import ConfigError, MissingExtraError, SeqitError, require
+from seqit.progress import quiet_library_bars
 from seqit.train.config import LoraSettings, ModelConfig, OptimConfig
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,8 @@ def load_model(mc: ModelConfig, method: str, lora: LoraSettings, vocab_size: int
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
     try:
-        model = AutoModelForCausalLM.from_pretrained(mc.path, **kwargs)
+        with quiet_library_bars():
+            model = AutoModelForCausalLM.from_pretrained(mc.path, **kwargs)
     except OSError as e:
         raise SeqitError(f"model.path: cannot load a model from {mc.path!r} ({e})") from None
     if vocab_size > model.get_input_embeddings().weight.shape[0]:  # grow only, never shrink
@@ -107,10 +110,12 @@ def load_model(mc: ModelConfig, method: str, lora: LoraSettings, vocab_size: int
     peft = require("peft", "train", "method: lora")
     if method == "qlora":
         model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=mc.gradient_checkpointing)
-    model = peft.get_peft_model(model, peft.LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
-        task_type="CAUSAL_LM",
-    ))
+    with warnings.catch_warnings():  # peft asks a deprecated transformers attribute: nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        ))
     return model
 
 
@@ -142,6 +147,11 @@ def export_model(acc: Any, model: Any, tok: Any, out: Path, adapter: bool, merge
     generation_config.eos_token_id lists every single-token end-of-turn marker, so plain
     `model.generate` stops where training taught the model to stop.
     """
+    with quiet_library_bars():
+        return _export(acc, model, tok, out, adapter, merge, stop_ids)
+
+
+def _export(acc: Any, model: Any, tok: Any, out: Path, adapter: bool, merge: bool, stop_ids: list[int]) -> Path:
     acc.wait_for_everyone()
     unwrapped = acc.unwrap_model(model)
     if stop_ids:  # PeftModel forwards generation_config to its base model

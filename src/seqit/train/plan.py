@@ -52,6 +52,22 @@ def plan_phase(
     return steps
 
 
+def cut_to_max_steps(plans: list[list[Step]], max_steps: int | None) -> list[list[Step]]:
+    """The phase plans as they will run: the first `max_steps` optimizer steps in total (phases past the cut get
+    no steps). The schedule, the progress total and meta.json are all sized from this, not the uncut plan.
+
+    >>> [len(p) for p in cut_to_max_steps([[Step(0, [])] * 3, [Step(0, [])] * 4, [Step(0, [])] * 2], 5)]
+    [3, 2, 0]
+    """
+    if max_steps is None:
+        return plans
+    out, left = [], max_steps
+    for plan in plans:
+        out.append(plan[:left])
+        left -= len(out[-1])
+    return out
+
+
 def _bucket_by_length(rows: list[list[int]], lengths: list[int], per_step: int, k: int, seed: str) -> list[list[int]]:
     import random
 

@@ -276,4 +276,5 @@ def test_no_eligible_seed_warns_and_exits_1(tmp_path, caplog, capsys):
                "--out", str(tmp_path / "g"), "--no-progress"])
     assert rc == 1
     assert "no eligible seed among 3" in caplog.text and "no separate input" in caplog.text
-    assert "no output records from 3 input rows" in capsys.readouterr().err
+    assert "no sequential record from 3 seeds (0 rewrites dropped: see rejects.jsonl; 3 kept as they are)" in \
+        capsys.readouterr().err

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 
-from seqit.generate.selfseq.parse import is_failure_text, is_placeholder
+from seqit.generate.selfseq.parse import find_json_object, is_failure_text, is_placeholder
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?")
 _QUOTED = re.compile(
@@ -154,16 +154,105 @@ def is_sequential(original: str, rewritten: str) -> bool:
     )
 
 
+TRUNCATED = "truncated reply (finish_reason=length): cut at selfseq.control_max_tokens; raise it"
+_REPLY_KEYS = ("new_instruction", "instruction", "rewritten_instruction")
+# JSON residue a parser can leave when a reply's JSON is broken: a span that starts with `": "` or `",`
+_FRAGMENT_START = re.compile(r"""^\s*(?:["'`]?\s*[:,{}\[\]]|[:,])""")
+_FRAGMENT_END = re.compile(r"""(?:["']\s*[,:{]|[{\[,])\s*$""")  # a closing ':' may introduce the input
+_JSON_KEY = re.compile(r'"\s*(?:reason|new_instruction|instruction|verdict|option|explanation)\s*"\s*:')
+
+
+def control_reply_problem(text: str | None, finish_reason: str | None, keys: tuple[str, ...] = _REPLY_KEYS) -> str | None:
+    """The reason a control reply that must hold complete text (a rewrite, an extraction) is unusable before it is
+    parsed: cut by max_tokens, empty, or a JSON object whose answer field is empty; else None.
+
+    >>> control_reply_problem('{"reason": "x", "new_instruction": "Fir', "length").startswith("truncated reply")
+    True
+    >>> control_reply_problem('{"reason": "x", "new_instruction": ""}', "stop")[:13]
+    'empty rewrite'
+    """
+    if finish_reason == "length":
+        return TRUNCATED
+    if text is None or not text.strip():
+        return "empty reply"
+    obj = find_json_object(text, keys)
+    if obj is not None:
+        value = next((obj[k] for k in keys if k in obj), None)
+        if isinstance(value, str) and not value.strip():
+            key = next(k for k in keys if k in obj)
+            return f"empty rewrite: the reply's {key} is empty"
+    return None
+
+
+def fragment_problem(text: str) -> str | None:
+    """A parsed span that is a piece of broken JSON (`": "The answer is a carrot.",`), not an instruction.
+
+    >>> fragment_problem('": "The answer is a carrot.",')[:30]
+    "fragment of the reply's JSON, "
+    >>> fragment_problem("First list the facts, then answer.") is None
+    True
+    """
+    if _FRAGMENT_START.search(text) or _FRAGMENT_END.search(text) or _JSON_KEY.search(text):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return f"fragment of the reply's JSON, not an instruction: {shown!r}"
+    return None
+
+
+def echo_problem(rewritten: str, messages: list[dict[str, str]], original: str, min_chars: int = 20) -> str | None:
+    """A rewrite that repeats the prompt's own text (a few-shot example, a rule) instead of rewriting this
+    instruction: most of it appears word for word in the prompt's system and example turns.
+
+    >>> msgs = [{"role": "system", "content": "Say the order plainly (first ..., then ...)."},
+    ...         {"role": "user", "content": "Name a planet."}]
+    >>> echo_problem("Say the order plainly (first ..., then ...).", msgs, "Name a planet.")[:60]
+    'echoes the prompt instead of rewriting the instruction: 100%'
+    """
+    new = normalize(rewritten)
+    if len(new) < min_chars:
+        return None
+    context = normalize(" ".join(m["content"] for m in messages[:-1]))  # the system rules and the examples
+    match = difflib.SequenceMatcher(None, new, context, autojunk=False).find_longest_match(0, len(new), 0, len(context))
+    share = match.size / len(new)
+    if share >= 0.8 and new[match.a : match.a + match.size] not in normalize(original):
+        return (f"echoes the prompt instead of rewriting the instruction: {share:.0%} of it is text of the prompt's "
+                "rules or examples")
+    return None
+
+
+_PART_SPLIT = re.compile(r"[.;!?]\s+|,?\s*\b(?:and then|then|next|finally|afterwards|after that)\b[,:]?\s*", re.I)
+_STATEMENT = re.compile(r"^(?:the|this|it|these|those|that|there)\b[^?]*?\b(?:is|are|was|were)\b", re.I)
+
+
+def statement_problem(rewritten: str) -> str | None:
+    """A rewrite (or one of its steps) that states something instead of asking for a task: "The capital of Canada
+    is Ottawa.", "Sort the numbers, and then the input is unchanged." (a small teacher answering, or echoing
+    the rules). Every step of a sequential instruction asks for something.
+
+    >>> statement_problem("Sort the numbers, and then the input is unchanged.")
+    "states something instead of asking for a task: 'the input is unchanged'"
+    >>> statement_problem("First, list two facts about Ottawa. Then, say why it is the capital.") is None
+    True
+    """
+    for part in _PART_SPLIT.split(rewritten.strip()):
+        part = part.strip(" ,:.;")
+        if _STATEMENT.match(part):
+            shown = part if len(part) <= 50 else part[:47] + "..."
+            return f"states something instead of asking for a task: {shown!r}"
+    return None
+
+
 def check_rewrite(
     original: str, rewritten: str | None, input_text: str = "", min_growth_chars: int = 12, option: str | None = None
 ) -> str | None:
-    """The reason a rewrite is unusable, or None: missing, placeholder, unchanged, too long, copies the input,
-    drops key content, drops the original task (content-word coverage, strictest for the prefix/suffix options
-    B and C), not sequential."""
+    """The reason a rewrite is unusable, or None: missing, placeholder, a JSON fragment, unchanged, too long,
+    copies the input, drops key content, drops the original task (content-word coverage, strictest for the
+    prefix/suffix options B and C), not sequential, a step that states instead of asks."""
     if rewritten is None or not rewritten.strip():
         return "missing: no new instruction in the reply"
     if is_placeholder(rewritten):
         return "placeholder text instead of an instruction"
+    if fragment := fragment_problem(rewritten):
+        return fragment
     a, b = normalize(original), normalize(rewritten)
     if len(b) > max(600, 6 * len(a)):
         return f"too long: {len(b)} characters for a {len(a)}-character instruction (an answer, not an instruction?)"
@@ -180,7 +269,7 @@ def check_rewrite(
         return lost_task
     if not is_sequential(original, rewritten):
         return "not sequential: no added or ordered task"
-    return None
+    return statement_problem(rewritten)
 
 
 def check_extraction(prompt: str, instruction: str, input_text: str, min_coverage: float = 0.9) -> str | None:

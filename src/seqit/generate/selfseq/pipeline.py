@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from seqit.generate.selfseq import prompts
-from seqit.generate.selfseq.checks import check_extraction, check_response, check_rewrite
+from seqit.generate.selfseq.checks import (
+    check_extraction,
+    check_response,
+    check_rewrite,
+    control_reply_problem,
+    echo_problem,
+)
 from seqit.generate.selfseq.parse import parse_extraction, parse_new_instruction, parse_option, parse_verdict
 from seqit.records import Record, alpaca_prompt
 from seqit.runs import reject_row
@@ -174,7 +180,7 @@ class _Chain:
             self.reject("extract", f"teacher error: {comp.error}", 0, True)
             return None
         parsed = parse_extraction(comp.text)
-        reason = (
+        reason = control_reply_problem(comp.text, comp.finish_reason, ("instruction", "task")) or (
             "unparseable extraction reply" if parsed is None else check_extraction(self.seed.prompt, *parsed)
         )
         if reason:
@@ -210,11 +216,13 @@ class _Chain:
             self.reject("rewrite", f"teacher error: {comp.error}", rnd, rnd == 1)
             return None
         new = parse_new_instruction(comp.text)
-        if new is None:
-            self.reject("rewrite", "missing: no new instruction in the reply", rnd, rnd == 1, raw=comp.text)
+        reason = control_reply_problem(comp.text, comp.finish_reason) or (
+            "missing: no new instruction in the reply" if new is None else None)
+        if reason or new is None:
+            self.reject("rewrite", reason or "missing", rnd, rnd == 1, raw=comp.text)
             return None
         self.passed("rewrite")
-        reason = check_rewrite(instruction, new, input_text, option=option)
+        reason = echo_problem(new, msgs, instruction) or check_rewrite(instruction, new, input_text, option=option)
         if reason:
             self.reject("validate", reason, rnd, rnd == 1, raw=new)
             return None

@@ -171,9 +171,12 @@ class HFBackend:
         self.device = ("cuda" if self._torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
         if model is None:
             dtype = "auto" if s.dtype == "auto" else getattr(self._torch, s.dtype)
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                cfg.model, dtype=dtype, trust_remote_code=s.trust_remote_code
-            )
+            from seqit.progress import quiet_library_bars
+
+            with quiet_library_bars():
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    cfg.model, dtype=dtype, trust_remote_code=s.trust_remote_code
+                )
         self.model = model.to(self.device).eval()
         self._batcher = MicroBatcher(self._generate_batch, s.batch_size, s.max_wait_ms, key=batch_key,
                                      size=self._prompt_size)
